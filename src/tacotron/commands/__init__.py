@@ -1,0 +1,27 @@
+"""Subcommands of the `tacotron` CLI, one module each (see `tacotron.cli`).
+
+Shared argument helpers live here so every command reads configs the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from tacotron.config import Config, load_config
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--config file.yaml` and repeatable `--set section.key=value` overrides."""
+    parser.add_argument("--config", default=None, help="YAML config (defaults when omitted)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.lr=5e-4 (repeatable)",
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    return load_config(args.config, args.overrides)

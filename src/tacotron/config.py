@@ -1,0 +1,350 @@
+"""Typed configuration: one `Config` of nested dataclasses, YAML in and out, dotted overrides.
+
+Why dataclasses and not a dict: a typo in a key or a wrong type must fail at start-up with a message
+that names the key, not three hours into training. Every checkpoint and every run folder stores the
+full `Config` so a run can always be rebuilt exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config file or override is wrong; the message names the key and what was expected."""
+
+
+@dataclass
+class AudioConfig:
+    """Feature extraction. Defaults are the LJSpeech / NVIDIA Tacotron 2 recipe."""
+
+    sample_rate: int = 22050  # Hz; input audio at another rate is resampled (and logged)
+    n_fft: int = 1024
+    hop_length: int = 256  # samples between frames (11.6 ms at 22050 Hz)
+    win_length: int = 1024
+    n_mels: int = 80
+    fmin: float = 0.0
+    fmax: float = 8000.0
+    log_clamp: float = 1e-5  # mel = log(max(mel, log_clamp)); natural log as HiFi-GAN expects
+
+
+@dataclass
+class TextConfig:
+    """Text frontend. The symbol table follows from `language` and `phonemes`."""
+
+    language: Literal["en", "ru"] = "en"
+    phonemes: bool = False  # espeak-ng IPA instead of letters
+    stress: Literal["keep", "auto", "strip"] = "keep"  # Russian '+' stress marks
+    lowercase: bool = True
+    expand_numbers: bool = True  # digits, ordinals and currency to words in `language`
+    expand_abbreviations: bool = True
+
+
+@dataclass
+class DataConfig:
+    """Dataset preparation and loading."""
+
+    val_fraction: float = 0.05  # share of items held out for validation (deterministic by id hash)
+    val_max: int = 100  # cap on validation items
+    min_seconds: float = 0.3
+    max_seconds: float = 20.0
+    silence_db: float = -50.0  # a wav whose peak is below this (dBFS) is rejected as silent
+    trim_db: float = 40.0  # leading/trailing silence trimmed below peak minus this (0 = off)
+    min_chars_per_second: float = 1.0  # text/audio ratio outside these bounds is implausible
+    max_chars_per_second: float = 40.0
+    workers: int = 2  # processes for `tacotron prepare`
+    loader_workers: int = 0  # DataLoader workers in training
+    bucket_size: int = 64  # items per length bucket before batching (x batch_size)
+
+
+@dataclass
+class ModelConfig:
+    """Tacotron 2 sizes (Shen et al. 2018; NVIDIA reference defaults)."""
+
+    symbols_embedding_dim: int = 512
+    encoder_embedding_dim: int = 512
+    encoder_n_convolutions: int = 3
+    encoder_kernel_size: int = 5
+    encoder_dropout: float = 0.5
+    attention_rnn_dim: int = 1024
+    attention_dim: int = 128
+    attention_location_n_filters: int = 32
+    attention_location_kernel_size: int = 31
+    decoder_rnn_dim: int = 1024
+    prenet_dim: int = 256
+    prenet_n_layers: int = 2
+    prenet_dropout: float = 0.5
+    prenet_dropout_at_inference: bool = True  # as in the paper; off gives deterministic output
+    p_attention_dropout: float = 0.1
+    p_decoder_dropout: float = 0.1
+    postnet_embedding_dim: int = 512
+    postnet_kernel_size: int = 5
+    postnet_n_convolutions: int = 5
+    postnet_dropout: float = 0.5
+    n_frames_per_step: int = 1  # reduction factor r (1..8)
+    max_frames_per_step: int = 0  # projection size for an r schedule; 0 = n_frames_per_step
+    max_decoder_steps: int = 1000  # inference guard, in decoder steps
+    gate_threshold: float = 0.5
+    min_text_fraction: float = 0.5  # the gate may not stop before attention passed this share
+    stop_at_end_of_text: bool = True  # also stop when attention settles on the last symbol
+
+
+@dataclass
+class LossConfig:
+    """Loss terms and their weights; every term is logged by name."""
+
+    mel_loss: Literal["mse", "l1"] = "mse"
+    mel_weight: float = 1.0  # before postnet
+    postnet_weight: float = 1.0  # after postnet
+    gate_weight: float = 1.0
+    gate_pos_weight: float = 5.0  # BCE weight of the (rare) stop frames
+    guided_attn_weight: float = 1.0  # Tachibana et al. 2017; 0 disables
+    guided_attn_sigma: float = 0.2
+    guided_attn_decay_start: int = 0  # step from which the weight decays
+    guided_attn_decay_rate: float = 1.0  # multiplied in every guided_attn_decay_steps steps
+    guided_attn_decay_steps: int = 1000
+    guided_attn_min_weight: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, schedules, checkpoints, logging."""
+
+    seed: int = 1234
+    batch_size: int = 32
+    grad_accum_steps: int = 1
+    max_steps: int = 100_000  # optimizer steps
+    max_minutes: float = 0.0  # wall-clock budget for this process; 0 = none
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    tf32: bool = True
+    optimizer: Literal["adam", "adamw"] = "adam"
+    lr: float = 1e-3
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-6
+    weight_decay: float = 1e-6
+    grad_clip: float = 1.0  # max global grad norm; 0 = off
+    lr_schedule: Literal["constant", "step", "exponential", "noam"] = "exponential"
+    warmup_steps: int = 0
+    lr_decay_start: int = 0
+    lr_decay_steps: int = 10_000  # step: period; exponential: e-folding-like period of decay_rate
+    lr_decay_rate: float = 0.5
+    lr_min: float = 1e-5
+    # Gradual training: [[from_step, r, batch_size], ...]; empty = model.n_frames_per_step throughout
+    r_schedule: list[list[int]] = field(default_factory=list)
+    eval_every: int = 500
+    checkpoint_every: int = 500
+    keep_last: int = 3
+    log_every: int = 10
+    best_metric: str = "val/loss"  # lower is better
+    early_stop_patience: int = 0  # evaluations without improvement; 0 = off
+    n_val_synth: int = 2  # validation sentences synthesised and logged at each evaluation
+    loggers: list[str] = field(default_factory=lambda: ["tensorboard"])
+    mlflow_tracking_uri: str = ""  # empty = ./mlruns
+
+
+@dataclass
+class HealthConfig:
+    """Debug Reporter: anomaly detection and recovery."""
+
+    enabled: bool = True
+    detail_every: int = 50  # steps between per-module grad norms / attention health
+    spike_factor: float = 5.0  # loss > factor x running median is a spike
+    spike_window: int = 50
+    grad_explode_factor: float = 20.0  # grad norm > factor x running median
+    min_history: int = 20  # steps before spike/explosion detection starts
+    align_deadline_step: int = 0  # no alignment by this step is an event; 0 = off
+    align_threshold: float = 0.5  # diagonality counted as aligned
+    max_anomalies: int = 3  # within anomaly_window steps -> roll back
+    anomaly_window: int = 100
+    rollback_lr_factor: float = 0.5
+    max_rollbacks: int = 3
+    fp16_fallback: Literal["bf16", "fp32", "none"] = "bf16"
+    localize_nonfinite: bool = True  # replay the batch with hooks to name the first bad module
+
+
+@dataclass
+class TuneConfig:
+    """Smart Tuner: search and live control."""
+
+    trials: int = 20
+    steps_per_trial: int = 300
+    report_every: int = 50
+    pruner: Literal["median", "hyperband", "none"] = "median"
+    sampler_seed: int = 0
+    score_mel_weight: float = 1.0
+    score_diagonality_weight: float = 1.0
+    score_gate_f1_weight: float = 0.5
+    controller: bool = True  # live controller during plain `tacotron train`
+    controller_align_step: int = 1500  # no alignment by then -> act
+    controller_plateau_evals: int = 5
+    controller_lr_factor: float = 0.5
+    controller_guided_attn_factor: float = 2.0
+
+
+@dataclass
+class Config:
+    """Everything a run needs; saved in the run folder and in every checkpoint."""
+
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
+    tune: TuneConfig = field(default_factory=TuneConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_yaml(), encoding="utf-8")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Config:
+        return _build(cls, data, prefix="")
+
+    @classmethod
+    def load(cls, path: str | Path, overrides: list[str] | None = None) -> Config:
+        """Read a YAML file (optionally layered on `base: other.yaml`) and apply `key=value` overrides."""
+        data = _read_layered(Path(path), seen=())
+        cfg = cls.from_dict(data)
+        return apply_overrides(cfg, overrides or [])
+
+    def copy(self) -> Config:
+        return Config.from_dict(self.to_dict())
+
+
+def _read_layered(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    if path.resolve() in seen:
+        raise ConfigError(f"config files include each other in a loop: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of sections, got {type(data).__name__}")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    base_data = _read_layered((path.parent / base), seen + (path.resolve(),))
+    return _deep_merge(base_data, data)
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _unknown_key_error(key: str, valid: list[str]) -> ConfigError:
+    leaf = key.rsplit(".", 1)[-1]
+    close = difflib.get_close_matches(leaf, valid, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return ConfigError(f"unknown config key '{key}'{hint} Valid keys here: {', '.join(valid)}")
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"'{prefix or 'config'}' must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if key not in names:
+            raise _unknown_key_error(dotted, names)
+        kwargs[key] = _coerce(hints[key], value, dotted)
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    """Check `value` against type `tp`; allow only lossless conversions (int -> float)."""
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, prefix=f"{key}.")
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ConfigError(f"'{key}' must be one of {list(allowed)}, got {value!r}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(tp):
+            if option is type(None) and value is None:
+                return None
+            try:
+                return _coerce(option, value, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"'{key}' must be {tp}, got {value!r}")
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"'{key}' must be a list, got {value!r}")
+        (item_tp,) = typing.get_args(tp) or (Any,)
+        return [_coerce(item_tp, v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if tp is Any:
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"'{key}' must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"'{key}' must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"'{key}' must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"'{key}' must be a string, got {value!r}")
+        return value
+    raise ConfigError(f"'{key}': unsupported config type {tp}")
+
+
+def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
+    """Apply `section.key=value` strings (value parsed as YAML) and re-validate the whole config."""
+    data = cfg.to_dict()
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' must look like section.key=value")
+        dotted, raw = item.split("=", 1)
+        parts = dotted.strip().split(".")
+        node = data
+        for depth, part in enumerate(parts[:-1]):
+            if not isinstance(node.get(part), dict):
+                valid = [k for k, v in node.items() if isinstance(v, dict)]
+                raise _unknown_key_error(".".join(parts[: depth + 1]), valid)
+            node = node[part]
+        if parts[-1] not in node or isinstance(node[parts[-1]], dict):
+            raise _unknown_key_error(dotted, [k for k, v in node.items() if not isinstance(v, dict)])
+        try:
+            node[parts[-1]] = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"override '{item}': value is not valid YAML: {err}") from err
+    return Config.from_dict(data)
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
+    """Defaults when `path` is None, else the file; then overrides. The CLI's single entry point."""
+    if path is None:
+        return apply_overrides(Config(), overrides or [])
+    return Config.load(path, overrides)
