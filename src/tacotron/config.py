@@ -310,6 +310,8 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
             raise ConfigError(f"'{key}' must be an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads "5e-4" (no dot) as a string
+            value = _parse_float(value, key)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"'{key}' must be a number, got {value!r}")
         return float(value)
@@ -318,6 +320,13 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
             raise ConfigError(f"'{key}' must be a string, got {value!r}")
         return value
     raise ConfigError(f"'{key}': unsupported config type {tp}")
+
+
+def _parse_float(text: str, key: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"'{key}' must be a number, got {text!r}") from None
 
 
 def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
