@@ -1,0 +1,142 @@
+"""`TextFrontend`: text -> cleaned text -> symbol ids, per language, letters or espeak-ng phonemes.
+
+The one rule: no character is silently lost. Cleaners may rewrite characters into known
+spellings (digits into words, typographic quotes into ASCII); whatever is still not in the symbol
+table afterwards is reported by `unknown_characters` and makes `encode` raise
+`UnknownCharactersError` naming it, so data preparation can list the skipped item.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from tacotron.config import TextConfig
+from tacotron.text import cleaners
+from tacotron.text.abbreviations import expand_abbreviations_en, expand_abbreviations_ru
+from tacotron.text.numbers_en import expand_numbers_en
+from tacotron.text.numbers_ru import expand_numbers_ru
+from tacotron.text.symbols import STRESS, SymbolTable, build_symbol_table
+
+log = logging.getLogger(__name__)
+
+_NUMBER_EXPANDERS = {"en": expand_numbers_en, "ru": expand_numbers_ru}
+_ABBREVIATION_EXPANDERS = {"en": expand_abbreviations_en, "ru": expand_abbreviations_ru}
+
+
+class UnknownCharactersError(ValueError):
+    """Cleaned text holds characters outside the symbol table; `.chars` counts each of them."""
+
+    def __init__(self, chars: Counter, text: str = "", language: str = "") -> None:
+        self.chars = Counter(chars)
+        self.text = text
+        listed = ", ".join(f"{c!r} (U+{ord(c):04X}) x{n}" for c, n in self.chars.most_common())
+        super().__init__(f"characters not in the {language!r} symbol table: {listed}; in text {text!r}")
+
+
+class EmptyTextError(ValueError):
+    """The text is empty after cleaning: there is nothing to say."""
+
+
+class TextFrontend:
+    """Cleaning, symbol mapping and (optionally) phonemisation for one `TextConfig`.
+
+    `clean` returns exactly what gets mapped to ids: normalised letters, or espeak-ng IPA when
+    `cfg.phonemes` is on. `normalize` always returns the orthographic (letter) form.
+    Heavy helpers (phonemizer, silero-stress) are created on first use and kept on the instance.
+    The letter tables are lowercase only: with `cfg.lowercase` off, capitals are reported as unknown.
+    """
+
+    def __init__(self, cfg: TextConfig) -> None:
+        if cfg.language not in _NUMBER_EXPANDERS:
+            raise ValueError(
+                f"text.language must be one of {sorted(_NUMBER_EXPANDERS)}, got {cfg.language!r}"
+            )
+        self.cfg = cfg
+        self.symbols: SymbolTable = build_symbol_table(cfg.language, cfg.phonemes)
+        self._phonemizer: Callable[[str], str] | None = None
+        self._stresser: Callable[[str], str] | None = None
+
+    # ----------------------------------------------------------------- cleaning
+    def normalize(self, text: str) -> str:
+        """Orthographic cleaning: Unicode, punctuation, case, numbers, abbreviations, stress marks."""
+        lang = self.cfg.language
+        text = cleaners.normalize_unicode(text)
+        if lang == "ru":
+            text = cleaners.acute_to_stress_mark(text)
+        text = cleaners.fold_latin_diacritics(text)
+        text = cleaners.normalize_punctuation(text)
+        text = cleaners.collapse_whitespace(text)
+        if self.cfg.lowercase:
+            text = cleaners.lowercase(text)
+        if self.cfg.expand_numbers:
+            text = _NUMBER_EXPANDERS[lang](text)
+        if self.cfg.expand_abbreviations:
+            text = _ABBREVIATION_EXPANDERS[lang](text)
+        text = cleaners.collapse_whitespace(text)
+        if lang == "ru":
+            text = self._apply_stress_policy(text)
+        return text
+
+    def _apply_stress_policy(self, text: str) -> str:
+        if self.cfg.stress == "strip" or self.cfg.phonemes:
+            return cleaners.strip_stress_marks(text)  # espeak-ng has its own stress dictionary
+        if self.cfg.stress == "auto":
+            if self._stresser is None:
+                from tacotron.text.stress import SileroStresser
+
+                self._stresser = SileroStresser()
+            return self._stresser(text)
+        return text
+
+    def clean(self, text: str) -> str:
+        """What gets mapped to ids: `normalize(text)`, phonemised when `cfg.phonemes` is on."""
+        text = self.normalize(text)
+        if not self.cfg.phonemes:
+            return text
+        if self._phonemizer is None:
+            from tacotron.text.phonemes import EspeakPhonemizer
+
+            self._phonemizer = EspeakPhonemizer(self.cfg.language)
+        return self._phonemizer(text)
+
+    # ----------------------------------------------------------------- mapping
+    def unknown_characters(self, text: str) -> Counter:
+        """Characters of `clean(text)` that have no id, with counts (empty when all are known)."""
+        return self.unknown_in_cleaned(self.clean(text))
+
+    def unknown_in_cleaned(self, cleaned: str) -> Counter:
+        """Like `unknown_characters` for text that is already cleaned (avoids cleaning twice)."""
+        return Counter(c for c in cleaned if c not in self.symbols)
+
+    def encode(self, text: str) -> list[int]:
+        """clean + map + EOS. Raises `UnknownCharactersError` or `EmptyTextError`, never drops a char."""
+        cleaned = self.clean(text)
+        return self.encode_cleaned(cleaned, original=text)
+
+    def encode_cleaned(self, cleaned: str, original: str | None = None) -> list[int]:
+        """Map already-cleaned text (e.g. a manifest's "cleaned" field) to ids + EOS."""
+        unknown = self.unknown_in_cleaned(cleaned)
+        if unknown:
+            raise UnknownCharactersError(
+                unknown, text=original if original is not None else cleaned, language=self.symbols.language
+            )
+        if not cleaned.replace(" ", "").replace(STRESS, ""):
+            raise EmptyTextError(
+                f"text is empty after cleaning: {original if original is not None else cleaned!r}"
+            )
+        return [self.symbols.id_of(c) for c in cleaned] + [self.symbols.eos_id]
+
+    def decode(self, ids: Iterable[Any]) -> str:
+        """Ids (ints or a tensor) -> text, without pad and EOS; the inverse of `encode` on clean text."""
+        skip = (self.symbols.pad_id, self.symbols.eos_id)
+        out = []
+        for i in ids:
+            index = int(i)
+            if not 0 <= index < len(self.symbols):
+                raise ValueError(f"id {index} is outside the symbol table (size {len(self.symbols)})")
+            if index not in skip:
+                out.append(self.symbols.symbols[index])
+        return "".join(out)

@@ -1,0 +1,49 @@
+"""espeak-ng IPA phonemisation (`text.phonemes: true`) through the pinned `phonemizer` package.
+
+Input is already normalised text (numbers and abbreviations expanded in the right language), so
+espeak-ng's own, less careful number reading never runs. Punctuation is preserved, because
+pauses and sentence intonation come from it. Words espeak-ng reads in another language (Latin
+words in Russian text) keep their IPA but lose the language-switch flags ("(en)"), which are not
+phonemes.
+
+`phonemizer` is imported lazily: it needs the espeak-ng shared library, which the training
+(GPU) machine does not have and does not need.
+"""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+
+ESPEAK_VOICES = {"en": "en-us", "ru": "ru"}
+# phonemizer's defaults plus "(", ")" and "-", which the symbol tables keep and espeak would drop.
+PUNCTUATION_MARKS = ';:,.!?¡¿—…"«»“”()-'
+
+
+class EspeakPhonemizer:
+    """Callable: normalised text -> IPA with stress marks, words separated by one space."""
+
+    def __init__(self, language: str) -> None:
+        if language not in ESPEAK_VOICES:
+            raise ValueError(
+                f"no espeak-ng voice for language {language!r}; expected one of {sorted(ESPEAK_VOICES)}"
+            )
+        from phonemizer.backend import EspeakBackend
+        from phonemizer.separator import Separator
+
+        self._backend = EspeakBackend(
+            ESPEAK_VOICES[language],
+            preserve_punctuation=True,
+            punctuation_marks=PUNCTUATION_MARKS,
+            with_stress=True,
+            language_switch="remove-flags",
+            words_mismatch="ignore",  # espeak-ng joins "for the" into one word: expected, not an error
+        )
+        self._separator = Separator(phone="", syllable="", word=" ")
+
+    def __call__(self, text: str) -> str:
+        if not text.strip():
+            return ""
+        (ipa,) = self._backend.phonemize([text], separator=self._separator, strip=True, njobs=1)
+        return " ".join(ipa.split())
