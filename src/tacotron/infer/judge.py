@@ -1,0 +1,137 @@
+"""Intelligibility judge: offline pocketsphinx recognition and word error rate.
+
+Why this recipe (see shared ENVIRONMENT.md): pocketsphinx's voice-activity and noise tracking are
+thrown off by digital silence and by very loud or very quiet input, so every waveform is resampled to
+16 kHz, peak-normalised to 0.5 and given a seeded -50 dBFS Gaussian noise floor before decoding. The
+same preparation is applied to synthesised and ground-truth audio, so their WERs are comparable.
+English only: no offline Russian acoustic model exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tacotron.infer.lm import bigram_arpa, read_dictionary, words_of
+
+logger = logging.getLogger(__name__)
+
+ASR_RATE = 16000
+PEAK = 0.5
+NOISE_DBFS = -50.0
+
+
+def word_errors(reference: list[str], hypothesis: list[str]) -> int:
+    """Levenshtein distance over words (substitutions + deletions + insertions)."""
+    previous = list(range(len(hypothesis) + 1))
+    for i, ref_word in enumerate(reference, start=1):
+        current = [i] + [0] * len(hypothesis)
+        for j, hyp_word in enumerate(hypothesis, start=1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref_word != hyp_word))
+        previous = current
+    return previous[-1]
+
+
+def word_error_rate(reference: list[str], hypothesis: list[str]) -> float:
+    """Word errors / reference words; an empty reference gives 0 for an empty hypothesis, else 1 per word."""
+    if not reference:
+        return float(len(hypothesis))
+    return word_errors(reference, hypothesis) / len(reference)
+
+
+def prepare_for_asr(wav: np.ndarray, sample_rate: int, seed: int = 0) -> bytes:
+    """float waveform -> 16 kHz int16 bytes, peak 0.5, plus N(0, -50 dBFS) noise (seeded)."""
+    import soxr
+
+    audio = np.asarray(wav, dtype=np.float64)
+    if sample_rate != ASR_RATE:
+        audio = soxr.resample(audio, sample_rate, ASR_RATE)
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak > 0:
+        audio = audio * (PEAK / peak)
+    noise = np.random.default_rng(seed).normal(0.0, 10 ** (NOISE_DBFS / 20), size=audio.shape)
+    audio = np.clip(audio + noise, -1.0, 1.0)
+    return (audio * 32767).astype(np.int16).tobytes()
+
+
+@dataclass
+class LanguageModelFiles:
+    """ARPA LM and restricted dictionary written for one evaluation; `missing` = LM words without pronunciation."""
+
+    lm: Path
+    dictionary: Path
+    vocabulary: set[str]
+    missing: list[str] = field(default_factory=list)
+
+
+def write_language_model(
+    training_texts: list[str],
+    out_dir: str | Path,
+    normalize: Callable[[str], str] | None = None,
+    dictionary: str | Path | None = None,
+) -> LanguageModelFiles:
+    """Bigram LM over the words of `training_texts` that the pronunciation dictionary knows.
+
+    Words without a pronunciation cannot be recognised; they are dropped from the LM and reported.
+    The dictionary is restricted to the LM's words, which keeps decoding fast and the search honest.
+    """
+    from pocketsphinx import get_model_path
+
+    dict_path = Path(dictionary) if dictionary else Path(get_model_path()) / "en-us" / "cmudict-en-us.dict"
+    entries = read_dictionary(dict_path)
+    sentences = [words_of(text, normalize) for text in training_texts]
+    missing = sorted({w for s in sentences for w in s if w not in entries})
+    known = [[w for w in s if w in entries] for s in sentences]
+    vocabulary = {w for s in known for w in s}
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lm_path, restricted = out / "judge.arpa", out / "judge.dict"
+    lm_path.write_text(bigram_arpa(known), encoding="utf-8")
+    restricted.write_text(
+        "\n".join(line for w in sorted(vocabulary) for line in entries[w]) + "\n", encoding="utf-8"
+    )
+    if missing:
+        logger.warning(
+            "%d training words have no pronunciation and are left out of the LM: %s",
+            len(missing),
+            missing[:20],
+        )
+    return LanguageModelFiles(lm_path, restricted, vocabulary, missing)
+
+
+class SphinxJudge:
+    """Transcribes waveforms with pocketsphinx (US English) under a given LM; `lm=None` = its generic LM."""
+
+    def __init__(self, lm: LanguageModelFiles | None = None, seed: int = 0):
+        from pocketsphinx import Decoder
+
+        kwargs = {"samprate": ASR_RATE, "dither": True, "remove_noise": False, "loglevel": "FATAL"}
+        if lm is not None:
+            kwargs.update(lm=str(lm.lm), dict=str(lm.dictionary))
+        self.decoder = Decoder(**kwargs)
+        self.lm = lm
+        self.seed = seed
+
+    @classmethod
+    def from_training_text(
+        cls, training_texts: list[str], normalize: Callable[[str], str] | None = None, seed: int = 0
+    ) -> SphinxJudge:
+        """A judge whose LM files live in a temporary folder (removed once the LM is loaded)."""
+        with tempfile.TemporaryDirectory(prefix="tacotron-judge-") as tmp:
+            files = write_language_model(training_texts, tmp, normalize)
+            judge = cls(files, seed)
+        return judge
+
+    def transcribe(self, wav: np.ndarray, sample_rate: int) -> list[str]:
+        """Recognised words, lowercase, without fillers (<sil>, [NOISE]) or alternate-pronunciation marks."""
+        self.decoder.start_utt()
+        self.decoder.process_raw(prepare_for_asr(wav, sample_rate, self.seed), full_utt=True)
+        self.decoder.end_utt()
+        hyp = self.decoder.hyp()
+        text = hyp.hypstr if hyp is not None else ""
+        return [w.split("(")[0].lower() for w in text.split() if not w.startswith(("<", "["))]

@@ -1,0 +1,254 @@
+"""Text in, speech out: a model rebuilt from a self-describing checkpoint, batched inference, a vocoder.
+
+Why everything comes from the checkpoint: the config and symbol table stored there are what the
+model was trained with. The frontend is rebuilt from that config and its symbol table must equal the
+stored one, otherwise ids would silently mean other characters (the old system's Cyrillic bug).
+Texts are sorted by length for batching (less padding, fewer wasted decoder steps) and the results
+returned in the caller's order.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tacotron.config import Config
+
+logger = logging.getLogger(__name__)
+
+
+class CheckpointMismatchError(ValueError):
+    """The checkpoint cannot be used as asked: symbol table or language differ from what it was trained with."""
+
+
+class EmptyInputError(ValueError):
+    """A text or sentence file holds no lines to synthesise."""
+
+
+@dataclass
+class SynthesisResult:
+    """One synthesised text. `mel` [n_mels, frames] natural-log; `alignment` [decoder steps, symbols]."""
+
+    text: str
+    wav: np.ndarray  # float32 [frames * hop_length]
+    sample_rate: int
+    mel: np.ndarray
+    alignment: np.ndarray
+    frames: int
+    stop_reason: str  # "gate" | "end_of_text" | "max_steps"
+    seconds: float  # wall-clock compute time attributed to this item (its share of its batch)
+    cleaned: str = ""  # the text as the model saw it (after the frontend)
+
+    @property
+    def audio_seconds(self) -> float:
+        return len(self.wav) / self.sample_rate
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file as given; a run folder (or its checkpoints/) -> best.pt, else the latest step."""
+    from tacotron.train.checkpoint import STEP_PATTERN
+
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise FileNotFoundError(f"checkpoint or run folder not found: {path}")
+    folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+    if (folder / "best.pt").is_file():
+        return folder / "best.pt"
+    steps = sorted(p for p in folder.iterdir() if STEP_PATTERN.match(p.name))
+    if not steps:
+        raise FileNotFoundError(f"no best.pt or step_XXXXXXXX.pt checkpoint in {folder}")
+    return steps[-1]
+
+
+def pick_device(device: str) -> torch.device:
+    """ "auto" -> cuda when available, else cpu; anything else as torch understands it."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _frontend_for(ckpt: dict[str, Any], cfg: Config, path: Path) -> Any:
+    from tacotron.text import SymbolTable, TextFrontend
+
+    frontend = TextFrontend(cfg.text)
+    stored = SymbolTable.from_dict(ckpt["symbols"])
+    if stored != frontend.symbols:
+        only_stored = [s for s in stored.symbols if s not in frontend.symbols]
+        only_rebuilt = [s for s in frontend.symbols.symbols if s not in stored]
+        raise CheckpointMismatchError(
+            f"{path}: the stored symbol table ({stored.language}, phonemes={stored.phonemes}, {len(stored)} symbols) "
+            f"differs from the one this code builds for text config {cfg.text} ({len(frontend.symbols)} symbols); "
+            f"only in checkpoint: {only_stored}, only in rebuilt: {only_rebuilt}, "
+            f"same set but other order: {not only_stored and not only_rebuilt}"
+        )
+    return frontend
+
+
+class Synthesizer:
+    """Model + frontend + vocoder on one device. Build it with `from_checkpoint`."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        cfg: Config,
+        frontend: Any,
+        vocoder: Any,
+        device: torch.device,
+        checkpoint: Path | None = None,
+        step: int | None = None,
+    ):
+        self.model = model.eval().to(device)
+        self.cfg = cfg
+        self.frontend = frontend
+        self.vocoder = vocoder
+        self.device = device
+        self.checkpoint = checkpoint
+        self.step = step
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        device: str = "cpu",
+        vocoder: str = "griffin-lim",
+        *,
+        language: str | None = None,
+        hifigan_weights: str = "universal",
+    ) -> Synthesizer:
+        """Rebuild model, frontend and vocoder from a checkpoint file or run folder (best, else latest).
+
+        `language`, when given, must be the checkpoint's: a model trained on English letters cannot read Russian.
+        """
+        from tacotron.audio import mel_basis
+        from tacotron.infer.vocoders import build_vocoder
+        from tacotron.model import build_model
+        from tacotron.train.checkpoint import load_checkpoint
+
+        path = resolve_checkpoint(path)
+        ckpt = load_checkpoint(path)
+        cfg = Config.from_dict(ckpt["config"])
+        if language is not None and language != cfg.text.language:
+            raise CheckpointMismatchError(
+                f"{path} was trained for language {cfg.text.language!r}, not {language!r}"
+            )
+        frontend = _frontend_for(ckpt, cfg, path)
+        model = build_model(cfg.model, len(frontend.symbols), cfg.audio.n_mels)
+        model.load_state_dict(ckpt["model"])
+        if "r" in ckpt and hasattr(model, "set_reduction_factor"):
+            model.set_reduction_factor(int(ckpt["r"]))
+        torch_device = pick_device(device)
+        voc = build_vocoder(vocoder, cfg.audio, mel_basis(cfg.audio), torch_device, hifigan_weights)
+        logger.info(
+            "loaded %s (step %s, r=%s) on %s with %s",
+            path,
+            ckpt.get("step"),
+            ckpt.get("r"),
+            torch_device,
+            vocoder,
+        )
+        return cls(model, cfg, frontend, voc, torch_device, checkpoint=path, step=ckpt.get("step"))
+
+    def synthesize(
+        self,
+        texts: list[str],
+        batch_size: int = 8,
+        *,
+        seed: int | None = None,
+        deterministic: bool = False,
+        max_decoder_steps: int | None = None,
+    ) -> list[SynthesisResult]:
+        """One result per text, in the order given. Raises on empty or unknown-character text, naming it."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        encoded = [self.frontend.encode(text) for text in texts]
+        order = sorted(range(len(texts)), key=lambda i: len(encoded[i]), reverse=True)
+        results: list[SynthesisResult | None] = [None] * len(texts)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            batch_seed = None if seed is None else seed + start
+            for index, result in zip(
+                chunk,
+                self._synthesize_batch(
+                    [texts[i] for i in chunk],
+                    [encoded[i] for i in chunk],
+                    batch_seed,
+                    deterministic,
+                    max_decoder_steps,
+                ),
+                strict=True,
+            ):
+                results[index] = result
+        return [r for r in results if r is not None]
+
+    @torch.no_grad()
+    def _synthesize_batch(
+        self,
+        texts: list[str],
+        ids: list[list[int]],
+        seed: int | None,
+        deterministic: bool,
+        max_decoder_steps: int | None,
+    ) -> list[SynthesisResult]:
+        started = time.perf_counter()
+        lengths = torch.tensor([len(x) for x in ids], dtype=torch.long)
+        text = torch.full((len(ids), int(lengths.max())), self.frontend.symbols.pad_id, dtype=torch.long)
+        for row, seq in enumerate(ids):
+            text[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        out = self.model.infer(
+            text.to(self.device),
+            lengths.to(self.device),
+            max_decoder_steps=max_decoder_steps or self.cfg.model.max_decoder_steps,
+            gate_threshold=self.cfg.model.gate_threshold,
+            deterministic=deterministic,
+            seed=seed,
+        )
+        frames = [int(n) for n in out.lengths.tolist()]
+        wavs = self.vocoder(out.mel_postnet, frames)
+        share = (time.perf_counter() - started) / len(ids)
+        r = int(self.model.r)  # frames per decoder step
+        results = []
+        for i, n in enumerate(frames):
+            steps = math.ceil(n / r)
+            results.append(
+                SynthesisResult(
+                    text=texts[i],
+                    wav=wavs[i],
+                    sample_rate=self.vocoder.sample_rate,
+                    mel=out.mel_postnet[i, :, :n].float().cpu().numpy(),
+                    alignment=out.alignments[i, :steps, : len(ids[i])].float().cpu().numpy(),
+                    frames=n,
+                    stop_reason=out.stop_reasons[i],
+                    seconds=share,
+                    cleaned=self.frontend.clean(texts[i]),
+                )
+            )
+        return results
+
+
+def input_errors() -> tuple[type[Exception], ...]:
+    """Errors caused by what the user passed (files, text, checkpoint, settings), which the CLI reports
+    as one line and exit code 2 instead of a traceback; anything else is a bug and keeps its traceback."""
+    from tacotron.audio import AudioError
+    from tacotron.infer.hifigan import HifiGanConfigError
+    from tacotron.text import EmptyTextError, UnknownCharactersError
+    from tacotron.train.checkpoint import CheckpointError
+
+    return (
+        FileNotFoundError,
+        EmptyInputError,
+        CheckpointError,
+        CheckpointMismatchError,
+        HifiGanConfigError,
+        UnknownCharactersError,
+        EmptyTextError,
+        AudioError,
+    )

@@ -1,0 +1,132 @@
+"""`tacotron eval` end to end on a tiny checkpoint, and the metrics it is built from."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from tests.infer.helpers import TRAINING_TEXT
+
+from tacotron.cli import main
+from tacotron.infer.evaluate import read_sentences, summarise
+from tacotron.infer.metrics import mel_cepstral_distortion
+
+
+def test_mcd_is_zero_for_identical_and_grows_with_distortion():
+    rng = np.random.default_rng(0)
+    mel = rng.normal(-4, 2, size=(80, 50))
+    assert mel_cepstral_distortion(mel, mel) == pytest.approx(0.0, abs=1e-9)
+    stretched = np.repeat(mel, 2, axis=1)  # same content, twice as slow: DTW absorbs it
+    assert mel_cepstral_distortion(stretched, mel) == pytest.approx(0.0, abs=1e-9)
+    small = mel_cepstral_distortion(mel + rng.normal(0, 0.1, mel.shape), mel)
+    large = mel_cepstral_distortion(mel + rng.normal(0, 1.0, mel.shape), mel)
+    assert 0 < small < large
+
+
+def test_read_sentences_with_and_without_ids(tmp_path):
+    (tmp_path / "a.txt").write_text("Hello.\n\nWorld.\n", encoding="utf-8")
+    assert [(s.id, s.text) for s in read_sentences(tmp_path / "a.txt")] == [
+        ("001", "Hello."),
+        ("002", "World."),
+    ]
+    (tmp_path / "b.txt").write_text("LJ001|Some text.|some text\n", encoding="utf-8")
+    assert [(s.id, s.text) for s in read_sentences(tmp_path / "b.txt")] == [("LJ001", "Some text.")]
+    (tmp_path / "c.txt").write_text("\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="no sentences"):
+        read_sentences(tmp_path / "c.txt")
+
+
+def test_summary_counts_stop_reasons_and_corpus_wer():
+    records = [
+        {"stop_reason": "gate", "ref_words": ["a", "b"], "word_errors": 1, "oov_words": ["b"]},
+        {"stop_reason": "max_steps", "ref_words": ["c", "d"], "word_errors": 2, "oov_words": []},
+    ]
+    summary = summarise(records)
+    assert summary["share_stop_gate"] == 0.5 and summary["share_stop_max_steps"] == 0.5
+    assert summary["wer"] == 0.75 and summary["oov_rate"] == 0.25
+    assert summary["wer_ceiling"] is None and summary["mcd_db"] is None
+
+
+def _nonnegative_numbers(mapping):
+    return {k: v for k, v in mapping.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def test_eval_cli_end_to_end(tmp_path, tiny_checkpoint, espeak_refs, capsys):
+    corpus = tmp_path / "metadata.csv"
+    corpus.write_text("".join(f"x{i}|{t}|{t}\n" for i, t in enumerate(TRAINING_TEXT)), encoding="utf-8")
+    out = tmp_path / "eval"
+    code = main(
+        [
+            "eval",
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--file",
+            str(espeak_refs / "sentences.txt"),
+            "--reference-dir",
+            str(espeak_refs),
+            "--corpus-text",
+            str(corpus),
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    report = json.loads((out / "eval.json").read_text(encoding="utf-8"))
+    assert report["judge"]["used"] and "bigram from training text" in report["judge"]["lm"]
+    summary = report["summary"]
+    for key in ("share_stop_gate", "attn/diagonality", "length_ratio", "mcd_db", "wer", "wer_ceiling"):
+        assert summary[key] is not None and 0 <= summary[key] < math.inf, key
+    assert summary["wer_ceiling"] < 0.3  # ground truth through Griffin-Lim stays intelligible
+    assert len(report["sentences"]) == 4
+    for record in report["sentences"]:
+        for key in (
+            "frames",
+            "stop_reason",
+            "attn/diagonality",
+            "length_ratio",
+            "mcd_db",
+            "wer",
+            "wer_ceiling",
+        ):
+            assert key in record
+        assert all(v >= 0 for v in _nonnegative_numbers(record).values())
+    assert (out / "wavs" / "004.wav").is_file()
+    assert "summary:" in capsys.readouterr().out
+
+
+def test_eval_without_asr_or_references_still_reports_health(tmp_path, tiny_checkpoint, capsys):
+    lines = tmp_path / "s.txt"
+    lines.write_text("One short line.\n", encoding="utf-8")
+    assert (
+        main(
+            [
+                "eval",
+                "--checkpoint",
+                str(tiny_checkpoint),
+                "--file",
+                str(lines),
+                "--no-asr",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 0
+    )
+    report = json.loads((tmp_path / "o" / "eval.json").read_text(encoding="utf-8"))
+    assert report["judge"] == {"used": False}
+    assert report["summary"]["wer"] is None and report["summary"]["attn/diagonality"] >= 0
+    code = main(
+        [
+            "eval",
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--file",
+            str(lines),
+            "--no-asr",
+            "--reference-dir",
+            str(tmp_path),
+        ]
+    )
+    assert code == 2 and "reference wav for sentence '001'" in capsys.readouterr().err
