@@ -49,3 +49,17 @@ def test_auto_stress_lands_on_the_right_vowel():
     assert frontend.clean("з+амок и молоко") == "з+амок и молок+о"
     assert frontend.decode(frontend.encode("В 2024 году")) == frontend.clean("В 2024 году")
     assert "+" in frontend.clean("В 2024 году")
+
+
+def test_auto_stress_leaves_autograd_and_threads_as_they_were():
+    """silero-stress turns autograd off globally; a later training step in the same process needs it."""
+    import torch
+
+    from tacotron.config import TextConfig
+    from tacotron.text import TextFrontend
+
+    threads = torch.get_num_threads()
+    frontend = TextFrontend(TextConfig(language="ru", stress="auto"))
+    assert "+" in frontend.clean("молоко")
+    assert torch.is_grad_enabled()
+    assert torch.get_num_threads() == threads

@@ -15,7 +15,13 @@ from __future__ import annotations
 
 import re
 
-from num2words import num2words
+
+def num2words(number, **kwargs) -> str:
+    """num2words imported on first use: the GPU machine reads datasets without it installed."""
+    from num2words import num2words as convert
+
+    return convert(number, **kwargs)
+
 
 _GROUPED = "\u2009"  # thin space: a thousands separator, private to this module
 _INT = r"\d+(?:\u2009\d{3})*"

@@ -23,13 +23,22 @@ class SileroStresser:
     def __init__(self) -> None:
         import torch
 
-        threads = torch.get_num_threads()
-        from silero_stress import load_accentor  # sets torch threads to 1 at import: restore below
+        threads, grad = torch.get_num_threads(), torch.is_grad_enabled()
+        try:  # silero-stress sets torch threads to 1 at import and turns autograd off globally
+            from silero_stress import load_accentor
 
-        self._accentor = load_accentor("ru")
-        torch.set_num_threads(threads)
+            self._accentor = load_accentor("ru")
+        finally:
+            torch.set_num_threads(threads)
+            torch.set_grad_enabled(grad)
         log.info("loaded silero-stress Russian accentor")
 
     def __call__(self, text: str) -> str:
-        # Single-vowel words need no mark: their only vowel is the stressed one (or they are clitics).
-        return self._accentor(text, stress_single_vowel=False)
+        import torch
+
+        grad = torch.is_grad_enabled()
+        try:  # the accentor switches autograd off globally; training in the same process needs it back
+            # Single-vowel words need no mark: their only vowel is the stressed one (or they are clitics).
+            return self._accentor(text, stress_single_vowel=False)
+        finally:
+            torch.set_grad_enabled(grad)

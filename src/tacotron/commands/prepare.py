@@ -1,0 +1,48 @@
+"""`tacotron prepare DATA_DIR --out DATASET_DIR`: validate and featurise a corpus into a dataset folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tacotron.commands import add_config_arguments, config_from_args
+
+HELP = (
+    "validate a corpus (LJSpeech layout or path|text filelist) and write mels + manifest to a dataset folder"
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "data_dir", help="corpus folder: metadata.csv + wavs/, or the root of --filelist paths"
+    )
+    parser.add_argument("--out", required=True, help="dataset folder to write (re-running resumes)")
+    parser.add_argument("--filelist", default=None, help="lines 'path|text' (paths relative to DATA_DIR)")
+    parser.add_argument("--workers", type=int, default=None, help="processes (default: data.workers)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_config_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tacotron.data.prepare import prepare_dataset
+
+    cfg = config_from_args(args)
+    report = prepare_dataset(
+        Path(args.data_dir),
+        Path(args.out),
+        cfg,
+        workers=args.workers,
+        progress=not args.no_progress,
+        filelist=args.filelist,
+    )
+    print(
+        f"kept {report.kept} items ({report.seconds / 60:.1f} min; train {report.train}, val {report.val}), "
+        f"skipped {len(report.skipped)}; computed {report.processed}, reused {report.reused}"
+    )
+    for reason, count in report.reasons.items():
+        print(f"  skipped {count:5d} x {reason}")
+    if report.unknown_characters:
+        chars = " ".join(f"{c!r}x{n}" for c, n in list(report.unknown_characters.items())[:20])
+        print(f"  unknown characters: {chars}")
+    print(f"report: {report.report_md}")
+    return 0

@@ -1,0 +1,95 @@
+"""`TextMelCollate(r)`: a list of `Utterance` -> one padded `Batch`.
+
+Why this exists as its own piece: the system we replace crashed with
+`shape '[32, 215, -1]' is invalid for input of size 1103360` (431 frames, r = 2) because mels were
+padded to the longest item, not to a multiple of r, and then "fixed" it by reshaping into zeros.
+Here every mel is padded to ceil(max_len / r) * r, the real lengths travel with the batch, and any
+other inconsistency raises an error that names the tensors, their shapes and r.
+Torch only: on the GPU machine's import path.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from tacotron.data.batch import Batch, Utterance
+
+MAX_REDUCTION_FACTOR = 8
+
+
+def padded_length(length: int, r: int) -> int:
+    """Smallest multiple of r that is >= length (the decoder emits r frames per step)."""
+    return -(-length // r) * r
+
+
+def check_reduction_factor(r: int) -> None:
+    """Raise ValueError unless 1 <= r <= 8 (an int)."""
+    if isinstance(r, bool) or not isinstance(r, int) or not 1 <= r <= MAX_REDUCTION_FACTOR:
+        raise ValueError(f"reduction factor r (n_frames_per_step) must be an int in 1..8, got {r!r}")
+
+
+class TextMelCollate:
+    """Pads text with 0 and mels with 0 to a multiple of r; sorts items by text length (longest first).
+
+    The gate target is 1 from each item's last real frame onward, so the padded frames agree with
+    "stop"; the loss still masks them (see `tacotron.losses`).
+    """
+
+    def __init__(self, r: int = 1):
+        check_reduction_factor(r)
+        self.r = r
+
+    def __call__(self, items: list[Utterance]) -> Batch:
+        if not items:
+            raise ValueError("TextMelCollate: empty list of utterances")
+        n_mels = self._check_items(items)
+        order = sorted(range(len(items)), key=lambda i: int(items[i].text_ids.numel()), reverse=True)
+        items = [items[i] for i in order]
+        text_lengths = torch.tensor([u.text_ids.numel() for u in items], dtype=torch.long)
+        mel_lengths = torch.tensor([u.mel.size(1) for u in items], dtype=torch.long)
+        max_text = int(text_lengths.max())
+        max_frames = padded_length(int(mel_lengths.max()), self.r)
+
+        text = torch.zeros(len(items), max_text, dtype=torch.long)
+        mels = torch.zeros(len(items), n_mels, max_frames, dtype=torch.float32)
+        gate = torch.zeros(len(items), max_frames, dtype=torch.float32)
+        for i, utt in enumerate(items):
+            text[i, : utt.text_ids.numel()] = utt.text_ids
+            frames = utt.mel.size(1)
+            mels[i, :, :frames] = utt.mel
+            gate[i, frames - 1 :] = 1.0
+        return Batch(
+            ids=[u.id for u in items],
+            text=text,
+            text_lengths=text_lengths,
+            mels=mels,
+            mel_lengths=mel_lengths,
+            gate_target=gate,
+            r=self.r,
+        )
+
+    def _check_items(self, items: list[Utterance]) -> int:
+        """Validate shapes; return n_mels. Errors name the item, the tensor, its shape and r."""
+        n_mels = items[0].mel.size(0) if items[0].mel.dim() == 2 else -1
+        for utt in items:
+            if utt.text_ids.dim() != 1 or utt.text_ids.numel() == 0:
+                raise ValueError(
+                    f"TextMelCollate(r={self.r}): item {utt.id!r} text_ids must be a non-empty 1-D "
+                    f"tensor [L], got shape {tuple(utt.text_ids.shape)}"
+                )
+            if utt.text_ids.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+                raise ValueError(
+                    f"TextMelCollate(r={self.r}): item {utt.id!r} text_ids must be integer ids, "
+                    f"got dtype {utt.text_ids.dtype}"
+                )
+            if utt.mel.dim() != 2 or utt.mel.size(1) == 0:
+                raise ValueError(
+                    f"TextMelCollate(r={self.r}): item {utt.id!r} mel must be [n_mels, T] with T > 0, "
+                    f"got shape {tuple(utt.mel.shape)}"
+                )
+            if utt.mel.size(0) != n_mels:
+                raise ValueError(
+                    f"TextMelCollate(r={self.r}): item {utt.id!r} mel has shape {tuple(utt.mel.shape)} "
+                    f"but item {items[0].id!r} has {tuple(items[0].mel.shape)}: n_mels differ"
+                )
+        return n_mels

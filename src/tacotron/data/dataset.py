@@ -1,0 +1,91 @@
+"""`PreparedDataset`: the training-side reader of a folder written by `tacotron prepare`.
+
+Torch, numpy and PyYAML only (this is on the GPU machine's import path). The folder's
+config.yaml and symbols.json travel with it, so the trainer can check that the model is built
+for the same audio features and symbol table the data was prepared with.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from tacotron.config import Config
+from tacotron.data.batch import Utterance
+
+REQUIRED_FILES = ("manifest.jsonl", "config.yaml", "symbols.json")
+
+
+class NotADatasetError(FileNotFoundError):
+    """The folder is not (or not completely) a prepared dataset; the message says what is missing."""
+
+
+class PreparedDataset(Dataset[Utterance]):
+    """Items of one split ("train" or "val") of a prepared dataset folder.
+
+    lengths: mel frames per item, in item order (for `BucketBatchSampler`).
+    items: the manifest entries of this split (dicts, see docs/ARCHITECTURE.md).
+    symbols: the SymbolTable the ids were made with; config: the Config used for preparation.
+    """
+
+    def __init__(self, dataset_dir: str | Path, split: Literal["train", "val"] = "train") -> None:
+        from tacotron.text.symbols import SymbolTable
+
+        self.root = Path(dataset_dir)
+        if split not in ("train", "val"):
+            raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+        missing = [name for name in REQUIRED_FILES if not (self.root / name).is_file()]
+        if missing:
+            raise NotADatasetError(
+                f"{self.root} is not a prepared dataset (missing {', '.join(missing)}); "
+                f"create one with `tacotron prepare CORPUS_DIR --out {self.root}`"
+            )
+        self.split = split
+        self.config = Config.load(self.root / "config.yaml")
+        self.symbols = SymbolTable.from_dict(
+            json.loads((self.root / "symbols.json").read_text(encoding="utf-8"))
+        )
+        self.items: list[dict[str, Any]] = [e for e in _read_manifest(self.root) if e["split"] == split]
+        self.lengths: list[int] = [int(e["frames"]) for e in self.items]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> Utterance:
+        entry = self.items[index]
+        path = self.root / entry["mel"]
+        mel = np.load(path)
+        expected = (self.config.audio.n_mels, int(entry["frames"]))
+        if mel.shape != expected:
+            raise ValueError(f"{path}: mel has shape {mel.shape}, manifest and config say {expected}")
+        return Utterance(
+            id=entry["id"],
+            text_ids=torch.tensor(entry["ids"], dtype=torch.long),
+            mel=torch.from_numpy(mel.astype(np.float32, copy=False)),
+        )
+
+    def mel_basis(self) -> np.ndarray:
+        """The filterbank [n_mels, n_fft // 2 + 1] the mels were made with (for MelSpectrogram / Griffin-Lim)."""
+        return np.load(self.root / "mel_basis.npy")
+
+
+def _read_manifest(root: Path) -> list[dict[str, Any]]:
+    entries = []
+    path = root / "manifest.jsonl"
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{number}: not valid JSON: {err}") from err
+        missing = [k for k in ("id", "ids", "mel", "frames", "split") if k not in entry]
+        if missing:
+            raise ValueError(f"{path}:{number}: manifest entry lacks {missing}")
+        entries.append(entry)
+    return entries

@@ -1,0 +1,218 @@
+"""Tacotron 2 losses: small masked primitives and `Tacotron2Loss`, which weights and sums them.
+
+Lessons from the system we replace: losses without padding masks, a guided-attention loss computed
+with padded lengths, NaN terms replaced by constants, and constant `requires_grad=True` "losses" that
+trained nothing. Here every term is masked to real frames / real (decoder step, symbol) cells, the
+guided-attention region is each item's own [ceil(mel_len / r), text_len], non-finite terms are
+returned as they are (the health monitor acts on them), and a configuration with no active term or a
+total that does not depend on the model raises.
+
+Normalisation: every term is a *sum* over real elements divided by a `LossNorm` count. Passing the
+norm of the whole accumulated batch (`LossNorm.from_batches(micro_batches)`) makes the sum of k
+micro-batch losses equal the full-batch loss, whatever the micro-batches' lengths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tacotron.config import LossConfig
+from tacotron.data.batch import Batch
+from tacotron.model.tacotron2 import Tacotron2Output
+
+
+@dataclass
+class LossNorm:
+    """Counts of real elements that the summed terms are divided by.
+
+    mel_elements: real frames x n_mels; frames: real frames; attn_cells: sum over items of
+    ceil(mel_len / r) x text_len; items: batch size.
+    """
+
+    mel_elements: float
+    frames: float
+    attn_cells: float
+    items: int
+
+    @classmethod
+    def from_batch(cls, batch: Batch) -> LossNorm:
+        """Counts of one batch (one host sync; compute it on the CPU batch if you can)."""
+        frames = int(batch.mel_lengths.sum())
+        steps = torch.div(batch.mel_lengths + batch.r - 1, batch.r, rounding_mode="floor")
+        cells = int((steps * batch.text_lengths).sum())
+        return cls(float(frames * batch.mels.size(1)), float(frames), float(cells), batch.size)
+
+    @classmethod
+    def from_batches(cls, batches: list[Batch]) -> LossNorm:
+        """Counts of the whole accumulated batch (sum over micro-batches)."""
+        if not batches:
+            raise ValueError("LossNorm.from_batches: empty list of batches")
+        norms = [cls.from_batch(b) for b in batches]
+        return cls(
+            sum(n.mel_elements for n in norms),
+            sum(n.frames for n in norms),
+            sum(n.attn_cells for n in norms),
+            sum(n.items for n in norms),
+        )
+
+
+def masked_mel_loss(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, kind: str, denominator: float
+) -> torch.Tensor:
+    """Sum of squared (kind="mse") or absolute ("l1") errors over real frames / denominator.
+
+    pred, target [B, n_mels, T]; mask [B, T] (True = real). Padded frames are selected out *before*
+    the error, so whatever the model emits there (even NaN) has no effect on the value or gradient.
+    """
+    diff = torch.where(mask.unsqueeze(1), pred.float() - target.float(), 0.0)
+    if kind == "mse":
+        return diff.pow(2).sum() / denominator
+    if kind == "l1":
+        return diff.abs().sum() / denominator
+    raise ValueError(f"loss.mel_loss must be 'mse' or 'l1', got {kind!r}")
+
+
+def masked_gate_loss(
+    logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, pos_weight: float, denominator: float
+) -> torch.Tensor:
+    """Binary cross-entropy with logits, stop frames weighted by pos_weight, summed over real frames.
+
+    logits, target, mask [B, T]. BCE = pos_weight * y * softplus(-x) + (1 - y) * softplus(x).
+    """
+    x = torch.where(mask, logits.float(), 0.0)
+    y = target.float()
+    bce = pos_weight * y * F.softplus(-x) + (1.0 - y) * F.softplus(x)
+    return torch.where(mask, bce, 0.0).sum() / denominator
+
+
+def guided_attention_mask(
+    text_lengths: torch.Tensor, decoder_lengths: torch.Tensor, n_steps: int, n_text: int, sigma: float
+) -> torch.Tensor:
+    """Tachibana et al. 2017 penalty W[b, t, n] = 1 - exp(-(n/N_b - t/T_b)^2 / (2 sigma^2)).
+
+    Computed with each item's own text length N_b and decoder length T_b, and 0 outside its region.
+    Returns [B, n_steps, n_text], float32.
+    """
+    device = text_lengths.device
+    t = torch.arange(n_steps, device=device, dtype=torch.float32).view(1, -1, 1)
+    n = torch.arange(n_text, device=device, dtype=torch.float32).view(1, 1, -1)
+    big_t = decoder_lengths.float().clamp(min=1).view(-1, 1, 1)
+    big_n = text_lengths.float().clamp(min=1).view(-1, 1, 1)
+    w = 1.0 - torch.exp(-((n / big_n - t / big_t) ** 2) / (2.0 * sigma**2))
+    region = (t < big_t) & (n < big_n)
+    return torch.where(region, w, 0.0)
+
+
+def guided_attention_loss(
+    alignments: torch.Tensor,
+    text_lengths: torch.Tensor,
+    decoder_lengths: torch.Tensor,
+    sigma: float,
+    denominator: float,
+) -> torch.Tensor:
+    """Sum of W * alignments over each item's real region / denominator. alignments [B, S, L]."""
+    w = guided_attention_mask(text_lengths, decoder_lengths, alignments.size(1), alignments.size(2), sigma)
+    a = torch.where(w > 0, alignments.float(), 0.0)  # padded steps may hold anything; never let it in
+    return (a * w).sum() / denominator
+
+
+def guided_attention_weight(cfg: LossConfig, step: int) -> float:
+    """weight * rate ** (max(0, step - start) / decay_steps), floored at min weight; 0 if weight is 0."""
+    if cfg.guided_attn_weight == 0:
+        return 0.0
+    exponent = max(0, step - cfg.guided_attn_decay_start) / max(1, cfg.guided_attn_decay_steps)
+    decayed = cfg.guided_attn_weight * cfg.guided_attn_decay_rate**exponent
+    return max(decayed, cfg.guided_attn_min_weight)
+
+
+class Tacotron2Loss(nn.Module):
+    """Weighted sum of mel (before/after postnet), gate and guided-attention terms.
+
+    forward returns {"loss", "mel/before", "mel/after", "gate", "attn/guided"}: the four terms
+    unweighted (for logging), "loss" the sum of the terms whose weight is non-zero.
+    """
+
+    def __init__(self, cfg: LossConfig):
+        super().__init__()
+        self.cfg = cfg
+        if cfg.mel_loss not in ("mse", "l1"):
+            raise ValueError(f"loss.mel_loss must be 'mse' or 'l1', got {cfg.mel_loss!r}")
+
+    def weights(self, step: int) -> dict[str, float]:
+        c = self.cfg
+        return {
+            "mel/before": c.mel_weight,
+            "mel/after": c.postnet_weight,
+            "gate": c.gate_weight,
+            "attn/guided": guided_attention_weight(c, step),
+        }
+
+    def forward(
+        self, out: Tacotron2Output, batch: Batch, step: int, norm: LossNorm | None = None
+    ) -> dict[str, torch.Tensor]:
+        weights = self.weights(step)
+        if not any(w != 0 for w in weights.values()):
+            raise ValueError(f"no active loss term: all weights are 0 at step {step} ({weights})")
+        check_shapes(out, batch)
+        norm = norm or LossNorm.from_batch(batch)
+        mel_mask = batch.mel_mask
+        c = self.cfg
+        decoder_lengths = torch.div(batch.mel_lengths + batch.r - 1, batch.r, rounding_mode="floor")
+        terms = {
+            "mel/before": masked_mel_loss(out.mel, batch.mels, mel_mask, c.mel_loss, norm.mel_elements),
+            "mel/after": masked_mel_loss(
+                out.mel_postnet, batch.mels, mel_mask, c.mel_loss, norm.mel_elements
+            ),
+            "gate": masked_gate_loss(
+                out.gate_logits, batch.gate_target, mel_mask, c.gate_pos_weight, norm.frames
+            ),
+            "attn/guided": guided_attention_loss(
+                out.alignments, batch.text_lengths, decoder_lengths, c.guided_attn_sigma, norm.attn_cells
+            ),
+        }
+        total = sum(weights[k] * v for k, v in terms.items() if weights[k] != 0)
+        if torch.is_grad_enabled() and total.grad_fn is None:
+            raise ValueError(
+                "total loss does not depend on the model (no grad_fn): the model outputs were computed "
+                "without autograd or detached; refusing to return a constant loss"
+            )
+        return {"loss": total, **terms}
+
+
+def check_shapes(out: Tacotron2Output, batch: Batch) -> None:
+    """Raise ValueError naming the tensors, their shapes and r if outputs do not match the batch."""
+    r = batch.r
+    b, n_mels, t = batch.mels.shape
+    length = batch.text.size(1)
+    expected = {
+        "mel": (out.mel, (b, n_mels, t)),
+        "mel_postnet": (out.mel_postnet, (b, n_mels, t)),
+        "gate_logits": (out.gate_logits, (b, t)),
+        "alignments": (out.alignments, (b, t // r, length)),
+    }
+    if t % r:
+        raise ValueError(f"batch.mels {tuple(batch.mels.shape)}: T={t} is not a multiple of r={r}")
+    for name, (tensor, shape) in expected.items():
+        if tuple(tensor.shape) != shape:
+            raise ValueError(
+                f"output.{name} has shape {tuple(tensor.shape)} but batch.mels {tuple(batch.mels.shape)}, "
+                f"batch.text {tuple(batch.text.shape)} and r={r} require {shape}"
+            )
+    if batch.gate_target.shape != (b, t):
+        raise ValueError(f"batch.gate_target {tuple(batch.gate_target.shape)} must be {(b, t)} (r={r})")
+
+
+__all__ = [
+    "LossNorm",
+    "Tacotron2Loss",
+    "check_shapes",
+    "guided_attention_loss",
+    "guided_attention_mask",
+    "guided_attention_weight",
+    "masked_gate_loss",
+    "masked_mel_loss",
+]

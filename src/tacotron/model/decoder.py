@@ -1,0 +1,185 @@
+"""Autoregressive decoder: prenet -> attention LSTM -> attention -> decoder LSTM -> frames + gate.
+
+The recurrent state lives in `DecoderState` (a value passed in and returned, never kept on `self`), so
+teacher forcing, batched inference and future fused/compiled loops share one `step`.
+Each step emits r frames: the projection has `max_frames_per_step * n_mels` outputs (and as many gate
+logits) of which the first r are used, so the reduction factor can change during training
+(gradual training) without changing the parameters. The input to step s is the last frame of the
+group emitted at step s - 1 (zeros for the first step).
+
+Speed (teacher forcing): the prenet runs once over all steps, the memory projection once per batch,
+and the loop has no host syncs or branches on tensor values; outputs are stacked once at the end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tacotron.model.attention import LocationSensitiveAttention
+from tacotron.model.prenet import Prenet
+
+
+@dataclass
+class DecoderState:
+    """Recurrent state after a step. Shapes: hidden/cell [B, rnn_dim]; weights [B, L]; context [B, E]."""
+
+    attention_hidden: torch.Tensor
+    attention_cell: torch.Tensor
+    decoder_hidden: torch.Tensor
+    decoder_cell: torch.Tensor
+    attention_weights: torch.Tensor
+    attention_weights_cum: torch.Tensor
+    attention_context: torch.Tensor
+
+
+@dataclass
+class EncoderMemory:
+    """What every step attends over: memory [B, L, E], its projection [B, L, A], mask [B, L] (True = real)."""
+
+    memory: torch.Tensor
+    processed: torch.Tensor
+    mask: torch.Tensor
+
+
+class Decoder(nn.Module):
+    """Tacotron 2 decoder; see the module docstring for the reduction-factor layout."""
+
+    def __init__(
+        self,
+        *,
+        n_mels: int,
+        max_frames_per_step: int,
+        encoder_dim: int,
+        attention_rnn_dim: int,
+        decoder_rnn_dim: int,
+        prenet_dim: int,
+        prenet_n_layers: int,
+        prenet_dropout: float,
+        attention_dim: int,
+        attention_location_n_filters: int,
+        attention_location_kernel_size: int,
+        p_attention_dropout: float,
+        p_decoder_dropout: float,
+    ):
+        super().__init__()
+        self.n_mels = n_mels
+        self.max_frames_per_step = max_frames_per_step
+        self.prenet = Prenet(in_dim=n_mels, sizes=[prenet_dim] * prenet_n_layers, dropout=prenet_dropout)
+        self.attention_rnn = nn.LSTMCell(prenet_dim + encoder_dim, attention_rnn_dim)
+        self.attention = LocationSensitiveAttention(
+            query_dim=attention_rnn_dim,
+            memory_dim=encoder_dim,
+            attention_dim=attention_dim,
+            n_filters=attention_location_n_filters,
+            kernel_size=attention_location_kernel_size,
+        )
+        self.decoder_rnn = nn.LSTMCell(attention_rnn_dim + encoder_dim, decoder_rnn_dim)
+        self.frame_projection = nn.Linear(decoder_rnn_dim + encoder_dim, max_frames_per_step * n_mels)
+        self.gate_projection = nn.Linear(decoder_rnn_dim + encoder_dim, max_frames_per_step)
+        self.p_attention_dropout = p_attention_dropout
+        self.p_decoder_dropout = p_decoder_dropout
+
+    # --- setup -------------------------------------------------------------------------------
+    def prepare_memory(self, memory: torch.Tensor, mask: torch.Tensor) -> EncoderMemory:
+        return EncoderMemory(memory, self.attention.process_memory(memory), mask)
+
+    def initial_state(self, mem: EncoderMemory) -> DecoderState:
+        """All-zero state (NVIDIA reference), on the memory's device and dtype."""
+        b, length, e = mem.memory.shape
+        new = mem.memory.new_zeros
+        return DecoderState(
+            attention_hidden=new(b, self.attention_rnn.hidden_size),
+            attention_cell=new(b, self.attention_rnn.hidden_size),
+            decoder_hidden=new(b, self.decoder_rnn.hidden_size),
+            decoder_cell=new(b, self.decoder_rnn.hidden_size),
+            attention_weights=new(b, length),
+            attention_weights_cum=new(b, length),
+            attention_context=new(b, e),
+        )
+
+    def teacher_inputs(self, mels: torch.Tensor, r: int) -> torch.Tensor:
+        """mels [B, n_mels, T] (T % r == 0) -> step inputs [B, T // r, n_mels]: go frame, then the last
+        frame of each group except the final one."""
+        b, n_mels, t = mels.shape
+        last_of_group = mels.transpose(1, 2).reshape(b, t // r, r, n_mels)[:, :, -1]  # (B, S, n_mels)
+        go = mels.new_zeros(b, 1, n_mels)
+        return torch.cat([go, last_of_group[:, :-1]], dim=1)
+
+    # --- one step, in named parts ------------------------------------------------------------
+    def _run_attention_rnn(self, prenet_frame: torch.Tensor, state: DecoderState) -> DecoderState:
+        cell_input = torch.cat([prenet_frame, state.attention_context], dim=-1)
+        hidden, cell = self.attention_rnn(cell_input, (state.attention_hidden, state.attention_cell))
+        hidden = F.dropout(hidden, self.p_attention_dropout, self.training)
+        return replace(state, attention_hidden=hidden, attention_cell=cell)
+
+    def _attend(self, state: DecoderState, mem: EncoderMemory) -> DecoderState:
+        weights_cat = torch.stack([state.attention_weights, state.attention_weights_cum], dim=1)  # (B, 2, L)
+        context, weights = self.attention(
+            state.attention_hidden, mem.memory, mem.processed, weights_cat, mem.mask
+        )
+        return replace(
+            state,
+            attention_context=context,
+            attention_weights=weights,
+            attention_weights_cum=state.attention_weights_cum + weights,
+        )
+
+    def _run_decoder_rnn(self, state: DecoderState) -> DecoderState:
+        cell_input = torch.cat([state.attention_hidden, state.attention_context], dim=-1)
+        hidden, cell = self.decoder_rnn(cell_input, (state.decoder_hidden, state.decoder_cell))
+        hidden = F.dropout(hidden, self.p_decoder_dropout, self.training)
+        return replace(state, decoder_hidden=hidden, decoder_cell=cell)
+
+    def _project(self, state: DecoderState, r: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> frames [B, r * n_mels] (frame-major: r groups of n_mels), gate logits [B, r]."""
+        features = torch.cat([state.decoder_hidden, state.attention_context], dim=-1)
+        frames = self.frame_projection(features)[:, : r * self.n_mels]
+        gate = self.gate_projection(features)[:, :r]
+        return frames, gate
+
+    def step(
+        self, prenet_frame: torch.Tensor, state: DecoderState, mem: EncoderMemory, r: int
+    ) -> tuple[DecoderState, torch.Tensor, torch.Tensor]:
+        """One decoder step: (new state, frames [B, r * n_mels], gate logits [B, r])."""
+        state = self._run_attention_rnn(prenet_frame, state)
+        state = self._attend(state, mem)
+        state = self._run_decoder_rnn(state)
+        frames, gate = self._project(state, r)
+        return state, frames, gate
+
+    # --- teacher forcing ---------------------------------------------------------------------
+    def forward(
+        self,
+        memory: torch.Tensor,
+        mask: torch.Tensor,
+        mels: torch.Tensor,
+        r: int,
+        *,
+        prenet_dropout: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Teacher-forced decoding -> (mel [B, n_mels, T], gate logits [B, T], alignments [B, T // r, L])."""
+        prenet_out = self.prenet(self.teacher_inputs(mels, r), dropout_active=prenet_dropout)  # (B, S, P)
+        mem = self.prepare_memory(memory, mask)
+        state = self.initial_state(mem)
+        frames, gates, alignments = [], [], []
+        for s in range(prenet_out.size(1)):
+            state, frame, gate = self.step(prenet_out[:, s], state, mem, r)
+            frames.append(frame)
+            gates.append(gate)
+            alignments.append(state.attention_weights)
+        return assemble_outputs(frames, gates, alignments, self.n_mels)
+
+
+def assemble_outputs(
+    frames: list[torch.Tensor], gates: list[torch.Tensor], alignments: list[torch.Tensor], n_mels: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Stack per-step outputs once: -> mel [B, n_mels, S*r], gate [B, S*r], alignments [B, S, L]."""
+    stacked = torch.stack(frames, dim=1)  # (B, S, r * n_mels)
+    b, s, _ = stacked.shape
+    mel = stacked.reshape(b, -1, n_mels).transpose(1, 2)  # (B, n_mels, S * r)
+    gate = torch.stack(gates, dim=1).reshape(b, -1)  # (B, S * r)
+    return mel, gate, torch.stack(alignments, dim=1)

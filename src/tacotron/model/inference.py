@@ -1,0 +1,136 @@
+"""Batched autoregressive decoding with a per-utterance stop rule.
+
+Every item stops on its own: when its gate fires *and* its attention has already reached
+`min_text_fraction` of its own text (a gate that fires on the first frames cannot cut a sentence
+short), or, optionally, when its attention has sat on its last symbol (EOS) for `eos_steps`
+consecutive steps. Stop bookkeeping is kept in tensors; the host checks "all stopped?" only every
+`check_every` steps, so a GPU is not synchronised on every step. Items that never stop are cut at
+`max_steps`, and a warning names them, instead of looping forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import torch
+
+from tacotron.model.decoder import Decoder, EncoderMemory, assemble_outputs
+
+logger = logging.getLogger(__name__)
+
+STOP_REASONS = ("running", "gate", "end_of_text", "max_steps")
+_GATE, _END_OF_TEXT, _MAX_STEPS = 1, 2, 3
+
+
+class StopTracker:
+    """Per-item stop state as tensors. `update` once per decoder step; `finish` once at the end."""
+
+    def __init__(
+        self,
+        text_lengths: torch.Tensor,
+        *,
+        r: int,
+        gate_threshold: float,
+        min_text_fraction: float,
+        stop_at_end_of_text: bool,
+        eos_steps: int,
+    ):
+        if not 0.0 < gate_threshold < 1.0:
+            raise ValueError(f"gate_threshold must be in (0, 1), got {gate_threshold}")
+        self.r = r
+        self.gate_logit_threshold = math.log(gate_threshold / (1.0 - gate_threshold))
+        self.stop_at_end_of_text = stop_at_end_of_text
+        self.eos_steps = eos_steps
+        lengths = text_lengths.long()
+        self.needed = torch.ceil(min_text_fraction * lengths.double()).long().clamp(min=1)
+        self.last_symbol = lengths - 1
+        self.max_peak = torch.full_like(lengths, -1)
+        self.eos_run = torch.zeros_like(lengths)
+        self.stopped = torch.zeros_like(lengths, dtype=torch.bool)
+        self.lengths = torch.zeros_like(lengths)
+        self.reasons = torch.zeros_like(lengths)
+
+    def update(self, step: int, gate_logits: torch.Tensor, weights: torch.Tensor) -> None:
+        """gate_logits [B, r] of this step's frames, weights [B, L] this step's alignment."""
+        peak = weights.argmax(dim=1)
+        self.max_peak = torch.maximum(self.max_peak, peak)
+        reached = self.max_peak + 1 >= self.needed
+        fires = gate_logits.float() > self.gate_logit_threshold  # (B, r)
+        gate_stop = fires.any(dim=1) & reached & ~self.stopped
+        first_fire = fires.int().argmax(dim=1)  # first frame of the group above threshold
+        self.eos_run = torch.where(peak == self.last_symbol, self.eos_run + 1, torch.zeros_like(self.eos_run))
+        eos_stop = (self.eos_run >= self.eos_steps) & ~self.stopped & ~gate_stop
+        if not self.stop_at_end_of_text:
+            eos_stop = torch.zeros_like(eos_stop)
+        self.lengths = torch.where(gate_stop, step * self.r + first_fire + 1, self.lengths)
+        self.lengths = torch.where(eos_stop, torch.full_like(self.lengths, (step + 1) * self.r), self.lengths)
+        self.reasons = torch.where(gate_stop, torch.full_like(self.reasons, _GATE), self.reasons)
+        self.reasons = torch.where(eos_stop, torch.full_like(self.reasons, _END_OF_TEXT), self.reasons)
+        self.stopped = self.stopped | gate_stop | eos_stop
+
+    def all_stopped(self) -> bool:
+        """Host sync: call every few steps, not every step."""
+        return bool(self.stopped.all())
+
+    def finish(self, n_steps: int, max_steps: int) -> tuple[torch.Tensor, list[str]]:
+        """Items still running get `n_steps * r` frames and reason "max_steps" (with a warning)."""
+        running = ~self.stopped
+        lengths = torch.where(running, torch.full_like(self.lengths, n_steps * self.r), self.lengths)
+        reasons = torch.where(running, torch.full_like(self.reasons, _MAX_STEPS), self.reasons)
+        names = [STOP_REASONS[int(code)] for code in reasons.tolist()]
+        cut = [i for i, name in enumerate(names) if name == "max_steps"]
+        if cut:
+            logger.warning(
+                "inference: items %s did not stop within max_decoder_steps=%d (%d frames); output cut there",
+                cut,
+                max_steps,
+                max_steps * self.r,
+            )
+        return lengths, names
+
+
+@dataclass
+class RawDecoding:
+    """Un-trimmed decoder outputs: mel [B, n_mels, S*r], gate [B, S*r], alignments [B, S, L]."""
+
+    mel: torch.Tensor
+    gate_logits: torch.Tensor
+    alignments: torch.Tensor
+    lengths: torch.Tensor
+    stop_reasons: list[str]
+
+
+def decode(
+    decoder: Decoder,
+    mem: EncoderMemory,
+    tracker: StopTracker,
+    *,
+    r: int,
+    max_steps: int,
+    prenet_dropout: bool,
+    generator: torch.Generator | None,
+    check_every: int = 8,
+) -> RawDecoding:
+    """Run decoder steps until every item stopped (checked every `check_every` steps) or `max_steps`."""
+    if max_steps < 1:
+        raise ValueError(f"max_decoder_steps must be >= 1, got {max_steps}")
+    state = decoder.initial_state(mem)
+    frame = mem.memory.new_zeros(mem.memory.size(0), decoder.n_mels)  # go frame
+    frames, gates, alignments = [], [], []
+    n_steps = 0
+    for step in range(max_steps):
+        prenet_frame = decoder.prenet(frame, dropout_active=prenet_dropout, generator=generator)
+        state, out, gate = decoder.step(prenet_frame, state, mem, r)
+        frames.append(out)
+        gates.append(gate)
+        alignments.append(state.attention_weights)
+        tracker.update(step, gate, state.attention_weights)
+        frame = out[:, -decoder.n_mels :]  # last frame of the group feeds the next step
+        n_steps = step + 1
+        if n_steps % check_every == 0 and tracker.all_stopped():
+            break
+    lengths, reasons = tracker.finish(n_steps, max_steps)
+    mel, gate_logits, align = assemble_outputs(frames, gates, alignments, decoder.n_mels)
+    return RawDecoding(mel, gate_logits, align, lengths, reasons)

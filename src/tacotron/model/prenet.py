@@ -1,0 +1,43 @@
+"""Decoder prenet: a bottleneck of ReLU layers with dropout that stays on (Shen et al. 2018).
+
+Why dropout at inference: the paper keeps it on so the autoregressive decoder does not lock onto
+its own previous frame; the caller decides (`dropout_active`), and a `torch.Generator` makes the
+masks reproducible for seeded synthesis.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Prenet(nn.Module):
+    """Linear(no bias) + ReLU + dropout, `len(sizes)` times: [..., in_dim] -> [..., sizes[-1]]."""
+
+    def __init__(self, *, in_dim: int, sizes: list[int], dropout: float):
+        super().__init__()
+        if not sizes:
+            raise ValueError("Prenet needs at least one layer (prenet_n_layers >= 1)")
+        dims = [in_dim, *sizes]
+        self.layers = nn.ModuleList(
+            nn.Linear(a, b, bias=False) for a, b in zip(dims[:-1], dims[1:], strict=True)
+        )
+        self.dropout = dropout
+
+    def forward(
+        self, x: torch.Tensor, *, dropout_active: bool, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        for linear in self.layers:
+            x = F.relu(linear(x))
+            if dropout_active and self.dropout > 0:
+                x = _dropout(x, self.dropout, generator)
+        return x
+
+
+def _dropout(x: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Inverted dropout; with a generator the mask comes from it (reproducible), else F.dropout."""
+    if generator is None:
+        return F.dropout(x, p, training=True)
+    keep = torch.rand(x.shape, generator=generator, device=x.device) >= p
+    return x * keep.to(x.dtype) / (1.0 - p)

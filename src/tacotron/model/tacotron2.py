@@ -1,0 +1,267 @@
+"""Tacotron 2 (Shen et al. 2018): encoder, location-sensitive attention decoder, postnet.
+
+`forward` is teacher forcing for training and validation; `infer` is batched free-running synthesis
+with per-item stop. Both return dataclasses. The reduction factor r (frames per decoder step) can be
+changed between steps with `set_reduction_factor` up to the projection size `max_frames_per_step`,
+and is stored in the state dict (`_extra_state`) so a checkpoint restores it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from tacotron.config import ModelConfig
+from tacotron.data.batch import lengths_to_mask
+from tacotron.data.collate import MAX_REDUCTION_FACTOR
+from tacotron.model.decoder import Decoder
+from tacotron.model.encoder import Encoder
+from tacotron.model.inference import StopTracker, decode
+from tacotron.model.postnet import Postnet
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Tacotron2Output:
+    """Teacher-forced outputs. mel, mel_postnet [B, n_mels, T]; gate_logits [B, T]; alignments [B, T // r, L]."""
+
+    mel: torch.Tensor
+    mel_postnet: torch.Tensor
+    gate_logits: torch.Tensor
+    alignments: torch.Tensor
+
+    def detach(self) -> Tacotron2Output:
+        """A copy cut from the graph (for callbacks and plots, so they keep no activations alive)."""
+        return Tacotron2Output(
+            self.mel.detach(), self.mel_postnet.detach(), self.gate_logits.detach(), self.alignments.detach()
+        )
+
+
+@dataclass
+class InferenceOutput:
+    """Synthesis outputs, zero past each item's length.
+
+    mel, mel_postnet [B, n_mels, T_max]; gate_logits [B, T_max]; alignments [B, T_max // r, L];
+    lengths LongTensor [B] in frames; stop_reasons: "gate" | "end_of_text" | "max_steps" per item.
+    T_max is the longest length rounded up to a multiple of r.
+    """
+
+    mel: torch.Tensor
+    mel_postnet: torch.Tensor
+    gate_logits: torch.Tensor
+    alignments: torch.Tensor
+    lengths: torch.Tensor
+    stop_reasons: list[str]
+
+
+class Tacotron2(nn.Module):
+    """The model; build it with `build_model(cfg, n_symbols, n_mels)`."""
+
+    def __init__(
+        self,
+        *,
+        encoder: Encoder,
+        decoder: Decoder,
+        postnet: Postnet,
+        n_mels: int,
+        r: int,
+        prenet_dropout_at_inference: bool = True,
+        max_decoder_steps: int = 1000,
+        gate_threshold: float = 0.5,
+        min_text_fraction: float = 0.5,
+        stop_at_end_of_text: bool = True,
+        eos_stop_steps: int = 3,
+        stop_check_every: int = 8,
+    ):
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+        self.postnet = postnet
+        self.n_mels = n_mels
+        self.max_frames_per_step = decoder.max_frames_per_step
+        self.prenet_dropout_at_inference = prenet_dropout_at_inference
+        self.max_decoder_steps = max_decoder_steps
+        self.gate_threshold = gate_threshold
+        self.min_text_fraction = min_text_fraction
+        self.stop_at_end_of_text = stop_at_end_of_text
+        self.eos_stop_steps = eos_stop_steps
+        self.stop_check_every = stop_check_every
+        self.r = 1
+        self.set_reduction_factor(r)
+
+    def set_reduction_factor(self, r: int) -> None:
+        """Frames per decoder step from now on; 1 <= r <= max_frames_per_step (the projection size)."""
+        if isinstance(r, bool) or not isinstance(r, int) or not 1 <= r <= self.max_frames_per_step:
+            raise ValueError(
+                f"reduction factor r must be an int in 1..{self.max_frames_per_step} "
+                f"(model.max_frames_per_step), got {r!r}"
+            )
+        self.r = r
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return {"r": self.r}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        self.set_reduction_factor(int(state["r"]))
+
+    def forward(
+        self, text: torch.Tensor, text_lengths: torch.Tensor, mels: torch.Tensor, mel_lengths: torch.Tensor
+    ) -> Tacotron2Output:
+        """Teacher forcing. text [B, L] long, text_lengths [B], mels [B, n_mels, T] with T % r == 0,
+        mel_lengths [B] (real frames; the postnet masks the rest)."""
+        self._check_forward_inputs(text, text_lengths, mels, mel_lengths)
+        memory = self.encoder(text, text_lengths)
+        text_mask = lengths_to_mask(text_lengths, text.size(1))
+        prenet_dropout = self.training or self.prenet_dropout_at_inference
+        mel, gate, alignments = self.decoder(memory, text_mask, mels, self.r, prenet_dropout=prenet_dropout)
+        mel_mask = lengths_to_mask(mel_lengths, mels.size(2))
+        mel_postnet = mel + self.postnet(mel, mel_mask)
+        return Tacotron2Output(mel, mel_postnet, gate, alignments)
+
+    def _check_forward_inputs(
+        self, text: torch.Tensor, text_lengths: torch.Tensor, mels: torch.Tensor, mel_lengths: torch.Tensor
+    ) -> None:
+        shapes = (
+            f"text {tuple(text.shape)}, text_lengths {tuple(text_lengths.shape)}, "
+            f"mels {tuple(mels.shape)}, mel_lengths {tuple(mel_lengths.shape)}, r={self.r}"
+        )
+        if text.dim() != 2 or mels.dim() != 3 or text_lengths.dim() != 1 or mel_lengths.dim() != 1:
+            raise ValueError(
+                f"Tacotron2.forward expects text [B, L], mels [B, n_mels, T], lengths [B]; got {shapes}"
+            )
+        b = text.size(0)
+        if not (mels.size(0) == text_lengths.size(0) == mel_lengths.size(0) == b):
+            raise ValueError(f"Tacotron2.forward: batch sizes differ: {shapes}")
+        if mels.size(1) != self.n_mels:
+            raise ValueError(f"Tacotron2.forward: mels must have n_mels={self.n_mels} channels; got {shapes}")
+        if mels.size(2) % self.r != 0 or mels.size(2) == 0:
+            raise ValueError(
+                f"Tacotron2.forward: mel frames T={mels.size(2)} must be a positive multiple of r={self.r} "
+                f"(pad with TextMelCollate(r)); got {shapes}"
+            )
+
+    @torch.no_grad()
+    def infer(
+        self,
+        text: torch.Tensor,
+        text_lengths: torch.Tensor,
+        *,
+        max_decoder_steps: int | None = None,
+        gate_threshold: float | None = None,
+        deterministic: bool = False,
+        seed: int | None = None,
+    ) -> InferenceOutput:
+        """Batched synthesis; call `model.eval()` first (BatchNorm batch statistics would mix items).
+
+        deterministic=True turns prenet dropout off; otherwise, with prenet_dropout_at_inference and a
+        `seed`, dropout masks come from a seeded generator so results are reproducible.
+        """
+        if self.training:
+            logger.warning("Tacotron2.infer called in training mode; call model.eval() for synthesis")
+        if text.dim() != 2 or text_lengths.shape != (text.size(0),):
+            raise ValueError(
+                f"Tacotron2.infer expects text [B, L] and text_lengths [B]; "
+                f"got {tuple(text.shape)} and {tuple(text_lengths.shape)}"
+            )
+        max_steps = max_decoder_steps or self.max_decoder_steps
+        prenet_dropout = self.prenet_dropout_at_inference and not deterministic
+        generator = None
+        if prenet_dropout and seed is not None:
+            generator = torch.Generator(device=text.device).manual_seed(seed)
+        memory = self.encoder(text, text_lengths)
+        mem = self.decoder.prepare_memory(memory, lengths_to_mask(text_lengths, text.size(1)))
+        tracker = StopTracker(
+            text_lengths,
+            r=self.r,
+            gate_threshold=self.gate_threshold if gate_threshold is None else gate_threshold,
+            min_text_fraction=self.min_text_fraction,
+            stop_at_end_of_text=self.stop_at_end_of_text,
+            eos_steps=self.eos_stop_steps,
+        )
+        raw = decode(
+            self.decoder,
+            mem,
+            tracker,
+            r=self.r,
+            max_steps=max_steps,
+            prenet_dropout=prenet_dropout,
+            generator=generator,
+            check_every=self.stop_check_every,
+        )
+        return self._finish_inference(raw.mel, raw.gate_logits, raw.alignments, raw.lengths, raw.stop_reasons)
+
+    def _finish_inference(
+        self,
+        mel: torch.Tensor,
+        gate: torch.Tensor,
+        alignments: torch.Tensor,
+        lengths: torch.Tensor,
+        reasons: list[str],
+    ) -> InferenceOutput:
+        """Trim to the longest item, zero frames past each length, then run the postnet on real frames."""
+        r = self.r
+        t_max = -(-int(lengths.max()) // r) * r
+        mask = lengths_to_mask(lengths, t_max)  # (B, T_max)
+        mel = mel[:, :, :t_max] * mask.unsqueeze(1).to(mel.dtype)
+        mel_postnet = mel + self.postnet(mel, mask)
+        steps = torch.div(lengths + r - 1, r, rounding_mode="floor")
+        step_mask = lengths_to_mask(steps, t_max // r).unsqueeze(2)  # (B, S, 1)
+        alignments = alignments[:, : t_max // r] * step_mask.to(alignments.dtype)
+        return InferenceOutput(mel, mel_postnet, gate[:, :t_max], alignments, lengths, reasons)
+
+
+def build_model(cfg: ModelConfig, n_symbols: int, n_mels: int) -> Tacotron2:
+    """The one place where `ModelConfig` meets the modules."""
+    max_r = cfg.max_frames_per_step or cfg.n_frames_per_step
+    if not 1 <= cfg.n_frames_per_step <= max_r <= MAX_REDUCTION_FACTOR:
+        raise ValueError(
+            f"need 1 <= model.n_frames_per_step ({cfg.n_frames_per_step}) <= model.max_frames_per_step "
+            f"({cfg.max_frames_per_step}, 0 = n_frames_per_step) <= {MAX_REDUCTION_FACTOR}"
+        )
+    encoder = Encoder(
+        n_symbols=n_symbols,
+        embedding_dim=cfg.symbols_embedding_dim,
+        encoder_dim=cfg.encoder_embedding_dim,
+        n_convolutions=cfg.encoder_n_convolutions,
+        kernel_size=cfg.encoder_kernel_size,
+        dropout=cfg.encoder_dropout,
+    )
+    decoder = Decoder(
+        n_mels=n_mels,
+        max_frames_per_step=max_r,
+        encoder_dim=cfg.encoder_embedding_dim,
+        attention_rnn_dim=cfg.attention_rnn_dim,
+        decoder_rnn_dim=cfg.decoder_rnn_dim,
+        prenet_dim=cfg.prenet_dim,
+        prenet_n_layers=cfg.prenet_n_layers,
+        prenet_dropout=cfg.prenet_dropout,
+        attention_dim=cfg.attention_dim,
+        attention_location_n_filters=cfg.attention_location_n_filters,
+        attention_location_kernel_size=cfg.attention_location_kernel_size,
+        p_attention_dropout=cfg.p_attention_dropout,
+        p_decoder_dropout=cfg.p_decoder_dropout,
+    )
+    postnet = Postnet(
+        n_mels=n_mels,
+        embedding_dim=cfg.postnet_embedding_dim,
+        kernel_size=cfg.postnet_kernel_size,
+        n_convolutions=cfg.postnet_n_convolutions,
+        dropout=cfg.postnet_dropout,
+    )
+    return Tacotron2(
+        encoder=encoder,
+        decoder=decoder,
+        postnet=postnet,
+        n_mels=n_mels,
+        r=cfg.n_frames_per_step,
+        prenet_dropout_at_inference=cfg.prenet_dropout_at_inference,
+        max_decoder_steps=cfg.max_decoder_steps,
+        gate_threshold=cfg.gate_threshold,
+        min_text_fraction=cfg.min_text_fraction,
+        stop_at_end_of_text=cfg.stop_at_end_of_text,
+    )

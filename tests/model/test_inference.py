@@ -1,0 +1,163 @@
+"""Batched inference: per-item stop, lengths, max-steps guard, batch == one-at-a-time, determinism."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tacotron.config import Config
+from tacotron.model import Tacotron2, build_model
+from tacotron.model.inference import StopTracker
+
+N_SYMBOLS = 24
+TEXT_LENGTHS = [40, 35, 30, 25, 20, 15, 10, 5]
+
+
+class StepAttention(nn.Module):
+    """Test double for the attention: moves one symbol per decoder step from symbol 0 and stays on the
+    last one. It makes the stop step of each item a known function of its text length."""
+
+    def process_memory(self, memory: torch.Tensor) -> torch.Tensor:
+        return memory
+
+    def forward(self, query, memory, processed_memory, weights_cat, mask):
+        started = weights_cat[:, 1].sum(dim=1) > 0
+        position = torch.where(started, weights_cat[:, 0].argmax(dim=1) + 1, 0)
+        position = torch.minimum(position, mask.sum(dim=1) - 1)
+        weights = F.one_hot(position, mask.size(1)).to(memory.dtype)
+        return torch.bmm(weights.unsqueeze(1), memory).squeeze(1), weights
+
+
+def make_texts(lengths: list[int], seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    text = torch.zeros(len(lengths), max(lengths), dtype=torch.long)
+    for i, n in enumerate(lengths):
+        text[i, :n] = torch.randint(2, N_SYMBOLS, (n,), generator=gen)
+    return text, torch.tensor(lengths)
+
+
+def scripted_model(cfg: Config, r: int, gate_bias: float, stop_at_end_of_text: bool) -> Tacotron2:
+    cfg.model.n_frames_per_step = r
+    cfg.model.stop_at_end_of_text = stop_at_end_of_text
+    torch.manual_seed(0)
+    model = build_model(cfg.model, N_SYMBOLS, 80).eval()
+    model.decoder.attention = StepAttention()
+    with torch.no_grad():
+        model.decoder.gate_projection.weight.zero_()
+        model.decoder.gate_projection.bias.fill_(gate_bias)
+    return model
+
+
+def assert_matches_one_at_a_time(model: Tacotron2, text, text_lengths, batched) -> None:
+    r = model.r
+    for i, n in enumerate(text_lengths.tolist()):
+        single = model.infer(text[i : i + 1, :n], text_lengths[i : i + 1], deterministic=True)
+        length = int(single.lengths[0])
+        assert length == int(batched.lengths[i])
+        assert single.stop_reasons[0] == batched.stop_reasons[i]
+        t = single.mel.size(2)
+        torch.testing.assert_close(
+            batched.mel_postnet[i : i + 1, :, :t], single.mel_postnet, atol=1e-5, rtol=1e-4
+        )
+        torch.testing.assert_close(
+            batched.alignments[i : i + 1, : t // r, :n], single.alignments, atol=1e-6, rtol=0
+        )
+        assert (batched.mel_postnet[i, :, length:] == 0).all(), "frames past an item's stop must be zero"
+
+
+@pytest.mark.parametrize("r", [1, 2, 3])
+def test_gate_stops_each_item_after_min_text_fraction(tiny_cfg, r):
+    """Gate fires from the first step; each item may stop only once attention passed half its text."""
+    model = scripted_model(tiny_cfg, r, gate_bias=10.0, stop_at_end_of_text=False)
+    text, lengths = make_texts(TEXT_LENGTHS)
+    out = model.infer(text, lengths, deterministic=True)
+    # attention is on symbol k at step k; 50% of n symbols reached at step ceil(n/2) - 1; first frame stops
+    expected = [((n + 1) // 2 - 1) * r + 1 for n in TEXT_LENGTHS]
+    assert out.lengths.tolist() == expected
+    assert len(set(out.lengths.tolist())) == 8
+    assert out.stop_reasons == ["gate"] * 8
+    t_max = -(-max(expected) // r) * r
+    assert out.mel.shape == out.mel_postnet.shape == (8, 80, t_max)
+    assert out.gate_logits.shape == (8, t_max)
+    assert out.alignments.shape == (8, t_max // r, 40)
+    assert_matches_one_at_a_time(model, text, lengths, out)
+
+
+def test_end_of_text_stop_when_gate_never_fires(tiny_cfg):
+    model = scripted_model(tiny_cfg, 2, gate_bias=-10.0, stop_at_end_of_text=True)
+    text, lengths = make_texts([9, 4, 6])
+    out = model.infer(text, lengths, deterministic=True)
+    # on the last symbol from step n - 1; 3 consecutive steps -> stop after step n + 1
+    assert out.lengths.tolist() == [(n + 2) * 2 for n in (9, 4, 6)]
+    assert out.stop_reasons == ["end_of_text"] * 3
+
+
+def test_max_steps_guard_warns_with_item_indices(tiny_cfg, caplog):
+    model = scripted_model(tiny_cfg, 2, gate_bias=-10.0, stop_at_end_of_text=False)
+    text, lengths = make_texts([9, 4, 6])
+    with caplog.at_level(logging.WARNING, logger="tacotron.model.inference"):
+        out = model.infer(text, lengths, max_decoder_steps=12, deterministic=True)
+    assert out.lengths.tolist() == [24, 24, 24]
+    assert out.stop_reasons == ["max_steps"] * 3
+    assert "items [0, 1, 2]" in caplog.text and "max_decoder_steps=12" in caplog.text
+
+
+def test_real_attention_batched_equals_one_at_a_time(tiny_cfg):
+    """With the real (random-weight) model: batching changes nothing for any item."""
+    tiny_cfg.model.n_frames_per_step = 2
+    tiny_cfg.model.max_decoder_steps = 20
+    torch.manual_seed(1)
+    model = build_model(tiny_cfg.model, N_SYMBOLS, 80).eval()
+    text, lengths = make_texts([11, 7, 3, 9])
+    out = model.infer(text, lengths, deterministic=True)
+    assert out.lengths.shape == (4,) and out.lengths.dtype == torch.long
+    assert_matches_one_at_a_time(model, text, lengths, out)
+
+
+def test_seeded_prenet_dropout_is_reproducible_and_deterministic_mode_is_stable(tiny_cfg):
+    tiny_cfg.model.max_decoder_steps = 10
+    tiny_cfg.model.prenet_dropout_at_inference = True
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg.model, N_SYMBOLS, 80).eval()
+    text, lengths = make_texts([8, 5])
+    a = model.infer(text, lengths, seed=3)
+    b = model.infer(text, lengths, seed=3)
+    c = model.infer(text, lengths, seed=4)
+    assert torch.equal(a.mel, b.mel)
+    assert not torch.equal(a.mel[:, :, :5], c.mel[:, :, :5])
+    d = model.infer(text, lengths, deterministic=True)
+    e = model.infer(text, lengths, deterministic=True, seed=99)
+    assert torch.equal(d.mel, e.mel)
+
+
+def test_stop_tracker_gate_needs_text_progress_and_is_frame_precise():
+    tracker = StopTracker(
+        torch.tensor([10, 10]),
+        r=3,
+        gate_threshold=0.5,
+        min_text_fraction=0.5,
+        stop_at_end_of_text=False,
+        eos_steps=3,
+    )
+    early = torch.zeros(2, 10)
+    early[:, 1] = 1.0  # attention on symbol 1 of 10
+    fire_second_frame = torch.tensor([[-5.0, 5.0, 5.0], [-5.0, -5.0, -5.0]])
+    tracker.update(0, fire_second_frame, early)
+    assert not tracker.stopped.any(), "the gate must not stop before half the text was attended"
+    late = torch.zeros(2, 10)
+    late[:, 6] = 1.0
+    tracker.update(1, fire_second_frame, late)
+    assert tracker.stopped.tolist() == [True, False]
+    lengths, reasons = tracker.finish(n_steps=2, max_steps=2)
+    assert lengths.tolist() == [1 * 3 + 1 + 1, 6]
+    assert reasons == ["gate", "max_steps"]
+
+
+def test_infer_rejects_bad_shapes(tiny_cfg):
+    model = build_model(tiny_cfg.model, N_SYMBOLS, 80).eval()
+    with pytest.raises(ValueError, match=r"text \[B, L\].*\(5,\)"):
+        model.infer(torch.ones(5, dtype=torch.long), torch.tensor([5]))

@@ -1,0 +1,171 @@
+"""Tacotron2 forward (teacher forcing): shapes, the r=2 / 431-frame seed case, gradients, masking, errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tacotron.config import Config
+from tacotron.data.batch import Batch, Utterance
+from tacotron.data.collate import TextMelCollate
+from tacotron.losses import Tacotron2Loss
+from tacotron.model import Tacotron2, build_model
+
+N_SYMBOLS = 24
+
+
+def make_batch(
+    text_lengths: list[int], mel_lengths: list[int], r: int, n_mels: int = 80, seed: int = 0
+) -> Batch:
+    gen = torch.Generator().manual_seed(seed)
+    items = [
+        Utterance(
+            f"u{i}", torch.randint(2, N_SYMBOLS, (tl,), generator=gen), torch.randn(n_mels, ml, generator=gen)
+        )
+        for i, (tl, ml) in enumerate(zip(text_lengths, mel_lengths, strict=True))
+    ]
+    return TextMelCollate(r)(items)
+
+
+def micro_config(cfg: Config, r: int) -> Config:
+    """Even smaller than tiny_config(): the big batch x length x r grid must stay cheap on one thread."""
+    m = cfg.model
+    m.symbols_embedding_dim = m.encoder_embedding_dim = 16
+    m.attention_rnn_dim = m.decoder_rnn_dim = 24
+    m.attention_dim, m.attention_location_n_filters, m.attention_location_kernel_size = 8, 2, 5
+    m.prenet_dim, m.postnet_embedding_dim, m.postnet_kernel_size = 16, 16, 3
+    m.n_frames_per_step = r
+    return cfg
+
+
+def forward(model: Tacotron2, batch: Batch):
+    return model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths)
+
+
+def assert_all_grads_finite_nonzero(model: torch.nn.Module) -> None:
+    for name, p in model.named_parameters():
+        assert p.grad is not None, f"{name} got no gradient"
+        assert torch.isfinite(p.grad).all(), f"{name} has a non-finite gradient"
+        assert p.grad.abs().sum() > 0, f"{name} has an all-zero gradient"
+
+
+def test_seed_case_batch32_431_frames_r2(tiny_cfg):
+    """The crash of the replaced system: shape '[32, 215, -1]' for 32 x 80 x 431 with r = 2."""
+    tiny_cfg.model.n_frames_per_step = 2
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg.model, N_SYMBOLS, 80)
+    mel_lengths = [431] + [150 + 7 * i for i in range(31)]
+    batch = make_batch([12 + i % 9 for i in range(32)], mel_lengths, r=2)
+    assert batch.mels.shape == (32, 80, 432)
+    out = forward(model, batch)
+    assert out.mel.shape == out.mel_postnet.shape == (32, 80, 432)
+    assert out.gate_logits.shape == (32, 432)
+    assert out.alignments.shape == (32, 216, batch.text.size(1))
+    out.mel.retain_grad()
+    out.mel_postnet.retain_grad()
+    losses = Tacotron2Loss(tiny_cfg.loss)(out, batch, step=0)
+    losses["loss"].backward()
+    longest = batch.mel_lengths.tolist().index(431)
+    for t in (out.mel, out.mel_postnet):
+        assert (t.grad[longest, :, 431] == 0).all(), "the padded frame 432 must not reach the loss"
+        assert (t.grad[longest, :, 430] != 0).any()
+    assert_all_grads_finite_nonzero(model)
+    # Changing the padded target frame changes nothing.
+    batch.mels[longest, :, 431] = 1e3
+    with torch.no_grad():
+        again = Tacotron2Loss(tiny_cfg.loss)(out.detach(), batch, step=0)
+    assert torch.equal(again["mel/before"], losses["mel/before"].detach())
+
+
+GRID = [  # (r, batch size, longest mel) — every r with two combos; all batch sizes; odd lengths 100..301
+    (1, 4, 301),
+    (1, 64, 101),
+    (2, 16, 233),
+    (2, 32, 157),
+    (3, 64, 187),
+    (3, 4, 299),
+    (5, 32, 263),
+    (5, 16, 100),
+]
+
+
+@pytest.mark.parametrize(("r", "batch_size", "longest"), GRID)
+def test_forward_backward_grid(tiny_cfg, r, batch_size, longest):
+    torch.manual_seed(r)
+    model = build_model(micro_config(tiny_cfg, r).model, N_SYMBOLS, 80)
+    mel_lengths = torch.linspace(100, longest, batch_size).long().tolist()
+    text_lengths = [5 + (7 * i) % 31 for i in range(batch_size)]  # odd and even, 5..35
+    batch = make_batch(text_lengths, mel_lengths, r=r, seed=batch_size)
+    assert batch.mels.size(2) % r == 0
+    out = forward(model, batch)
+    assert out.mel.shape == batch.mels.shape
+    assert out.alignments.shape == (batch_size, batch.mels.size(2) // r, max(text_lengths))
+    losses = Tacotron2Loss(tiny_cfg.loss)(out, batch, step=0)
+    assert all(torch.isfinite(v) for v in losses.values())
+    losses["loss"].backward()
+    assert_all_grads_finite_nonzero(model)
+
+
+def test_outputs_do_not_depend_on_padding_or_batch_mates(tiny_cfg):
+    tiny_cfg.model.n_frames_per_step = 3
+    tiny_cfg.model.prenet_dropout = 0.0
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg.model, N_SYMBOLS, 80).eval()
+    batch = make_batch([9, 14, 6], [20, 31, 13], r=3)
+    alone = batch.select([2])  # the shortest item on its own: 6 symbols, 15 frames
+    with torch.no_grad():
+        full, single = forward(model, batch), forward(model, alone)
+    t = alone.mels.size(2)
+    torch.testing.assert_close(
+        full.mel_postnet[2:, :, :13], single.mel_postnet[:, :, :13], atol=1e-5, rtol=1e-4
+    )
+    torch.testing.assert_close(full.alignments[2:, : t // 3, :6], single.alignments, atol=1e-6, rtol=1e-4)
+    assert (full.alignments[2, :, 6:] == 0).all(), "attention must put exactly 0 on padded symbols"
+
+
+def test_mels_not_multiple_of_r_raise_with_shapes(tiny_cfg):
+    tiny_cfg.model.n_frames_per_step = 2
+    model = build_model(tiny_cfg.model, N_SYMBOLS, 80)
+    text = torch.randint(2, N_SYMBOLS, (32, 10))
+    with pytest.raises(ValueError, match=r"T=431.*r=2.*mels \(32, 80, 431\)"):
+        model(text, torch.full((32,), 10), torch.zeros(32, 80, 431), torch.full((32,), 431))
+    with pytest.raises(ValueError, match=r"n_mels=80.*mels \(32, 40, 432\)"):
+        model(text, torch.full((32,), 10), torch.zeros(32, 40, 432), torch.full((32,), 431))
+    with pytest.raises(ValueError, match="batch sizes differ"):
+        model(text, torch.full((31,), 10), torch.zeros(32, 80, 432), torch.full((32,), 431))
+
+
+def test_reduction_factor_can_change_and_is_saved_in_state_dict(tiny_cfg):
+    tiny_cfg.model.n_frames_per_step = 2
+    tiny_cfg.model.max_frames_per_step = 5
+    model = build_model(tiny_cfg.model, N_SYMBOLS, 80)
+    assert model.r == 2
+    model.set_reduction_factor(5)
+    out = forward(model, make_batch([5, 4], [23, 11], r=5))
+    assert out.mel.shape[2] == 25 and out.alignments.shape[1] == 5
+    for bad in (0, 6):
+        with pytest.raises(ValueError, match=r"1\.\.5"):
+            model.set_reduction_factor(bad)
+    fresh = build_model(tiny_cfg.model, N_SYMBOLS, 80)
+    assert fresh.r == 2
+    fresh.load_state_dict(model.state_dict())
+    assert fresh.r == 5
+
+
+@pytest.mark.parametrize(("r", "max_r"), [(0, 0), (9, 0), (3, 2)])
+def test_build_model_rejects_bad_reduction_config(tiny_cfg, r, max_r):
+    tiny_cfg.model.n_frames_per_step = r
+    tiny_cfg.model.max_frames_per_step = max_r
+    with pytest.raises(ValueError, match="n_frames_per_step"):
+        build_model(tiny_cfg.model, N_SYMBOLS, 80)
+
+
+def test_masked_energies_stay_finite_under_bf16_autocast(tiny_cfg):
+    tiny_cfg.model.n_frames_per_step = 2
+    model = build_model(tiny_cfg.model, N_SYMBOLS, 80)
+    batch = make_batch([9, 3], [12, 8], r=2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = forward(model, batch)
+    assert torch.isfinite(out.alignments).all()
+    assert (out.alignments[1, :, 3:] == 0).all()
+    torch.testing.assert_close(out.alignments.float().sum(-1), torch.ones(2, 6), atol=2e-2, rtol=0)
