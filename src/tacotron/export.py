@@ -1,0 +1,325 @@
+"""Export a trained Tacotron 2 for inference without this package: TorchScript or ONNX.
+
+What is exported (deterministic inference: prenet dropout off, so exported == eager up to float rounding):
+- three tensor-only parts traced from the eager modules: the encoder (text ids, lengths -> memory and its
+  attention projection), one decoder step (prenet + attention LSTM + attention + decoder LSTM +
+  projections; the recurrent state passed in and out as seven tensors) and the postnet;
+- the autoregressive loop with the per-item stop rule of `tacotron.model.inference.StopTracker`
+  (gate above threshold after attention passed `min_text_fraction` of the text, or attention resting on
+  the last symbol for `eos_steps` steps, else `max_decoder_steps`).
+
+`torchscript`: one file. The loop is a scripted method around the traced parts, so
+`torch.jit.load(path)(text, lengths)` -> (mel_postnet [B, n_mels, T], lengths [B], alignments [B, S, L],
+stop codes [B]: 1 gate, 2 end of text, 3 max steps). Needs only torch. `metadata.json` (symbols, audio
+settings) is stored inside as an extra file.
+`onnx`: a folder with encoder.onnx, decoder_step.onnx, postnet.onnx, metadata.json and runner.py (the same
+loop in numpy over onnxruntime; `python runner.py DIR "ids"` or `OnnxTacotron(DIR).infer(ids, lengths)`).
+
+Text cleaning (numbers, abbreviations, phonemes) stays outside: callers pass symbol ids, and
+metadata.json lists the symbol table so ids can be made from cleaned text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("torchscript", "onnx")
+STOP_CODES = {1: "gate", 2: "end_of_text", 3: "max_steps"}
+STATE_NAMES = (
+    "attention_hidden",
+    "attention_cell",
+    "decoder_hidden",
+    "decoder_cell",
+    "weights",
+    "weights_cum",
+    "context",
+)
+
+
+class EncoderPart(nn.Module):
+    """(text [B, L] long, lengths [B] long) -> (memory [B, L, E], processed memory [B, L, A])."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.encoder = model.encoder
+        self.attention = model.decoder.attention
+
+    def forward(self, text: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        memory = self.encoder(text, lengths)
+        return memory, self.attention.process_memory(memory)
+
+
+class DecoderStepPart(nn.Module):
+    """(last frame [B, n_mels], 7 state tensors, memory, processed, mask [B, L] bool) ->
+    (frames [B, r * n_mels], gate logits [B, r], 7 new state tensors); prenet dropout off."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.decoder = model.decoder
+        self.r = int(model.r)
+
+    def forward(self, frame, ah, ac, dh, dc, w, wcum, ctx, memory, processed, mask):  # noqa: ANN001
+        from tacotron.model.decoder import DecoderState, EncoderMemory
+
+        state = DecoderState(ah, ac, dh, dc, w, wcum, ctx)
+        prenet_frame = self.decoder.prenet(frame, dropout_active=False)
+        state, frames, gate = self.decoder.step(
+            prenet_frame, state, EncoderMemory(memory, processed, mask), self.r
+        )
+        s = state
+        return (frames, gate, s.attention_hidden, s.attention_cell, s.decoder_hidden, s.decoder_cell,
+                s.attention_weights, s.attention_weights_cum, s.attention_context)  # fmt: skip
+
+
+class PostnetPart(nn.Module):
+    """(mel [B, n_mels, T], mask [B, T] bool) -> mel + postnet residual."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.postnet = model.postnet
+
+    def forward(self, mel: Tensor, mask: Tensor) -> Tensor:
+        return mel + self.postnet(mel, mask)
+
+
+def model_metadata(model: nn.Module, cfg: Any, symbols: Any) -> dict[str, Any]:
+    """Everything a runner needs besides the weights: sizes, stop rule, audio settings, symbol table."""
+    d = model.decoder
+    return {
+        "format": "tacotron2-export-1",
+        "n_mels": int(model.n_mels),
+        "r": int(model.r),
+        "encoder_dim": int(d.attention_rnn.input_size - d.prenet.layers[-1].out_features),
+        "attention_rnn_dim": int(d.attention_rnn.hidden_size),
+        "decoder_rnn_dim": int(d.decoder_rnn.hidden_size),
+        "gate_threshold": float(model.gate_threshold),
+        "min_text_fraction": float(model.min_text_fraction),
+        "stop_at_end_of_text": bool(model.stop_at_end_of_text),
+        "eos_steps": int(model.eos_stop_steps),
+        "max_decoder_steps": int(model.max_decoder_steps),
+        "audio": dataclasses.asdict(cfg.audio),
+        "language": cfg.text.language,
+        "symbols": symbols.to_dict(),
+        "pad_id": int(symbols.pad_id),
+        "eos_id": int(symbols.eos_id),
+    }
+
+
+def example_inputs(n_symbols: int, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """A padded batch of two (lengths 13 and 7) for tracing: padding present, so masks are exercised."""
+    gen = torch.Generator().manual_seed(seed)
+    text = torch.randint(2, n_symbols, (2, 13), generator=gen)
+    lengths = torch.tensor([13, 7])
+    text[1, 7:] = 0
+    return text, lengths
+
+
+def _trace_inputs(model: nn.Module, text: Tensor, lengths: Tensor) -> dict[str, tuple]:
+    """Example inputs of each part, taken from a real first decoder step."""
+    with torch.no_grad():
+        memory, processed = EncoderPart(model)(text, lengths)
+        mask = torch.arange(text.size(1)).unsqueeze(0) < lengths.unsqueeze(1)
+        b, length, e = memory.shape
+        d = model.decoder
+        z = memory.new_zeros
+        state = (z(b, d.attention_rnn.hidden_size), z(b, d.attention_rnn.hidden_size),
+                 z(b, d.decoder_rnn.hidden_size), z(b, d.decoder_rnn.hidden_size),
+                 z(b, length), z(b, length), z(b, e))  # fmt: skip
+        step = (z(b, model.n_mels), *state, memory, processed, mask)
+        t = 3 * model.r
+        mel_mask = torch.arange(t).unsqueeze(0) < torch.tensor([t, model.r]).unsqueeze(1)
+        post = (torch.randn(b, model.n_mels, t), mel_mask)
+    return {"encoder": (text, lengths), "step": step, "postnet": post}
+
+
+def _quiet_trace(module: nn.Module, inputs: tuple) -> torch.jit.ScriptModule:
+    with warnings.catch_warnings():  # deprecation + "converting tensor to bool" notes of tracing masks
+        warnings.simplefilter("ignore")
+        return torch.jit.trace(module, inputs, check_trace=False)
+
+
+class ScriptedTacotron(nn.Module):
+    """Traced parts + the scripted decoding loop: the whole deterministic `Tacotron2.infer` in one module."""
+
+    def __init__(self, encoder: nn.Module, step: nn.Module, postnet: nn.Module, meta: dict[str, Any]):
+        super().__init__()
+        self.encoder, self.step, self.postnet = encoder, step, postnet
+        self.n_mels: int = meta["n_mels"]
+        self.r: int = meta["r"]
+        self.attention_rnn_dim: int = meta["attention_rnn_dim"]
+        self.decoder_rnn_dim: int = meta["decoder_rnn_dim"]
+        self.gate_logit: float = float(torch.logit(torch.tensor(meta["gate_threshold"], dtype=torch.float64)))
+        self.min_text_fraction: float = meta["min_text_fraction"]
+        self.stop_at_end_of_text: bool = meta["stop_at_end_of_text"]
+        self.eos_steps: int = meta["eos_steps"]
+        self.max_decoder_steps: int = meta["max_decoder_steps"]
+
+    def forward(
+        self, text: Tensor, lengths: Tensor, max_decoder_steps: int = 0
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """text [B, L] long (0 = pad), lengths [B] -> mel_postnet, lengths, alignments, stop codes."""
+        with torch.no_grad():
+            return self._infer(text, lengths, max_decoder_steps)
+
+    def _infer(
+        self, text: Tensor, lengths: Tensor, max_decoder_steps: int
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        memory, processed = self.encoder(text, lengths)
+        b, length, e = memory.size(0), memory.size(1), memory.size(2)
+        mask = torch.arange(length, device=text.device).unsqueeze(0) < lengths.unsqueeze(1)
+        ah = memory.new_zeros(b, self.attention_rnn_dim)
+        ac = memory.new_zeros(b, self.attention_rnn_dim)
+        dh = memory.new_zeros(b, self.decoder_rnn_dim)
+        dc = memory.new_zeros(b, self.decoder_rnn_dim)
+        w = memory.new_zeros(b, length)
+        wcum = memory.new_zeros(b, length)
+        ctx = memory.new_zeros(b, e)
+        frame = memory.new_zeros(b, self.n_mels)
+        max_steps = max_decoder_steps if max_decoder_steps > 0 else self.max_decoder_steps
+        needed = torch.ceil(self.min_text_fraction * lengths.double()).long().clamp(min=1)
+        last_symbol = lengths - 1
+        max_peak = torch.full_like(lengths, -1)
+        eos_run = torch.zeros_like(lengths)
+        stopped = torch.zeros_like(lengths, dtype=torch.bool)
+        out_lengths = torch.zeros_like(lengths)
+        reasons = torch.zeros_like(lengths)
+        frames: list[Tensor] = []
+        alignments: list[Tensor] = []
+        n_steps = 0
+        for step in range(max_steps):
+            out, gate, ah, ac, dh, dc, w, wcum, ctx = self.step(
+                frame, ah, ac, dh, dc, w, wcum, ctx, memory, processed, mask
+            )
+            frames.append(out)
+            alignments.append(w)
+            peak = w.argmax(dim=1)
+            max_peak = torch.maximum(max_peak, peak)
+            fires = gate > self.gate_logit
+            gate_stop = fires.any(dim=1) & (max_peak + 1 >= needed) & ~stopped
+            first_fire = fires.int().argmax(dim=1)
+            eos_run = torch.where(peak == last_symbol, eos_run + 1, torch.zeros_like(eos_run))
+            eos_stop = (eos_run >= self.eos_steps) & ~stopped & ~gate_stop
+            if not self.stop_at_end_of_text:
+                eos_stop = torch.zeros_like(eos_stop)
+            out_lengths = torch.where(gate_stop, step * self.r + first_fire + 1, out_lengths)
+            out_lengths = torch.where(
+                eos_stop, torch.full_like(out_lengths, (step + 1) * self.r), out_lengths
+            )
+            reasons = torch.where(gate_stop, torch.full_like(reasons, 1), reasons)
+            reasons = torch.where(eos_stop, torch.full_like(reasons, 2), reasons)
+            stopped = stopped | gate_stop | eos_stop
+            frame = out[:, out.size(1) - self.n_mels :]
+            n_steps = step + 1
+            if bool(stopped.all()):
+                break
+        out_lengths = torch.where(stopped, out_lengths, torch.full_like(out_lengths, n_steps * self.r))
+        reasons = torch.where(stopped, reasons, torch.full_like(reasons, 3))
+        return self._finish(frames, alignments, out_lengths, reasons)
+
+    def _finish(
+        self, frames: list[Tensor], alignments: list[Tensor], lengths: Tensor, reasons: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """As `Tacotron2._finish_inference`: trim to the longest item, zero the tail, run the postnet."""
+        stacked = torch.stack(frames, dim=1)  # (B, S, r * n_mels)
+        b = stacked.size(0)
+        mel = stacked.reshape(b, -1, self.n_mels).transpose(1, 2)  # (B, n_mels, S * r)
+        t_max = (int(lengths.max()) + self.r - 1) // self.r * self.r
+        mask = torch.arange(t_max, device=mel.device).unsqueeze(0) < lengths.unsqueeze(1)
+        mel = mel[:, :, :t_max] * mask.unsqueeze(1).to(mel.dtype)
+        mel_postnet = self.postnet(mel, mask)
+        steps = torch.div(lengths + self.r - 1, self.r, rounding_mode="floor")
+        s_max = t_max // self.r
+        step_mask = torch.arange(s_max, device=mel.device).unsqueeze(0) < steps.unsqueeze(1)
+        align = torch.stack(alignments, dim=1)[:, :s_max] * step_mask.unsqueeze(2).to(mel.dtype)
+        return mel_postnet, lengths, align, reasons
+
+
+def export_torchscript(model: nn.Module, meta: dict[str, Any], path: str | Path) -> Path:
+    """Trace the parts, script the loop, save one file (metadata.json inside as an extra file)."""
+    model = model.eval()
+    inputs = _trace_inputs(model, *example_inputs(len(meta["symbols"]["symbols"])))
+    with torch.no_grad():
+        encoder = _quiet_trace(EncoderPart(model), inputs["encoder"])
+        step = _quiet_trace(DecoderStepPart(model), inputs["step"])
+        postnet = _quiet_trace(PostnetPart(model), inputs["postnet"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scripted = torch.jit.script(ScriptedTacotron(encoder, step, postnet, meta))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter(
+            "ignore", DeprecationWarning
+        )  # TorchScript is deprecated upstream but still loads
+        torch.jit.save(
+            scripted, str(path), _extra_files={"metadata.json": json.dumps(meta, ensure_ascii=False)}
+        )
+    logger.info("TorchScript model written to %s", path)
+    return path
+
+
+_ONNX_PARTS = {
+    "encoder": (("text", "lengths"), ("memory", "processed"), {"text": "BL", "lengths": "B", "memory": "BL", "processed": "BL"}),
+    "decoder_step": (
+        ("frame", *(f"in_{n}" for n in STATE_NAMES), "memory", "processed", "mask"),
+        ("frames", "gate", *(f"out_{n}" for n in STATE_NAMES)),
+        {"frame": "B", "memory": "BL", "processed": "BL", "mask": "BL", "frames": "B", "gate": "B",
+         **{f"{io}_{n}": ("BL" if n.startswith("weights") else "B") for io in ("in", "out") for n in STATE_NAMES}},
+    ),
+    "postnet": (("mel", "mask"), ("mel_postnet",), {"mel": "B_T", "mask": "BT", "mel_postnet": "B_T"}),
+}  # fmt: skip
+
+
+def _dynamic_axes(spec: dict[str, str]) -> dict[str, dict[int, str]]:
+    """ "BL" -> {0: "B", 1: "L"}; "_" marks a fixed axis (n_mels)."""
+    return {name: {i: axis for i, axis in enumerate(axes) if axis != "_"} for name, axes in spec.items()}
+
+
+def export_onnx(model: nn.Module, meta: dict[str, Any], out_dir: str | Path) -> Path:
+    """encoder.onnx, decoder_step.onnx, postnet.onnx (dynamic batch and lengths), metadata.json, runner.py."""
+    model = model.eval()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    inputs = _trace_inputs(model, *example_inputs(len(meta["symbols"]["symbols"])))
+    modules = {
+        "encoder": EncoderPart(model),
+        "decoder_step": DecoderStepPart(model),
+        "postnet": PostnetPart(model),
+    }
+    examples = {"encoder": inputs["encoder"], "decoder_step": inputs["step"], "postnet": inputs["postnet"]}
+    for name, module in modules.items():
+        input_names, output_names, axes = _ONNX_PARTS[name]
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notes
+            # dynamo=False: torch.export cannot trace the encoder's packed (variable-length) LSTM.
+            torch.onnx.export(module, examples[name], str(out / f"{name}.onnx"), dynamo=False,
+                              input_names=list(input_names), output_names=list(output_names),
+                              dynamic_axes=_dynamic_axes(axes), opset_version=17)  # fmt: skip
+    (out / "metadata.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+    shutil.copyfile(Path(__file__).with_name("export_onnx_runner.py"), out / "runner.py")
+    logger.info("ONNX model written to %s", out)
+    return out
+
+
+def export_checkpoint(checkpoint: str | Path, fmt: str, out: str | Path) -> Path:
+    """Rebuild the model from a checkpoint (file or run folder) and export it as `fmt`."""
+    from tacotron.infer.synthesizer import Synthesizer
+
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; expected one of {list(FORMATS)}")
+    synth = Synthesizer.from_checkpoint(checkpoint, device="cpu")
+    meta = model_metadata(synth.model, synth.cfg, synth.frontend.symbols)
+    if fmt == "torchscript":
+        return export_torchscript(synth.model, meta, out)
+    return export_onnx(synth.model, meta, out)

@@ -1,0 +1,144 @@
+"""Standalone runner of an ONNX-exported Tacotron 2 (numpy + onnxruntime only; copied as runner.py).
+
+`tacotron export --format onnx` writes encoder.onnx, decoder_step.onnx, postnet.onnx and metadata.json
+next to this file. The decoding loop and stop rule here mirror `tacotron.model.inference` (deterministic
+mode: no prenet dropout); `tests/test_export.py` checks that both give the same mels.
+
+    python runner.py EXPORT_DIR "hello world."   # cleaned text of known symbols -> mel shape + stop reason
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+STATE_NAMES = (
+    "attention_hidden",
+    "attention_cell",
+    "decoder_hidden",
+    "decoder_cell",
+    "weights",
+    "weights_cum",
+    "context",
+)
+STOP_REASONS = {1: "gate", 2: "end_of_text", 3: "max_steps"}
+
+
+class OnnxTacotron:
+    """`infer(text [B, L] int64, lengths [B])` -> (mel_postnet [B, n_mels, T], lengths, alignments, stop codes)."""
+
+    def __init__(self, export_dir: str | Path, providers: list[str] | None = None):
+        import onnxruntime as ort
+
+        folder = Path(export_dir)
+        self.meta = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+        providers = providers or ["CPUExecutionProvider"]
+        self.sessions = {
+            name: ort.InferenceSession(str(folder / f"{name}.onnx"), providers=providers)
+            for name in ("encoder", "decoder_step", "postnet")
+        }
+        self.symbols = self.meta["symbols"]["symbols"]
+
+    def encode(self, cleaned: str) -> list[int]:
+        """Already-cleaned text -> ids + EOS (no number expansion or phonemisation here)."""
+        unknown = sorted({c for c in cleaned if c not in self.symbols})
+        if unknown:
+            raise ValueError(f"characters not in the symbol table: {unknown}")
+        return [self.symbols.index(c) for c in cleaned] + [self.meta["eos_id"]]
+
+    def infer(self, text: np.ndarray, lengths: np.ndarray, max_decoder_steps: int = 0):
+        m = self.meta
+        text, lengths = np.asarray(text, dtype=np.int64), np.asarray(lengths, dtype=np.int64)
+        memory, processed = self.sessions["encoder"].run(None, {"text": text, "lengths": lengths})
+        b, length, e = memory.shape
+        mask = np.arange(length)[None, :] < lengths[:, None]
+        state = [
+            np.zeros((b, n), np.float32) for n in (m["attention_rnn_dim"],) * 2 + (m["decoder_rnn_dim"],) * 2
+        ]
+        state += [np.zeros((b, length), np.float32)] * 2 + [np.zeros((b, e), np.float32)]
+        frame = np.zeros((b, m["n_mels"]), np.float32)
+        stop = _StopRule(lengths, m)
+        frames, alignments = [], []
+        max_steps = max_decoder_steps or m["max_decoder_steps"]
+        for step in range(max_steps):
+            feeds = {"frame": frame, "memory": memory, "processed": processed, "mask": mask}
+            feeds |= {f"in_{n}": s for n, s in zip(STATE_NAMES, state, strict=True)}
+            out, gate, *state = self.sessions["decoder_step"].run(None, feeds)
+            frames.append(out)
+            alignments.append(state[4])
+            stop.update(step, gate, state[4])
+            frame = out[:, -m["n_mels"] :]
+            if stop.stopped.all():
+                break
+        out_lengths, reasons = stop.finish(len(frames))
+        return self._finish(frames, alignments, out_lengths, reasons)
+
+    def _finish(self, frames, alignments, lengths, reasons):
+        n_mels, r = self.meta["n_mels"], self.meta["r"]
+        stacked = np.stack(frames, axis=1)  # (B, S, r * n_mels)
+        mel = stacked.reshape(stacked.shape[0], -1, n_mels).transpose(0, 2, 1)  # (B, n_mels, S * r)
+        t_max = math.ceil(int(lengths.max()) / r) * r
+        mask = np.arange(t_max)[None, :] < lengths[:, None]
+        mel = np.ascontiguousarray(mel[:, :, :t_max] * mask[:, None, :])
+        (mel_postnet,) = self.sessions["postnet"].run(None, {"mel": mel.astype(np.float32), "mask": mask})
+        steps = (lengths + r - 1) // r
+        s_max = t_max // r
+        step_mask = np.arange(s_max)[None, :] < steps[:, None]
+        align = np.stack(alignments, axis=1)[:, :s_max] * step_mask[:, :, None]
+        return mel_postnet, lengths, align, reasons
+
+
+class _StopRule:
+    """Per-item stop: gate (after attention passed min_text_fraction) or attention resting on EOS."""
+
+    def __init__(self, lengths: np.ndarray, meta: dict):
+        self.r = meta["r"]
+        t = meta["gate_threshold"]
+        self.gate_logit = math.log(t / (1.0 - t))
+        self.eos_steps = meta["eos_steps"]
+        self.use_eos = meta["stop_at_end_of_text"]
+        self.needed = np.maximum(
+            np.ceil(meta["min_text_fraction"] * lengths.astype(np.float64)).astype(np.int64), 1
+        )
+        self.last_symbol = lengths - 1
+        self.max_peak = np.full_like(lengths, -1)
+        self.eos_run = np.zeros_like(lengths)
+        self.stopped = np.zeros(lengths.shape, dtype=bool)
+        self.lengths = np.zeros_like(lengths)
+        self.reasons = np.zeros_like(lengths)
+
+    def update(self, step: int, gate: np.ndarray, weights: np.ndarray) -> None:
+        peak = weights.argmax(axis=1)
+        self.max_peak = np.maximum(self.max_peak, peak)
+        fires = gate > self.gate_logit
+        gate_stop = fires.any(axis=1) & (self.max_peak + 1 >= self.needed) & ~self.stopped
+        first_fire = fires.argmax(axis=1)
+        self.eos_run = np.where(peak == self.last_symbol, self.eos_run + 1, 0)
+        eos_stop = (self.eos_run >= self.eos_steps) & ~self.stopped & ~gate_stop & self.use_eos
+        self.lengths = np.where(gate_stop, step * self.r + first_fire + 1, self.lengths)
+        self.lengths = np.where(eos_stop, (step + 1) * self.r, self.lengths)
+        self.reasons = np.where(gate_stop, 1, np.where(eos_stop, 2, self.reasons))
+        self.stopped |= gate_stop | eos_stop
+
+    def finish(self, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
+        lengths = np.where(self.stopped, self.lengths, n_steps * self.r)
+        return lengths, np.where(self.stopped, self.reasons, 3)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print(__doc__)
+        return 2
+    model = OnnxTacotron(argv[0])
+    ids = model.encode(argv[1])
+    mel, lengths, _, reasons = model.infer(np.array([ids]), np.array([len(ids)]))
+    print(f"mel {mel.shape}, {int(lengths[0])} frames, stop: {STOP_REASONS[int(reasons[0])]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

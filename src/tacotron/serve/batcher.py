@@ -1,0 +1,153 @@
+"""Collect sentences from concurrent requests into batches: one model call at a time.
+
+Why: a Tacotron decoder step costs about the same for 1 or 8 sequences on a GPU, so requests that arrive
+together are synthesised together. The worker takes the first waiting job, keeps collecting for
+`max_wait_s` (or until `max_batch_size` sentences), then runs one batch in a worker thread so the event
+loop keeps accepting requests meanwhile.
+
+Seeded jobs run alone: prenet dropout draws depend on the batch's size and order, so a request with a
+`seed` must not share its batch for its output to depend only on (text, seed, checkpoint).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+# (texts, seed) -> one result per text, in order; runs in a worker thread.
+BatchFn = Callable[[list[str], "int | None"], Sequence[Any]]
+
+
+@dataclass
+class _Job:
+    texts: list[str]
+    seed: int | None
+    future: asyncio.Future = field(repr=False)
+
+
+@dataclass
+class BatcherStats:
+    """Counters for /api/health: how well batching works under the current load."""
+
+    batches: int = 0
+    sentences: int = 0
+    busy_seconds: float = 0.0
+
+    @property
+    def mean_batch_size(self) -> float:
+        return self.sentences / self.batches if self.batches else 0.0
+
+
+class Batcher:
+    """Async front of a synchronous batch function; `start()` inside the event loop, `stop()` at shutdown."""
+
+    def __init__(self, batch_fn: BatchFn, executor: Executor, max_batch_size: int, max_wait_s: float):
+        if max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
+        self._batch_fn = batch_fn
+        self._executor = executor
+        self._max_batch_size = max_batch_size
+        self._max_wait_s = max_wait_s
+        self._queue: asyncio.Queue[_Job] | None = None
+        self._worker: asyncio.Task | None = None
+        self.stats = BatcherStats()
+
+    def start(self) -> None:
+        self._queue = asyncio.Queue()
+        self._worker = asyncio.get_running_loop().create_task(self._run(), name="tts-batcher")
+
+    async def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+            self._worker = None
+        while self._queue is not None and not self._queue.empty():
+            job = self._queue.get_nowait()
+            if not job.future.done():
+                job.future.set_exception(RuntimeError("server is shutting down"))
+
+    async def submit(self, texts: list[str], seed: int | None = None) -> list[Any]:
+        """Results for `texts` (in order). Cancelling the awaiting task drops the job if not yet started."""
+        if self._queue is None:
+            raise RuntimeError("Batcher.start() was not called")
+        if not texts:
+            raise ValueError("submit needs at least one text")
+        job = _Job(list(texts), seed, asyncio.get_running_loop().create_future())
+        await self._queue.put(job)
+        return await job.future
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        while True:
+            first = await self._queue.get()
+            if first.future.done():  # cancelled while waiting (request timed out)
+                continue
+            if first.seed is not None:
+                await self._execute([first], first.seed)
+                continue
+            batch, held = await self._collect(first)
+            await self._execute(batch, None)
+            for job in held:
+                await self._execute([job], job.seed)
+
+    async def _collect(self, first: _Job) -> tuple[list[_Job], list[_Job]]:
+        """Unseeded jobs arriving within the wait window; seeded ones met meanwhile are held back."""
+        assert self._queue is not None
+        batch, held = [first], []
+        size = len(first.texts)
+        deadline = time.monotonic() + self._max_wait_s
+        while size < self._max_batch_size:
+            if not self._queue.empty():
+                job = self._queue.get_nowait()
+            else:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    job = await asyncio.wait_for(self._queue.get(), timeout=remaining)
+                except asyncio.TimeoutError:
+                    break
+            if job.future.done():
+                continue
+            if job.seed is not None:
+                held.append(job)
+            else:
+                batch.append(job)
+                size += len(job.texts)
+        return batch, held
+
+    async def _execute(self, jobs: list[_Job], seed: int | None) -> None:
+        jobs = [job for job in jobs if not job.future.done()]
+        if not jobs:
+            return
+        texts = [text for job in jobs for text in job.texts]
+        started = time.monotonic()
+        loop = asyncio.get_running_loop()
+        try:
+            results = await loop.run_in_executor(self._executor, self._batch_fn, texts, seed)
+        except Exception as err:  # handed to every waiting request, which reports it
+            logger.exception("batch of %d sentences failed", len(texts))
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(err)
+            return
+        self._record(len(texts), time.monotonic() - started)
+        offset = 0
+        for job in jobs:
+            part = list(results[offset : offset + len(job.texts)])
+            offset += len(job.texts)
+            if not job.future.done():
+                job.future.set_result(part)
+
+    def _record(self, n_sentences: int, seconds: float) -> None:
+        self.stats.batches += 1
+        self.stats.sentences += n_sentences
+        self.stats.busy_seconds += seconds
+        logger.debug("batch of %d sentences in %.3f s", n_sentences, seconds)

@@ -1,0 +1,74 @@
+"""Request and response bodies of the HTTP API (pydantic models, so they appear in the OpenAPI schema).
+
+Limits that depend on `ServeSettings` (text length, speed range) are checked in the handlers, since these
+classes are static; pydantic checks only types and settings-independent bounds.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TTSRequest(BaseModel):
+    """What to say and how. Unknown fields are rejected, so a typo ("txt") is a 422, not silence."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, description="Text to speak; long texts are split into sentences")
+    language: str | None = Field(None, description="Must match the voice's language when given (en, ru)")
+    voice: str | None = Field(None, description="Voice id from /api/voices; default: the first voice")
+    speed: float = Field(1.0, gt=0, description="Tempo factor, applied as a pitch-preserving time stretch")
+    seed: int | None = Field(
+        None,
+        ge=0,
+        le=2**63 - 1,
+        description="Fixes prenet-dropout noise: same text+seed gives the same audio",
+    )
+
+
+class VoiceInfo(BaseModel):
+    id: str
+    language: str
+    sample_rate: int
+    vocoder: str
+    checkpoint_step: int | None = None
+
+
+class VoicesResponse(BaseModel):
+    default: str
+    voices: list[VoiceInfo]
+
+
+class HealthResponse(BaseModel):
+    status: str
+    voices: list[str]
+    in_flight: int
+    max_concurrent: int
+    batches: int
+    mean_batch_size: float
+
+
+class Timing(BaseModel):
+    """Where the time went; real_time_factor < 1 means faster than real time."""
+
+    mel_frames: int
+    audio_seconds: float
+    synthesis_seconds: float  # request wall time, queueing included
+    frames_per_second: float  # mel frames generated per second of synthesis_seconds
+    real_time_factor: float  # synthesis_seconds / audio_seconds
+
+
+class TTSDetails(BaseModel):
+    """The /api/tts/details answer: everything the web page shows."""
+
+    voice: str
+    sample_rate: int
+    sentences: list[str]
+    stop_reasons: list[str]
+    timing: Timing
+    wav_base64: str
+    alignment_png_base64: str
+
+
+class ErrorResponse(BaseModel):
+    detail: str

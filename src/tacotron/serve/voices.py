@@ -1,0 +1,65 @@
+"""A voice = one loaded `Synthesizer` plus what the service needs around it: an id, a validator, a batcher.
+
+Validation runs in the request handler with the voice's own `TextFrontend` (built from the same
+checkpoint config), so a request with unknown characters gets a 422 before it is queued and can never
+fail a batch shared with other requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tacotron.serve.batcher import Batcher
+
+
+@dataclass
+class Voice:
+    """`synthesizer` must offer `synthesize(texts, batch_size, *, seed)` and `.cfg` (a `Config`)."""
+
+    id: str
+    synthesizer: Any
+    vocoder: str = "griffin-lim"
+    frontend: Any = None  # TextFrontend for validation; default: rebuilt from synthesizer.cfg.text
+    batcher: Batcher | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.frontend is None:
+            from tacotron.text import TextFrontend
+
+            self.frontend = TextFrontend(self.synthesizer.cfg.text)
+
+    @property
+    def language(self) -> str:
+        return self.synthesizer.cfg.text.language
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.synthesizer.cfg.audio.sample_rate)
+
+    @property
+    def step(self) -> int | None:
+        return getattr(self.synthesizer, "step", None)
+
+    def validate(self, sentences: Sequence[str]) -> None:
+        """Raise the frontend's UnknownCharactersError / EmptyTextError for the first bad sentence."""
+        for sentence in sentences:
+            self.frontend.encode(sentence)
+
+    def batch_fn(self, batch_size: int):
+        """The synchronous (texts, seed) -> results function the batcher runs in its worker thread."""
+
+        def run(texts: list[str], seed: int | None) -> list[Any]:
+            return self.synthesizer.synthesize(texts, batch_size=batch_size, seed=seed)
+
+        return run
+
+
+def voice_id_for(language: str, taken: set[str]) -> str:
+    """A readable, unique id: the language, then language-2, language-3 ... for more checkpoints."""
+    candidate, n = language, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{language}-{n}"
+    return candidate
