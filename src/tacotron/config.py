@@ -95,6 +95,16 @@ class ModelConfig:
     gate_threshold: float = 0.5
     min_text_fraction: float = 0.5  # the gate may not stop before attention passed this share
     stop_at_end_of_text: bool = True  # also stop when attention settles on the last symbol
+    # --- Global Style Tokens (Wang et al. 2018; model/gst.py). Off: no extra parameters or keys ---
+    gst: bool = False
+    gst_n_tokens: int = 10
+    gst_heads: int = 4  # attention heads over the tokens
+    gst_token_dim: int = 256  # style embedding size (split across heads); projected to the encoder size
+    gst_ref_channels: list[int] = field(default_factory=lambda: [32, 32, 64, 64, 128, 128])
+    gst_ref_gru_dim: int = 128  # reference encoder summary size
+    # --- Double decoder consistency (Coqui; model/ddc.py): a coarse decoder used only for the loss ---
+    ddc: bool = False
+    ddc_r: int = 6  # coarse decoder's frames per step
 
 
 @dataclass
@@ -112,6 +122,8 @@ class LossConfig:
     guided_attn_decay_rate: float = 1.0  # multiplied in every guided_attn_decay_steps steps
     guided_attn_decay_steps: int = 1000
     guided_attn_min_weight: float = 0.0
+    ddc_weight: float = 1.0  # coarse decoder's mel and gate terms (only with model.ddc)
+    ddc_attn_weight: float = 1.0  # L1 between fine and coarse alignments (only with model.ddc)
 
 
 @dataclass
@@ -168,6 +180,10 @@ class HealthConfig:
     max_rollbacks: int = 3
     fp16_fallback: Literal["bf16", "fp32", "none"] = "bf16"
     localize_nonfinite: bool = True  # replay the batch with hooks to name the first bad module
+    # --- Debug Reporter additions (health/) ---
+    collapse_ratio: float = 0.6  # diagonality below ratio x its best (after aligning) is a collapse
+    min_loss_scale: float = 1.0  # fp16 GradScaler scale below this is a loss-scale collapse
+    report_on_end: bool = True  # write report.html / report.md into the run folder when training ends
 
 
 @dataclass
@@ -187,6 +203,22 @@ class TuneConfig:
     controller_plateau_evals: int = 5
     controller_lr_factor: float = 0.5
     controller_guided_attn_factor: float = 2.0
+    # --- Smart Tuner additions (tune/): pruning, storage, scoring, controller limits ---
+    direction_speed: bool = False  # multi-objective: (score, seconds per step); disables pruning
+    pruner_startup_trials: int = 2  # median pruner: trials finished before it prunes
+    pruner_warmup_steps: int = 100  # median pruner: steps before a trial can be pruned
+    prune_unaligned_step: int = 0  # val diagonality < health.align_threshold at/after this step -> pruned; 0 = off
+    prune_divergence_factor: float = 3.0  # val mel loss > factor x its best so far -> pruned; 0 = off
+    heartbeat_interval: int = 10  # seconds; a RUNNING trial without heartbeat for heartbeat_grace is failed
+    heartbeat_grace: int = 60
+    max_retry: int = 1  # times a trial failed by a lost heartbeat is re-queued with the same params
+    sqlite_timeout: float = 60.0  # seconds a SQLite writer waits for the lock
+    controller_divergence_factor: float = 2.0  # val loss > factor x best val loss -> roll back, cut LR
+    controller_plateau_min_delta: float = 0.01  # relative improvement that is not a plateau
+    controller_cooldown_evals: int = 2  # evaluations between two actions for the same problem
+    controller_max_align_actions: int = 4  # alternating guided-attention raise / LR cut
+    controller_max_rollbacks: int = 3
+    controller_max_guided_attn_weight: float = 50.0
 
 
 @dataclass

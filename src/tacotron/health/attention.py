@@ -1,0 +1,127 @@
+"""Attention health: is the encoder-decoder alignment the sharp, forward-moving diagonal TTS needs?
+
+Why these four numbers: a Tacotron that has not learnt to align produces babble however low its mel
+loss is, and the loss curve does not show it. Each score is computed per item inside that item's own
+text and decoder lengths (padding would otherwise dilute short items) and then averaged over the batch.
+
+- diagonality: mean over decoder steps of the largest attention weight. 1 for a hard alignment,
+  1/L for uniform attention over L symbols. (NVIDIA / Coqui call this the "diagonal score".)
+- monotonicity: share of consecutive decoder steps whose attention peak does not move backwards.
+  Read it together with diagonality: a flat alignment has a constant peak and so scores 1 here.
+- coverage: share of real text positions that get at least `coverage_threshold` attention at some step
+  (skipped or mumbled words leave positions uncovered).
+- end_alignment: share of items whose attention peak has reached the last few symbols by the decoder
+  step at which the gate fires (otherwise synthesis stops early or runs on).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def decoder_lengths(mel_lengths: torch.Tensor, r: int) -> torch.Tensor:
+    """Real decoder steps per item: each decoder step emits `r` frames, the last one partly padded."""
+    return torch.div(mel_lengths + r - 1, r, rounding_mode="floor")
+
+
+def _check_shapes(alignments: torch.Tensor, text_lengths: torch.Tensor, dec_lengths: torch.Tensor) -> None:
+    if alignments.dim() != 3:
+        raise ValueError(f"alignments must be [B, T_dec, L], got shape {tuple(alignments.shape)}")
+    batch = alignments.size(0)
+    if text_lengths.shape != (batch,) or dec_lengths.shape != (batch,):
+        raise ValueError(
+            f"text_lengths {tuple(text_lengths.shape)} and dec_lengths {tuple(dec_lengths.shape)} "
+            f"must both be [B={batch}] for alignments {tuple(alignments.shape)}"
+        )
+    if int(text_lengths.min()) < 1 or int(dec_lengths.min()) < 1:
+        raise ValueError("every item needs at least one text symbol and one decoder step")
+    if int(text_lengths.max()) > alignments.size(2) or int(dec_lengths.max()) > alignments.size(1):
+        raise ValueError(
+            f"lengths exceed alignments {tuple(alignments.shape)}: max text length "
+            f"{int(text_lengths.max())}, max decoder length {int(dec_lengths.max())}"
+        )
+
+
+def _end_steps(gate_fired: torch.Tensor | None, dec_lengths: torch.Tensor) -> torch.Tensor:
+    """Decoder step at which each item stops: the gate's step, or the last real step if it never fires."""
+    last = dec_lengths - 1
+    if gate_fired is None:
+        return last
+    fired = gate_fired.to(dec_lengths.device).long()
+    return torch.where(fired < 0, last, torch.minimum(fired, last))
+
+
+def attention_health_per_item(
+    alignments: torch.Tensor,
+    text_lengths: torch.Tensor,
+    dec_lengths: torch.Tensor,
+    gate_fired: torch.Tensor | None = None,
+    *,
+    coverage_threshold: float = 0.1,
+    end_tolerance: int = 2,
+) -> dict[str, torch.Tensor]:
+    """The four scores per item, each a float tensor [B]; see `attention_health` for the arguments."""
+    _check_shapes(alignments, text_lengths, dec_lengths)
+    device = alignments.device
+    text_lengths = text_lengths.to(device).long()
+    dec_lengths = dec_lengths.to(device).long()
+    a = alignments.detach().float()  # (B, T_dec, L)
+    steps = a.size(1)
+    text_mask = torch.arange(a.size(2), device=device)[None, :] < text_lengths[:, None]  # (B, L)
+    dec_mask = torch.arange(steps, device=device)[None, :] < dec_lengths[:, None]  # (B, T_dec)
+    a = a * text_mask[:, None, :] * dec_mask[:, :, None]
+
+    peak, peak_pos = a.max(dim=2)  # (B, T_dec)
+    diagonality = peak.sum(1) / dec_lengths
+
+    pairs = dec_mask[:, 1:]  # a pair (t-1, t) is real when t is real
+    forward = (peak_pos[:, 1:] >= peak_pos[:, :-1]) & pairs
+    n_pairs = pairs.sum(1)
+    monotonicity = torch.where(
+        n_pairs > 0, forward.sum(1) / n_pairs.clamp(min=1), torch.ones_like(diagonality)
+    )
+
+    most = a.max(dim=1).values  # (B, L) strongest attention each position ever gets
+    coverage = ((most >= coverage_threshold) & text_mask).sum(1) / text_lengths
+
+    reach = torch.cummax(torch.where(dec_mask, peak_pos, torch.full_like(peak_pos, -1)), dim=1).values
+    end = _end_steps(gate_fired, dec_lengths)
+    reached = reach.gather(1, end[:, None]).squeeze(1)
+    end_alignment = (reached >= text_lengths - 1 - end_tolerance).float()
+    return {
+        "attn/diagonality": diagonality,
+        "attn/monotonicity": monotonicity.float(),
+        "attn/coverage": coverage.float(),
+        "attn/end_alignment": end_alignment,
+    }
+
+
+def attention_health(
+    alignments: torch.Tensor,
+    text_lengths: torch.Tensor,
+    dec_lengths: torch.Tensor,
+    gate_fired: torch.Tensor | None = None,
+    *,
+    coverage_threshold: float = 0.1,
+    end_tolerance: int = 2,
+) -> dict[str, float]:
+    """Batch-mean attention health.
+
+    alignments: [B, T_dec, L] attention weights (rows sum to 1 over real symbols).
+    text_lengths: [B] real symbols per item; dec_lengths: [B] real decoder steps per item
+        (`decoder_lengths(mel_lengths, r)`).
+    gate_fired: optional [B] decoder step at which the gate first fired, -1 = never (then the last real
+        step is used: end_alignment then asks whether attention reached the end at all).
+    end_tolerance: symbols before the last one that still count as "at the end" (the final letter,
+        punctuation and the EOS symbol are all legitimate resting places).
+    Returns {"attn/diagonality", "attn/monotonicity", "attn/coverage", "attn/end_alignment"} as floats.
+    """
+    per_item = attention_health_per_item(
+        alignments,
+        text_lengths,
+        dec_lengths,
+        gate_fired,
+        coverage_threshold=coverage_threshold,
+        end_tolerance=end_tolerance,
+    )
+    return {key: float(value.mean()) for key, value in per_item.items()}

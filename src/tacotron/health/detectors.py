@@ -1,0 +1,192 @@
+"""Anomaly detectors: small, pure state machines fed one number at a time.
+
+Why pure: each rule (spike, explosion, collapse, deadline) must be testable with a list of numbers,
+without a model or a trainer. `HealthMonitor` feeds them and decides what to do about their findings.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Anomaly:
+    """Something wrong at `step`: `kind` names the rule, `reason` says it in words a user understands."""
+
+    kind: str  # "nonfinite", "loss_spike", "grad_explosion", "attention_collapse", "no_alignment", ...
+    step: int
+    reason: str
+    value: float | None = None
+    threshold: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; non-finite values become strings ("nan", "inf") so the JSON stays valid."""
+        out: dict[str, Any] = {"kind": self.kind, "step": self.step, "reason": self.reason}
+        for key in ("value", "threshold"):
+            val = getattr(self, key)
+            if val is not None:
+                out[key] = val if math.isfinite(val) else str(val)
+        out.update(self.details)
+        return out
+
+
+def is_finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def nonfinite_values(values: dict[str, float]) -> dict[str, str]:
+    """The entries of `values` that are NaN or infinite, as strings (for messages and JSON)."""
+    return {k: str(v) for k, v in values.items() if isinstance(v, (int, float)) and not math.isfinite(v)}
+
+
+class RunningMedian:
+    """Median of the last `window` finite values; the robust baseline for spike rules."""
+
+    def __init__(self, window: int):
+        if window < 1:
+            raise ValueError(f"window must be >= 1, got {window}")
+        self._values: deque[float] = deque(maxlen=window)
+
+    def add(self, value: float) -> None:
+        if is_finite(value):
+            self._values.append(float(value))
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def median(self) -> float:
+        if not self._values:
+            raise ValueError("median of an empty window")
+        return statistics.median(self._values)
+
+
+class RatioDetector:
+    """Flags a value above `factor` x the running median of the previous values (loss spikes, grad explosions).
+
+    Silent until `min_history` finite values have been seen, because early training is legitimately wild.
+    Every finite value joins the history, so a genuine new level (e.g. after an r change) stops being
+    flagged once it fills half the window.
+    """
+
+    def __init__(self, kind: str, label: str, factor: float, window: int, min_history: int):
+        if factor <= 1:
+            raise ValueError(f"{kind}: factor must be > 1, got {factor}")
+        self.kind, self.label, self.factor, self.min_history = kind, label, factor, min_history
+        self._median = RunningMedian(window)
+
+    def update(self, step: int, value: float) -> Anomaly | None:
+        if not is_finite(value):
+            return None  # non-finite values are the finiteness rule's business
+        anomaly = None
+        if len(self._median) >= self.min_history:
+            median = self._median.median()
+            limit = self.factor * median
+            if median > 0 and value > limit:
+                anomaly = Anomaly(
+                    kind=self.kind,
+                    step=step,
+                    reason=f"{self.label} {value:.4g} is {value / median:.1f}x its running median {median:.4g} "
+                    f"(limit {self.factor:g}x)",
+                    value=float(value),
+                    threshold=float(limit),
+                )
+        self._median.add(value)
+        return anomaly
+
+
+class AnomalyWindow:
+    """Counts anomalous steps within the last `window` steps: M of them there means "roll back".
+
+    Several findings on one step (a loss spike and the gradient explosion behind it) count once.
+    """
+
+    def __init__(self, window: int):
+        self.window = window
+        self._steps: deque[int] = deque()
+
+    def add(self, step: int) -> int:
+        """Record an anomaly at `step`; returns how many anomalous steps fall in the window ending at `step`."""
+        if not self._steps or self._steps[-1] != step:
+            self._steps.append(step)
+        while self._steps and self._steps[0] <= step - self.window:
+            self._steps.popleft()
+        return len(self._steps)
+
+    def clear(self) -> None:
+        self._steps.clear()
+
+
+class CollapseDetector:
+    """Attention collapse: diagonality had risen past `threshold`, then fell below `ratio` x its best.
+
+    Scores are smoothed by the median of the last `smooth` measurements, as single batches are noisy.
+    Fires once per collapse; re-arms after the score recovers above the threshold.
+    """
+
+    def __init__(self, threshold: float, ratio: float, smooth: int = 3):
+        self.threshold, self.ratio = threshold, ratio
+        self._recent = RunningMedian(smooth)
+        self.best = 0.0
+        self._fired = False
+
+    def update(self, step: int, diagonality: float) -> Anomaly | None:
+        if not is_finite(diagonality):
+            return None
+        self._recent.add(diagonality)
+        smoothed = self._recent.median()
+        if smoothed >= self.threshold:
+            self._fired = False
+        self.best = max(self.best, smoothed)
+        limit = self.ratio * self.best
+        if self.best >= self.threshold and smoothed < limit and not self._fired:
+            self._fired = True
+            return Anomaly(
+                kind="attention_collapse",
+                step=step,
+                reason=f"attention diagonality fell to {smoothed:.3f} after reaching {self.best:.3f}",
+                value=smoothed,
+                threshold=limit,
+            )
+        return None
+
+
+class AlignmentDeadline:
+    """No alignment by `deadline_step`: best diagonality so far is still under `threshold`. Fires once."""
+
+    def __init__(self, deadline_step: int, threshold: float):
+        self.deadline_step, self.threshold = deadline_step, threshold
+        self.best = 0.0
+        self._fired = False
+
+    def update(self, step: int, diagonality: float) -> Anomaly | None:
+        if is_finite(diagonality):
+            self.best = max(self.best, diagonality)
+        if self.deadline_step <= 0 or self._fired or step < self.deadline_step or self.best >= self.threshold:
+            return None
+        self._fired = True
+        return Anomaly(
+            kind="no_alignment",
+            step=step,
+            reason=f"attention not aligned by step {step}: best diagonality {self.best:.3f} "
+            f"< {self.threshold:g}",
+            value=self.best,
+            threshold=self.threshold,
+        )
+
+
+def check_step_finite(step: int, losses: dict[str, float], grad_norm: float | None) -> Anomaly | None:
+    """Non-finite loss terms or gradient norm at `step`, else None."""
+    bad = nonfinite_values(losses)
+    if grad_norm is not None and not math.isfinite(grad_norm):
+        bad["grad_norm"] = str(grad_norm)
+    if not bad:
+        return None
+    listed = ", ".join(f"{k}={v}" for k, v in bad.items())
+    return Anomaly(
+        kind="nonfinite", step=step, reason=f"non-finite values: {listed}", details={"values": bad}
+    )

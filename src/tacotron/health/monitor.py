@@ -1,0 +1,338 @@
+"""HealthMonitor: the Debug Reporter's trainer callback. Detect, explain, act, and write it all down.
+
+Why a callback: it watches every run without the training loop knowing about it (house rule 6).
+Each step it checks finiteness, loss spikes and gradient explosions (cheap: a few floats); every
+`health.detail_every` steps it adds per-module gradient/parameter norms, update ratios and attention
+health, which also feed the collapse and deadline rules. Every finding is an event in events.jsonl
+(what, when, why, what was done) and a log line; nothing is silent.
+
+Recovery policy (`HealthConfig`): an anomaly is counted (the trainer has already skipped a non-finite
+update); `max_anomalies` within `anomaly_window` steps, or non-finite parameters or buffers (which
+no skip can fix), trigger a rollback to the last healthy checkpoint, an LR cut by `rollback_lr_factor` and, under
+fp16, a switch to `fp16_fallback`. After `max_rollbacks` rollbacks it stops the run with a message.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from tacotron.config import HealthConfig
+from tacotron.health.attention import decoder_lengths
+from tacotron.health.detectors import (
+    AlignmentDeadline,
+    Anomaly,
+    AnomalyWindow,
+    CollapseDetector,
+    RatioDetector,
+    check_step_finite,
+)
+from tacotron.health.localize import localize_nonfinite, nonfinite_buffers, nonfinite_parameters
+from tacotron.health.metrics import (
+    GradNormRecorder,
+    health_metrics,
+    param_norms,
+    snapshot_parameters,
+    update_ratios,
+)
+from tacotron.train.callbacks import Callback, StepResult
+from tacotron.train.checkpoint import STEP_PATTERN
+
+if TYPE_CHECKING:
+    from tacotron.train.trainer import Trainer
+
+logger = logging.getLogger(__name__)
+
+ALIGNMENT_DIR = "health/alignments"  # run_dir-relative: one .npy [T_dec, L] per checkpoint
+FIXES = {
+    "nonfinite": "lower train.lr, keep train.grad_clip on, check the named utterances; under fp16 use bf16",
+    "loss_spike": "lower train.lr or train.grad_clip; check the batch's utterances for bad audio or text",
+    "grad_explosion": "lower train.lr, set train.grad_clip (e.g. 1.0), add warm-up (train.warmup_steps)",
+    "attention_collapse": "lower train.lr; keep guided attention longer (loss.guided_attn_decay_start)",
+    "no_alignment": "raise train.batch_size or model.n_frames_per_step (r), raise loss.guided_attn_weight",
+    "loss_scale_collapse": "fp16 loss scale collapsed: train in bf16 or fp32 (train.precision)",
+}
+
+
+class HealthMonitor(Callback):
+    """Anomaly detection, NaN localisation and the recovery policy, driven by `cfg.health`.
+
+    cfg: the health section; None reads `trainer.cfg.health` at train start.
+    Public after a run: `anomalies` (list of dicts), `rollbacks` (count), `gave_up` (bool).
+    """
+
+    def __init__(self, cfg: HealthConfig | None = None):
+        self._cfg_override = cfg
+        self.cfg = cfg or HealthConfig()
+        self.anomalies: list[dict[str, Any]] = []
+        self.rollbacks = 0
+        self.gave_up = False
+        self._reset_detectors()
+        self._healthy: list[Path] = []
+        self._anomaly_since_checkpoint = False
+        self._before: dict[str, torch.Tensor] | None = None
+        self._grads = GradNormRecorder()
+        self._grad_scale = 1.0
+        self._last_alignment: np.ndarray | None = None
+        self._reported: list[str] = []  # kinds other callbacks / the trainer reported since the last step
+
+    def _reset_detectors(self) -> None:
+        c = self.cfg
+        self.loss_spike = RatioDetector("loss_spike", "loss", c.spike_factor, c.spike_window, c.min_history)
+        self.grad_explosion = RatioDetector(
+            "grad_explosion", "gradient norm", c.grad_explode_factor, c.spike_window, c.min_history
+        )
+        self.collapse = CollapseDetector(c.align_threshold, c.collapse_ratio)
+        self.deadline = AlignmentDeadline(c.align_deadline_step, c.align_threshold)
+        self.window = AnomalyWindow(c.anomaly_window)
+
+    # ---- callback hooks -------------------------------------------------------------------------
+    def on_train_start(self, trainer: Trainer) -> None:
+        if self._cfg_override is None:
+            self.cfg = trainer.cfg.health
+            self._reset_detectors()
+        if self.cfg.enabled:
+            logger.info("health monitor on: detail every %d steps", self.cfg.detail_every)
+            self._arm_if_next_is_detail(trainer)
+
+    def on_anomaly(self, trainer: Trainer, anomaly: dict[str, Any]) -> None:
+        """Problems others reported (already logged by `trainer.report_anomaly`).
+
+        They make the next checkpoint unhealthy; a "nonfinite_*" one is explained (localised) at the
+        following `on_step_end`. Others are their reporter's to act on, so they are not counted here.
+        """
+        if anomaly.get("source") == "health":
+            return  # our own report, echoed back by `trainer.report_anomaly`
+        self._anomaly_since_checkpoint = True
+        self._reported.append(str(anomaly.get("kind", "")))
+
+    def on_step_end(self, trainer: Trainer, result: StepResult) -> None:
+        if not self.cfg.enabled or self.gave_up:
+            return
+        found = self._step_anomalies(trainer, result)
+        if self._is_detail_step(result.step):
+            found += self._detail(trainer, result)
+        for anomaly in found:
+            if self._handle(trainer, anomaly):
+                break  # rolled back or stopped: the remaining findings belong to the discarded steps
+        self._arm_if_next_is_detail(trainer)
+
+    def _arm_if_next_is_detail(self, trainer: Trainer) -> None:
+        """Before a detail step: hook the gradients (the trainer zeroes them before callbacks run) and
+        snapshot the weights for the update ratio."""
+        if not self._is_detail_step(trainer.step + 1):
+            return
+        self._grads.arm(trainer.model)
+        self._grad_scale = trainer.precision.loss_scale()
+        self._before = snapshot_parameters(trainer.model)
+
+    def on_eval_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
+        if not self.cfg.enabled or self.gave_up or "val/attn/diagonality" not in metrics:
+            return
+        anomaly = self.deadline.update(trainer.step, metrics["val/attn/diagonality"])
+        if anomaly is not None:
+            self._handle(trainer, anomaly)
+
+    def on_checkpoint(self, trainer: Trainer, path: Path) -> None:
+        """A checkpoint is healthy if no anomaly happened since the previous one and all weights are finite."""
+        if not self.cfg.enabled:
+            return
+        path = Path(path)
+        if not STEP_PATTERN.match(path.name):
+            return  # best.pt and other tags are overwritten later: never a rollback target
+        bad = nonfinite_parameters(trainer.model) + nonfinite_buffers(trainer.model)
+        if self._anomaly_since_checkpoint or bad:
+            why = f"non-finite weights {bad[:3]}" if bad else "anomalies since the previous checkpoint"
+            trainer.events.log(
+                trainer.step,
+                "checkpoint_unhealthy",
+                reason=why,
+                action="not a rollback target",
+                path=str(path),
+            )
+        else:
+            self._healthy.append(path)
+        self._anomaly_since_checkpoint = False
+        if self._last_alignment is not None:
+            out = Path(trainer.run_dir) / ALIGNMENT_DIR / f"step_{trainer.step:08d}.npy"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            np.save(out, self._last_alignment)
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        self._grads.collect()  # remove the gradient hooks armed for a step that will not come
+        self._before = None
+        if not self.cfg.enabled or not self.cfg.report_on_end or not trainer.is_main:
+            return
+        from tacotron.health.report import write_report
+
+        html, md = write_report(trainer.run_dir)
+        logger.info("health report: %s (summary %s)", html, md)
+
+    # ---- detection ------------------------------------------------------------------------------
+    def _is_detail_step(self, step: int) -> bool:
+        return self.cfg.detail_every > 0 and step % self.cfg.detail_every == 0
+
+    def _step_anomalies(self, trainer: Trainer, result: StepResult) -> list[Anomaly]:
+        step = result.step
+        reported, self._reported = self._reported, []
+        nonfinite = check_step_finite(step, result.losses, result.grad_norm)
+        if nonfinite is None and any(kind.startswith("nonfinite") for kind in reported):
+            nonfinite = Anomaly("nonfinite", step, f"reported non-finite values ({', '.join(reported)})")
+        if nonfinite is not None:
+            nonfinite.details["skipped"] = result.skipped
+            nonfinite.details["reported_by_others"] = reported
+            if self.cfg.localize_nonfinite:
+                info = localize_nonfinite(trainer.model, result.batch, autocast=trainer.precision.autocast)
+                nonfinite.details.update(info)
+                nonfinite.reason += f"; {info['summary']}"
+            return [nonfinite]
+        found = [
+            a
+            for a in (
+                self.loss_spike.update(step, result.losses.get("loss", float("nan"))),
+                self.grad_explosion.update(step, result.grad_norm),
+            )
+            if a is not None
+        ]
+        for anomaly in found:
+            anomaly.details["batch_ids"] = list(result.batch.ids)
+            anomaly.details["update_applied"] = not result.skipped
+        scale = self._loss_scale(trainer)
+        if scale is not None and scale < self.cfg.min_loss_scale:
+            found.append(
+                Anomaly(
+                    "loss_scale_collapse",
+                    step,
+                    f"fp16 loss scale fell to {scale:g}",
+                    value=scale,
+                    threshold=self.cfg.min_loss_scale,
+                )
+            )
+        return found
+
+    @staticmethod
+    def _loss_scale(trainer: Trainer) -> float | None:
+        if trainer.precision.name != "fp16":
+            return None
+        return trainer.precision.loss_scale()
+
+    def _detail(self, trainer: Trainer, result: StepResult) -> list[Anomaly]:
+        """The every-N-steps metrics; logged to metrics.jsonl with split "health"."""
+        model = trainer.model
+        metrics = {**self._grads.collect(self._grad_scale), **param_norms(model)}
+        if self._before is not None:
+            metrics.update(update_ratios(model, self._before))
+            self._before = None
+        found: list[Anomaly] = []
+        if result.output is not None and not result.skipped:
+            metrics.update(health_metrics(result.output, result.batch))
+            self._keep_alignment(result)
+            diag = metrics["attn/diagonality"]
+            found = [
+                a
+                for a in (self.collapse.update(result.step, diag), self.deadline.update(result.step, diag))
+                if a is not None
+            ]
+        trainer.metrics.log(result.step, "health", metrics)
+        return found
+
+    def _keep_alignment(self, result: StepResult) -> None:
+        """First item's alignment cropped to its lengths, saved at the next checkpoint for the report."""
+        align = result.output.alignments
+        r = max(1, result.batch.mels.size(2) // align.size(1))
+        steps = int(decoder_lengths(result.batch.mel_lengths[:1], r)[0])
+        symbols = int(result.batch.text_lengths[0])
+        self._last_alignment = align[0, :steps, :symbols].detach().float().cpu().numpy().astype(np.float16)
+
+    # ---- recovery policy ------------------------------------------------------------------------
+    def _handle(self, trainer: Trainer, anomaly: Anomaly) -> bool:
+        """Record `anomaly`, decide the action, act. True when the run was rolled back or stopped."""
+        self._anomaly_since_checkpoint = True
+        record = anomaly.to_dict()
+        self.anomalies.append(record)
+        fix = FIXES.get(anomaly.kind, "")
+        if anomaly.kind == "no_alignment":
+            self._event(trainer, anomaly, "warn: " + fix, record)
+            return False
+        count = self.window.add(anomaly.step)
+        corrupted = bool(anomaly.details.get("bad_parameters") or anomaly.details.get("bad_buffers"))
+        if corrupted or count >= self.cfg.max_anomalies:
+            why = (
+                "non-finite weights" if corrupted else f"{count} anomalies in {self.cfg.anomaly_window} steps"
+            )
+            self._event(trainer, anomaly, f"roll back ({why})", record)
+            self._rollback(trainer, why, anomaly)
+            return True
+        skipped = "update skipped" if anomaly.details.get("skipped") else "continue"
+        self._event(
+            trainer, anomaly, f"{skipped}; anomaly {count}/{self.cfg.max_anomalies} in window", record
+        )
+        return False
+
+    @staticmethod
+    def _event(trainer: Trainer, anomaly: Anomaly, action: str, record: dict[str, Any]) -> None:
+        """Through `trainer.report_anomaly`: one event line, and the trainer stops counting checkpoints
+        from here on as healthy; other callbacks (the tuner's controller) hear of it via `on_anomaly`."""
+        details = {k: v for k, v in record.items() if k not in ("step", "kind")}
+        trainer.report_anomaly(
+            anomaly.kind, action=action, source="health", fix=FIXES.get(anomaly.kind, ""), **details
+        )
+
+    def _rollback_target(self, trainer: Trainer) -> Path | None:
+        for path in reversed(self._healthy):
+            if path.is_file():
+                return path
+        return trainer.last_healthy_checkpoint()
+
+    def _rollback(self, trainer: Trainer, why: str, anomaly: Anomaly) -> None:
+        step = trainer.step
+        if self.rollbacks >= self.cfg.max_rollbacks:
+            self._give_up(
+                trainer,
+                f"{why} after {self.rollbacks} rollbacks (health.max_rollbacks="
+                f"{self.cfg.max_rollbacks}); last problem: {anomaly.reason}",
+            )
+            return
+        target = self._rollback_target(trainer)
+        if target is None:
+            self._give_up(
+                trainer, f"{why} and no healthy checkpoint to roll back to; last problem: {anomaly.reason}"
+            )
+            return
+        lr_before = trainer.current_lr()
+        trainer.rollback(target)  # restores the checkpoint's precision too: switch after it
+        trainer.scale_lr(self.cfg.rollback_lr_factor)
+        self.rollbacks += 1
+        action = f"rolled back to {target.name} (step {trainer.step}); lr {lr_before:.3g} -> {trainer.current_lr():.3g}"
+        if trainer.precision.name == "fp16" and self.cfg.fp16_fallback != "none":
+            trainer.set_precision(self.cfg.fp16_fallback)
+            action += f"; precision fp16 -> {self.cfg.fp16_fallback}"
+        trainer.events.log(
+            step,
+            "recovery",
+            reason=why,
+            action=action,
+            level=logging.WARNING,
+            kind="rollback",
+            target=str(target),
+            to_step=trainer.step,
+            lr_before=lr_before,
+            lr_after=trainer.current_lr(),
+            rollbacks=self.rollbacks,
+            max_rollbacks=self.cfg.max_rollbacks,
+        )
+        self.window.clear()
+        self._grads.collect()  # drop hooks and half-recorded norms of the discarded step
+        self._before = None
+        self._anomaly_since_checkpoint = False
+
+    def _give_up(self, trainer: Trainer, message: str) -> None:
+        self.gave_up = True
+        trainer.events.log(
+            trainer.step, "give_up", reason=message, action="stop training", level=logging.ERROR
+        )
+        trainer.request_stop(f"health monitor gave up: {message}")

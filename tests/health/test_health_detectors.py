@@ -1,0 +1,78 @@
+"""Anomaly rules fed with plain numbers."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from tacotron.health.detectors import (
+    AlignmentDeadline,
+    AnomalyWindow,
+    CollapseDetector,
+    RatioDetector,
+    check_step_finite,
+)
+
+
+def test_spike_needs_history_then_fires():
+    det = RatioDetector("loss_spike", "loss", factor=5.0, window=10, min_history=5)
+    assert all(det.update(s, 1.0) is None for s in range(4))
+    assert det.update(4, 100.0) is None  # only 4 values of history: still warming up
+    for s in range(5, 12):
+        assert det.update(s, 1.0 + 0.01 * s) is None
+    anomaly = det.update(12, 9.0)
+    assert anomaly is not None and anomaly.kind == "loss_spike" and anomaly.step == 12
+    assert anomaly.value == 9.0 and "running median" in anomaly.reason
+    assert det.update(13, 1.2) is None
+
+
+def test_spike_ignores_nonfinite_and_rejects_bad_factor():
+    det = RatioDetector("loss_spike", "loss", factor=3.0, window=5, min_history=1)
+    det.update(0, 1.0)
+    assert det.update(1, math.nan) is None
+    assert det.update(2, 2.0) is None
+    with pytest.raises(ValueError, match="factor"):
+        RatioDetector("x", "x", factor=1.0, window=5, min_history=1)
+
+
+def test_anomaly_window_counts_recent_only():
+    win = AnomalyWindow(window=10)
+    assert win.add(1) == 1
+    assert win.add(5) == 2
+    assert win.add(5) == 2  # a second finding on the same step
+    assert win.add(20) == 1  # 1 and 5 are more than 10 steps old
+    win.clear()
+    assert win.add(21) == 1
+
+
+def test_collapse_after_rise_fires_once():
+    det = CollapseDetector(threshold=0.5, ratio=0.6, smooth=1)
+    assert det.update(0, 0.1) is None  # never aligned: low is not a collapse
+    assert det.update(1, 0.7) is None
+    anomaly = det.update(2, 0.3)
+    assert anomaly is not None and anomaly.kind == "attention_collapse"
+    assert det.update(3, 0.2) is None  # fires once
+    assert det.update(4, 0.8) is None
+    assert det.update(5, 0.2) is not None  # re-armed after recovery
+
+
+def test_deadline():
+    det = AlignmentDeadline(deadline_step=100, threshold=0.5)
+    assert det.update(50, 0.2) is None
+    anomaly = det.update(100, 0.3)
+    assert anomaly is not None and anomaly.kind == "no_alignment" and "step 100" in anomaly.reason
+    assert det.update(150, 0.3) is None
+    aligned = AlignmentDeadline(deadline_step=100, threshold=0.5)
+    aligned.update(60, 0.7)
+    assert aligned.update(120, 0.4) is None
+    assert AlignmentDeadline(0, 0.5).update(10_000, 0.0) is None
+
+
+def test_check_step_finite_and_json():
+    assert check_step_finite(3, {"loss": 1.0}, 2.0) is None
+    anomaly = check_step_finite(3, {"loss": math.nan, "gate": 0.5}, math.inf)
+    assert anomaly is not None and anomaly.kind == "nonfinite"
+    assert anomaly.details["values"] == {"loss": "nan", "grad_norm": "inf"}
+    json.dumps(anomaly.to_dict(), allow_nan=False)  # valid strict JSON
