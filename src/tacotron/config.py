@@ -160,6 +160,12 @@ class TrainConfig:
     n_val_synth: int = 2  # validation sentences synthesised and logged at each evaluation
     loggers: list[str] = field(default_factory=lambda: ["tensorboard"])
     mlflow_tracking_uri: str = ""  # empty = ./mlruns
+    # --- experiment tracking and alerts (tracking/); credentials never live here, only in env vars ---
+    mlflow_experiment: str = "tacotron"  # MLflow experiment name (created on first use)
+    alerts: list[str] = field(default_factory=list)  # event kinds to notify on, e.g. rollback, no_alignment, give_up, train_end, crash; empty = off
+    alert_min_interval_s: float = 300.0  # per event kind: later alerts of the same kind within this are dropped (counted)
+    alert_max_per_hour: int = 20  # all kinds together (train_end and crash are exempt)
+    alert_timeout_s: float = 5.0  # per HTTP request; sending runs in a background thread
 
 
 @dataclass
@@ -207,7 +213,7 @@ class TuneConfig:
     direction_speed: bool = False  # multi-objective: (score, seconds per step); disables pruning
     pruner_startup_trials: int = 2  # median pruner: trials finished before it prunes
     pruner_warmup_steps: int = 100  # median pruner: steps before a trial can be pruned
-    prune_unaligned_step: int = 0  # val diagonality < health.align_threshold at/after this step -> pruned; 0 = off
+    prune_unaligned_step: int = 0  # not aligned (health.align_threshold) by this step -> pruned; 0 = off
     prune_divergence_factor: float = 3.0  # val mel loss > factor x its best so far -> pruned; 0 = off
     heartbeat_interval: int = 10  # seconds; a RUNNING trial without heartbeat for heartbeat_grace is failed
     heartbeat_grace: int = 60

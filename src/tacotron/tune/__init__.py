@@ -1,1 +1,17 @@
-"""tune."""
+"""The Smart Tuner: Optuna search over a typed YAML space, and a live controller for any training run.
+
+Modules:
+- space.py       `SearchSpace.load(path)`, `apply_params(cfg, params) -> Config` (validated like any config)
+- score.py       `trial_score(metrics, tune_cfg)` (lower is better), hard pruning rules, steps to alignment
+- storage.py     `make_storage(url, tune_cfg)`: SQLite in WAL mode or any SQLAlchemy URL, heartbeats + retry
+- study.py       `open_study(...)` (seeded multivariate TPE, median/Hyperband pruner), `run_worker(...)`
+- objective.py   `TrialObjective`: one trial = a short run of the real `Trainer`; PRUNED/FAILED with reasons
+- runner.py      `TuneJob`, `run_trials`, `finish` (export + report), local worker processes
+- export.py      `export_best(study, base_cfg, out_dir) -> (best.yaml, best.pt)`
+- report.py      `write_study_report(study, out_dir) -> (report.html, report.md)`
+- controller.py  `LiveController` (a trainer Callback; pure policy `decide`), `run_callbacks(cfg)`
+- compare.py     `compare_configs(...)`: steps to alignment of several configs on one corpus
+
+Only controller.py is on the training import path (`tacotron train` uses `run_callbacks`); it needs no
+optuna. Everything else imports optuna inside functions.
+"""

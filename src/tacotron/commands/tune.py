@@ -1,0 +1,137 @@
+"""`tacotron tune`: Optuna search over a YAML search space, each trial a short real training run.
+
+    tacotron tune --config base.yaml --data DATASET --space configs/space.yaml --trials 20 --study demo
+    tacotron tune ... --storage postgresql://user@host/db     # same command on every machine
+    tacotron tune ... --workers 3                              # 3 local processes, one SQLite file
+    tacotron tune --config base.yaml --data DATASET --compare OUT/best.yaml --compare-steps 2000
+
+Writes OUT/study.db (default storage), OUT/trials/trial_NNNN/ (run folders), OUT/best.yaml,
+OUT/best.pt, OUT/report.html and OUT/report.md; OUT defaults to tune/<study>.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tacotron.commands import add_config_arguments, config_from_args
+
+HELP = "search hyperparameters with Optuna (short real training runs, pruning, report, best.yaml)"
+
+DEFAULT_SPACE = Path(__file__).resolve().parents[3] / "configs" / "space.yaml"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+    parser.add_argument("--data", required=True, help="prepared dataset folder (tacotron prepare)")
+    parser.add_argument("--space", default=str(DEFAULT_SPACE), help="search space YAML")
+    parser.add_argument(
+        "--trials", type=int, default=0, help="finished trials wanted in the study (default tune.trials)"
+    )
+    parser.add_argument("--study", default="tacotron", help="study name (resumes if it exists)")
+    parser.add_argument("--storage", default="", help="SQLAlchemy URL (default sqlite:///OUT/study.db)")
+    parser.add_argument("--out", default=None, help="output folder (default tune/STUDY)")
+    parser.add_argument("--budget-minutes", type=float, default=0.0, help="wall-clock budget of this process")
+    parser.add_argument("--workers", type=int, default=1, help="local worker processes sharing the study")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--steps", type=int, default=0, help="override tune.steps_per_trial")
+    parser.add_argument(
+        "--report-only", action="store_true", help="only export best.yaml and write the report"
+    )
+    parser.add_argument("--no-export", action="store_true", help="skip best.yaml/report (extra workers)")
+    parser.add_argument("--worker-id", type=int, default=0, help="offsets the sampler seed per worker")
+    parser.add_argument(
+        "--parallel", action="store_true", help="other workers share this study (constant liar)"
+    )
+    parser.add_argument(
+        "--compare",
+        default=None,
+        metavar="TUNED_YAML",
+        help="instead of searching: steps to alignment of --config vs this config",
+    )
+    parser.add_argument("--compare-steps", type=int, default=2000, help="training steps per compared config")
+    parser.add_argument("--compare-every", type=int, default=100, help="evaluation interval when comparing")
+
+
+def _child_argv(args: argparse.Namespace, storage: str, out: Path) -> list[str]:
+    """The arguments an extra local worker gets: the same study, storage, data and config."""
+    argv = [
+        "--data",
+        args.data,
+        "--space",
+        args.space,
+        "--trials",
+        str(args.trials),
+        "--study",
+        args.study,
+        "--storage",
+        storage,
+        "--out",
+        str(out),
+        "--device",
+        args.device,
+    ]
+    if args.config:
+        argv += ["--config", args.config]
+    for item in args.overrides:
+        argv += ["--set", item]
+    if args.steps:
+        argv += ["--steps", str(args.steps)]
+    if args.budget_minutes:
+        argv += ["--budget-minutes", str(args.budget_minutes)]
+    return argv
+
+
+def _compare(args: argparse.Namespace, cfg, out: Path) -> int:
+    from tacotron.config import load_config
+    from tacotron.tune.compare import compare_configs
+
+    tuned = load_config(args.compare, args.overrides)
+    compare_configs(
+        {"base": cfg, "tuned": tuned},
+        Path(args.data),
+        out / "compare",
+        args.compare_steps,
+        args.compare_every,
+        args.device,
+    )
+    print((out / "compare" / "compare.md").read_text(encoding="utf-8"), end="")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from tacotron.tune.runner import TuneJob, finish, open_job_study, run_trials, spawn_workers, wait_workers
+    from tacotron.tune.space import SearchSpace
+
+    cfg = config_from_args(args)
+    if args.steps:
+        cfg.tune.steps_per_trial = args.steps
+    out = Path(args.out or f"tune/{args.study}")
+    if args.compare:
+        return _compare(args, cfg, out)
+    job = TuneJob(
+        cfg=cfg,
+        dataset_dir=Path(args.data),
+        space=SearchSpace.load(args.space),
+        study_name=args.study,
+        out_dir=out,
+        storage_url=args.storage,
+        trials=args.trials,
+        budget_minutes=args.budget_minutes,
+        device=args.device,
+        worker_id=args.worker_id,
+        parallel=args.parallel or args.workers > 1,
+    )
+    if not args.report_only:
+        open_job_study(job)  # create study and schema once, before any extra worker starts
+        procs = spawn_workers(_child_argv(args, job.storage_url, out), args.workers - 1)
+        run_trials(job)
+        if any(code != 0 for code in wait_workers(procs)):
+            print("some workers failed; see their logs above", file=sys.stderr)
+    if args.no_export:
+        return 0
+    paths = finish(job)
+    for name, path in paths.items():
+        print(f"{name}: {path if path else '(none: no completed trial)'}")
+    return 0

@@ -1,0 +1,220 @@
+"""The live controller: reads validation health during any training run and acts, with a logged reason.
+
+Why: the old tuner restarted whole runs when it judged them unhealthy, and nobody could see why. Here
+the policy is `decide(...)`, a pure function of the evaluation history and of the actions already
+taken, so every rule is unit-tested; `LiveController` (a trainer `Callback`) only applies the decision
+and writes it to `events.jsonl` as {"event": "controller/<action>", "reason", "action", ...}.
+
+Rules, checked after each evaluation in this order (at most one action per evaluation):
+1. divergence: val loss not finite or above `controller_divergence_factor` x its best so far
+   -> roll back to the last healthy checkpoint and multiply the LR by `controller_lr_factor`;
+2. no alignment: val diagonality below `health.align_threshold` at or after `controller_align_step`
+   -> first raise the guided-attention weight by `controller_guided_attn_factor`, then (if still not
+   aligned `controller_cooldown_evals` evaluations later) cut the LR, alternating, at most
+   `controller_max_align_actions` times;
+3. plateau: no relative improvement of `controller_plateau_min_delta` in the last
+   `controller_plateau_evals` evaluations -> multiply the LR by `controller_lr_factor`.
+
+The guided-attention weight is changed in `trainer.cfg.loss.guided_attn_weight`, the same
+`LossConfig` object the trainer's `Tacotron2Loss` reads its weight (and decay schedule base) from,
+so the next step's loss uses it. Enabled by `tune.controller`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from tacotron.config import Config, TuneConfig
+from tacotron.train.callbacks import Callback
+
+if TYPE_CHECKING:
+    from tacotron.train.trainer import Trainer
+
+log = logging.getLogger(__name__)
+
+Action = Literal["rollback_cut_lr", "raise_guided_attn", "lower_lr", "decay_lr"]
+LOSS_KEY = "val/loss"
+DIAG_KEY = "val/attn/diagonality"
+ALIGN_ACTIONS = ("raise_guided_attn", "lower_lr")
+
+
+@dataclass(frozen=True)
+class EvalPoint:
+    """One evaluation: the numbers the policy reads (diagonality None when not measured)."""
+
+    step: int
+    val_loss: float
+    diagonality: float | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """An action, why it was taken, and the factor applied (to the LR or the guided-attention weight)."""
+
+    action: Action
+    reason: str
+    factor: float
+    step: int
+    eval_index: int  # position in the history when decided (cool-downs count evaluations)
+
+
+def decide(
+    history: list[EvalPoint], taken: list[Decision], cfg: TuneConfig, align_threshold: float
+) -> Decision | None:
+    """The controller's policy; `history` latest last, `taken` the decisions already applied."""
+    if not history:
+        return None
+    for rule in (_divergence, _no_alignment, _plateau):
+        decision = rule(history, taken, cfg, align_threshold)
+        if decision is not None:
+            return decision
+    return None
+
+
+def _divergence(history, taken, cfg: TuneConfig, _threshold) -> Decision | None:
+    latest, n = history[-1], len(history) - 1
+    rollbacks = sum(d.action == "rollback_cut_lr" for d in taken)
+    if rollbacks >= cfg.controller_max_rollbacks:
+        return None
+    previous = [p.val_loss for p in history[:-1] if math.isfinite(p.val_loss)]
+    if not math.isfinite(latest.val_loss):
+        reason = f"val loss is {latest.val_loss} at step {latest.step}"
+    elif previous and latest.val_loss > cfg.controller_divergence_factor * min(previous):
+        reason = (
+            f"val loss {latest.val_loss:.4f} at step {latest.step} > "
+            f"{cfg.controller_divergence_factor} x best {min(previous):.4f} (divergence)"
+        )
+    else:
+        return None
+    return Decision("rollback_cut_lr", reason, cfg.controller_lr_factor, latest.step, n)
+
+
+def _no_alignment(history, taken, cfg: TuneConfig, threshold: float) -> Decision | None:
+    latest, n = history[-1], len(history) - 1
+    if latest.diagonality is None or latest.step < cfg.controller_align_step:
+        return None
+    if latest.diagonality >= threshold:
+        return None
+    done = [d for d in taken if d.action in ALIGN_ACTIONS]
+    if len(done) >= cfg.controller_max_align_actions:
+        return None
+    if done and n - done[-1].eval_index < cfg.controller_cooldown_evals:
+        return None
+    reason = (
+        f"no alignment by step {latest.step}: diagonality {latest.diagonality:.3f} < {threshold} "
+        f"(deadline step {cfg.controller_align_step})"
+    )
+    if len(done) % 2 == 0:
+        return Decision("raise_guided_attn", reason, cfg.controller_guided_attn_factor, latest.step, n)
+    return Decision("lower_lr", reason, cfg.controller_lr_factor, latest.step, n)
+
+
+def _plateau(history, taken, cfg: TuneConfig, _threshold) -> Decision | None:
+    window = cfg.controller_plateau_evals
+    n = len(history) - 1
+    if window <= 0 or len(history) <= window:
+        return None
+    last_decay = max((d.eval_index for d in taken if d.action == "decay_lr"), default=-(10**9))
+    if n - last_decay < window:
+        return None
+    before = [p.val_loss for p in history[:-window] if math.isfinite(p.val_loss)]
+    recent = [p.val_loss for p in history[-window:] if math.isfinite(p.val_loss)]
+    if not before or not recent:
+        return None
+    best_before, best_recent = min(before), min(recent)
+    if best_recent < best_before * (1.0 - cfg.controller_plateau_min_delta):
+        return None
+    reason = (
+        f"plateau: best val loss of the last {window} evaluations {best_recent:.4f} is not "
+        f"{cfg.controller_plateau_min_delta:.0%} below the earlier best {best_before:.4f}"
+    )
+    return Decision("decay_lr", reason, cfg.controller_lr_factor, history[-1].step, n)
+
+
+class LiveController(Callback):
+    """Applies `decide(...)` after every evaluation and logs each decision as an event."""
+
+    def __init__(self, cfg: TuneConfig, align_threshold: float):
+        self.cfg = cfg
+        self.align_threshold = align_threshold
+        self.history: list[EvalPoint] = []
+        self.taken: list[Decision] = []
+        self.disabled = False
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        dist = getattr(trainer, "dist", None)
+        if dist is not None and dist.enabled:
+            # Evaluations (and so our decisions) run on rank 0 only; acting there alone would
+            # desynchronise the ranks' LR and weights. Off until decisions are broadcast.
+            self.disabled = True
+            trainer.events.log(
+                trainer.step,
+                "controller/disabled",
+                reason="multi-process (DDP) run",
+                action="none",
+                source="controller",
+            )
+
+    def on_eval_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
+        if self.disabled:
+            return
+        if LOSS_KEY not in metrics:
+            raise KeyError(f"LiveController needs '{LOSS_KEY}' in evaluation metrics, got {sorted(metrics)}")
+        diag = metrics.get(DIAG_KEY)
+        self.history.append(EvalPoint(trainer.step, float(metrics[LOSS_KEY]), diag))
+        decision = decide(self.history, self.taken, self.cfg, self.align_threshold)
+        if decision is None:
+            return
+        self.taken.append(decision)
+        details = self._apply(trainer, decision)
+        log.info("controller: %s (%s) %s", decision.action, decision.reason, details)
+        trainer.events.log(
+            step=decision.step,
+            event=f"controller/{decision.action}",
+            reason=decision.reason,
+            action=details.pop("action"),
+            source="controller",
+            **details,
+        )
+
+    def _apply(self, trainer: Trainer, decision: Decision) -> dict:
+        if decision.action == "raise_guided_attn":
+            loss_cfg = trainer.cfg.loss
+            old = loss_cfg.guided_attn_weight
+            new = min(max(old, 1e-3) * decision.factor, self.cfg.controller_max_guided_attn_weight)
+            loss_cfg.guided_attn_weight = new
+            return {"action": f"loss.guided_attn_weight {old:g} -> {new:g}", "old": old, "new": new}
+        details: dict = {}
+        if decision.action == "rollback_cut_lr":
+            path = trainer.last_healthy_checkpoint()
+            if path is not None:
+                trainer.rollback(path)
+                details["rollback_to"] = str(path)
+            else:
+                details["rollback_to"] = None  # nothing saved yet: only the LR is cut
+        old_lr = trainer.current_lr()
+        trainer.scale_lr(decision.factor)
+        new_lr = trainer.current_lr()
+        prefix = f"rolled back to {details['rollback_to']}; " if details.get("rollback_to") else ""
+        details.update(action=f"{prefix}lr {old_lr:.3g} -> {new_lr:.3g}", old=old_lr, new=new_lr)
+        return details
+
+
+def run_callbacks(cfg: Config) -> list[Callback]:
+    """The callbacks a training run gets from its config: what `tacotron train` and tuner trials add.
+
+    HealthMonitor (the Debug Reporter) when `health.enabled`, LiveController when `tune.controller`.
+    The controller reacts to evaluations, the monitor to single steps, so they do not act on the same
+    signal twice: step-level spikes and NaNs are the monitor's, evaluation-level trends are ours.
+    """
+    callbacks: list[Callback] = []
+    if cfg.health.enabled:
+        from tacotron.health.monitor import HealthMonitor
+
+        callbacks.append(HealthMonitor(cfg.health))
+    if cfg.tune.controller:
+        callbacks.append(LiveController(cfg.tune, cfg.health.align_threshold))
+    return callbacks

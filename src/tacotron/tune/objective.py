@@ -1,0 +1,183 @@
+"""One trial = one short training run through the real `Trainer` (the code path of `tacotron train`).
+
+Why the real trainer: a tuner with its own mini training loop finds settings for that loop, not for
+ours. The trial's config is the base config with the sampled parameters applied, `train.max_steps =
+tune.steps_per_trial` and `train.eval_every = tune.report_every`; `TrialReporter` (a `Callback`)
+turns every evaluation into an intermediate score, reports it to Optuna and stops the trainer through
+`request_stop` when the pruner (or a hard rule: no alignment, divergence) says the trial is hopeless.
+
+Outcomes, each with its reason in the trial's user attributes:
+- COMPLETE: value = the last evaluation's score (and seconds per step when `tune.direction_speed`);
+- PRUNED:   user attr "prune_reason" (pruner verdict or hard rule);
+- FAILED:   user attr "fail_reason" (exception type and message, NaN metric, out of memory). Never a
+            fake value such as inf.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tacotron.config import Config
+from tacotron.train.callbacks import Callback
+from tacotron.tune.score import DIAG_KEY, TrialFailed, hard_prune_reason, steps_to_alignment, trial_score
+from tacotron.tune.space import SearchSpace, apply_params
+
+log = logging.getLogger(__name__)
+
+TrainerFactory = Callable[..., Any]  # (cfg, dataset_dir, run_dir, device=..., callbacks=..., resume=...)
+
+
+def trial_config(base: Config, params: dict[str, Any]) -> Config:
+    """The config a trial trains with: base + sampled params + the trial's short schedule."""
+    cfg = apply_params(base, params)
+    tune = cfg.tune
+    cfg.train.max_steps = tune.steps_per_trial
+    cfg.train.eval_every = tune.report_every
+    cfg.train.checkpoint_every = tune.steps_per_trial  # one checkpoint, at the end: what export copies
+    cfg.train.keep_last = 1
+    cfg.train.early_stop_patience = 0  # the pruner decides when to stop
+    cfg.tune.controller = False  # a trial measures its config; the live controller would change it mid-run
+    return cfg
+
+
+class TrialReporter(Callback):
+    """Scores each evaluation, reports it to the Optuna trial and requests a stop when hopeless."""
+
+    def __init__(self, trial: Any, cfg: Config):
+        self.trial = trial
+        self.cfg = cfg
+        self.history: list[dict[str, float]] = []  # every evaluation's metrics
+        self.steps: list[int] = []  # the step of each evaluation
+        self.scores: list[tuple[int, float]] = []
+        self.prune_reason: str | None = None
+        self.fail_reason: str | None = None
+
+    def on_eval_end(self, trainer: Any, metrics: dict[str, float]) -> None:
+        step = trainer.step
+        self.steps.append(step)
+        self.history.append(dict(metrics))
+        try:
+            score = trial_score(metrics, self.cfg.tune)
+        except TrialFailed as err:
+            self.fail_reason = f"step {step}: {err}"
+            trainer.request_stop(f"trial failed: {self.fail_reason}")
+            return
+        self.scores.append((step, score))
+        multi = self.cfg.tune.direction_speed
+        if not multi:
+            self.trial.report(score, step)
+        reason = hard_prune_reason(self.history, step, self.cfg.tune, self.cfg.health.align_threshold)
+        if reason is None and not multi and self.trial.should_prune():
+            reason = f"{self.cfg.tune.pruner} pruner at step {step}: score {score:.4f}"
+        if reason is not None:
+            self.prune_reason = reason
+            trainer.request_stop(f"trial pruned: {reason}")
+
+    def steps_to_align(self) -> int | None:
+        """First evaluated step whose val diagonality reached `health.align_threshold`."""
+        evals = [
+            (step, m[DIAG_KEY]) for step, m in zip(self.steps, self.history, strict=True) if DIAG_KEY in m
+        ]
+        return steps_to_alignment(evals, self.cfg.health.align_threshold)
+
+
+def failure_reason(err: BaseException) -> str:
+    """A one-line reason; out-of-memory errors are named as such."""
+    text = f"{type(err).__name__}: {err}".strip()
+    if "out of memory" in text.lower() or type(err).__name__ == "OutOfMemoryError":
+        return f"out of memory: {text}"
+    return text[:2000]
+
+
+class TrialObjective:
+    """The Optuna objective: sample, train, score. Picklable state only (paths, configs)."""
+
+    def __init__(
+        self,
+        base: Config,
+        dataset_dir: str | Path,
+        space: SearchSpace,
+        out_dir: str | Path,
+        device: str = "auto",
+        trainer_factory: TrainerFactory | None = None,
+        extra_callbacks: Callable[[Any], list[Callback]] | None = None,
+        deadline: float | None = None,
+    ):
+        self.base = base
+        self.dataset_dir = Path(dataset_dir)
+        self.space = space
+        self.out_dir = Path(out_dir)
+        self.device = device
+        self.trainer_factory = trainer_factory
+        self.extra_callbacks = extra_callbacks  # tests inject faults here: (trial) -> callbacks
+        self.deadline = deadline  # time.time() when the study's budget ends; trials are cut to fit
+
+    def __call__(self, trial: Any) -> float | tuple[float, float]:
+        import optuna
+
+        params = self.space.suggest(trial)
+        cfg = trial_config(self.base, params)
+        if self.deadline is not None:
+            left = max(0.1, (self.deadline - time.time()) / 60)
+            cfg.train.max_minutes = min(cfg.train.max_minutes or left, left)
+        run_dir = self.out_dir / "trials" / f"trial_{trial.number:04d}"
+        trial.set_user_attr("run_dir", str(run_dir.resolve()))
+        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("pid", os.getpid())
+        trial.set_user_attr("effective_batch", cfg.train.batch_size * cfg.train.grad_accum_steps)
+        reporter = TrialReporter(trial, cfg)
+        started = time.monotonic()
+        try:
+            steps = self._train(trial, cfg, run_dir, reporter)
+        except Exception as err:
+            trial.set_user_attr("fail_reason", failure_reason(err))
+            raise
+        seconds = time.monotonic() - started
+        self._record(trial, reporter, steps, seconds)
+        if reporter.fail_reason:
+            trial.set_user_attr("fail_reason", reporter.fail_reason)
+            raise TrialFailed(reporter.fail_reason)
+        if reporter.prune_reason:
+            trial.set_user_attr("prune_reason", reporter.prune_reason)
+            raise optuna.TrialPruned(reporter.prune_reason)
+        if not reporter.scores:
+            reason = f"no evaluation ran in {steps} steps (tune.report_every={cfg.tune.report_every})"
+            trial.set_user_attr("fail_reason", reason)
+            raise TrialFailed(reason)
+        score = reporter.scores[-1][1]
+        if cfg.tune.direction_speed:
+            return score, seconds / max(1, steps)
+        return score
+
+    def _train(self, trial: Any, cfg: Config, run_dir: Path, reporter: TrialReporter) -> int:
+        from tacotron.tune.controller import run_callbacks
+
+        factory = self.trainer_factory
+        if factory is None:
+            from tacotron.train import Trainer as factory
+        callbacks = [reporter, *run_callbacks(cfg)]
+        if self.extra_callbacks is not None:
+            callbacks.extend(self.extra_callbacks(trial))
+        trainer = factory(
+            cfg, self.dataset_dir, run_dir, device=self.device, callbacks=callbacks, resume=False
+        )
+        trainer.fit()
+        return int(trainer.step)
+
+    @staticmethod
+    def _record(trial: Any, reporter: TrialReporter, steps: int, seconds: float) -> None:
+        trial.set_user_attr("steps", steps)
+        trial.set_user_attr("seconds", round(seconds, 3))
+        trial.set_user_attr("steps_to_align", reporter.steps_to_align())
+        if reporter.history:
+            last = {
+                k: v for k, v in reporter.history[-1].items() if isinstance(v, float) and math.isfinite(v)
+            }
+            trial.set_user_attr("val_metrics", last)

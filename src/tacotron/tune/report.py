@@ -1,0 +1,234 @@
+"""The study report (report.html with embedded PNG plots, report.md with the same tables).
+
+Why a report: the old tuner's decisions were invisible. This page shows every trial with its state
+and the reason it was pruned or failed, the optimisation history, parameter importances, a
+parallel-coordinate plot, and each live-controller decision read from the trials' events.jsonl.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import logging
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+CONTROLLER_NOTE = (
+    "Trials train with the live controller off (a trial measures its config, not the controller's fixes), "
+    "so this list is normally empty; a training run's decisions are in its events.jsonl and `tacotron report`."
+)
+
+
+def _trial_rows(study: Any) -> list[dict[str, Any]]:
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        attrs = t.user_attrs
+        duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else None
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "value": ", ".join(f"{v:.4f}" for v in t.values) if t.values else "",
+                "seconds": f"{duration:.1f}" if duration is not None else "",
+                "steps": attrs.get("steps", ""),
+                "steps_to_align": attrs.get("steps_to_align", ""),
+                "reason": attrs.get("prune_reason") or attrs.get("fail_reason") or _retry_note(t),
+                "params": ", ".join(f"{k}={_fmt(v)}" for k, v in t.params.items()),
+            }
+        )
+    return rows
+
+
+def _retry_note(trial: Any) -> str:
+    if trial.state.name == "FAIL":
+        return "worker lost (heartbeat expired); parameters re-queued"
+    return ""
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def controller_events(study: Any) -> list[dict[str, Any]]:
+    """Live-controller decisions of every trial whose run folder is readable on this machine."""
+    events = []
+    for t in study.get_trials(deepcopy=False):
+        path = Path(t.user_attrs.get("run_dir", "")) / "events.jsonl"
+        if not t.user_attrs.get("run_dir") or not path.is_file():
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line) if line.strip() else {}
+            if str(record.get("event", "")).startswith("controller/"):
+                events.append({"trial": t.number, **record})
+    return events
+
+
+def _png(plot_fn: Any, *args: Any, **kwargs: Any) -> str:
+    """Render an `optuna.visualization.matplotlib` plot into a base64 PNG string."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.exceptions import ExperimentalWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)  # the matplotlib backend is "experimental"
+        ax = plot_fn(*args, **kwargs)
+    fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
+    fig.set_size_inches(9, 5)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def make_plots(study: Any) -> dict[str, tuple[str | None, str]]:
+    """{title: (base64 png or None, note)}; a plot that cannot be drawn says why."""
+    from optuna.visualization import matplotlib as vis
+
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    multi = len(study.directions) > 1
+    target = {"target": (lambda t: t.values[0]), "target_name": "score"} if multi else {}
+    plots: dict[str, tuple[str | None, str]] = {}
+    if not complete:
+        note = "no completed trial yet"
+        return {
+            name: (None, note)
+            for name in ("Optimisation history", "Parameter importances", "Parallel coordinates")
+        }
+    plots["Optimisation history"] = (_png(vis.plot_optimization_history, study, **target), "")
+    if len(complete) < 2:
+        plots["Parameter importances"] = (None, f"needs at least 2 completed trials, have {len(complete)}")
+    else:
+        try:
+            plots["Parameter importances"] = (_png(vis.plot_param_importances, study, **target), "")
+        except (ValueError, RuntimeError) as err:  # e.g. every completed trial sampled the same values
+            plots["Parameter importances"] = (None, f"not computable: {err}")
+    plots["Parallel coordinates"] = (_png(vis.plot_parallel_coordinate, study, **target), "")
+    if multi:
+        plots["Pareto front (score vs seconds per step)"] = (_png(vis.plot_pareto_front, study), "")
+    elif any(t.intermediate_values for t in study.get_trials(deepcopy=False)):
+        plots["Intermediate scores"] = (_png(vis.plot_intermediate_values, study), "")
+    return plots
+
+
+def _summary(study: Any, storage_desc: str) -> dict[str, Any]:
+    trials = study.get_trials(deepcopy=False)
+    counts = Counter(t.state.name for t in trials)
+    best = None
+    if not len(study.directions) > 1 and counts.get("COMPLETE"):
+        b = study.best_trial
+        best = {"number": b.number, "value": b.value, "params": b.params, **b.user_attrs}
+    return {
+        "study": study.study_name,
+        "storage": storage_desc,
+        "trials": len(trials),
+        "counts": dict(counts),
+        "best": best,
+    }
+
+
+def _table_md(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "(none)\n"
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(str(r[k]).replace("|", "/") for k in keys) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _table_html(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "<p>(none)</p>"
+    keys = list(rows[0])
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
+    body = "".join(
+        f"<tr class='{html.escape(str(r.get('state', '')).lower())}'>"
+        + "".join(f"<td>{html.escape(str(r[k]))}</td>" for k in keys)
+        + "</tr>"
+        for r in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _event_rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "trial": e["trial"],
+            "step": e.get("step"),
+            "event": e.get("event"),
+            "reason": e.get("reason"),
+            "action": e.get("action"),
+        }
+        for e in events
+    ]
+
+
+def write_study_report(study: Any, out_dir: str | Path, storage_desc: str = "") -> tuple[Path, Path]:
+    """Write report.html and report.md (and summary.json) into `out_dir`; returns (html, md)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = _summary(study, storage_desc)
+    rows = _trial_rows(study)
+    events = _event_rows(controller_events(study))
+    plots = make_plots(study)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    md_path, html_path = out_dir / "report.md", out_dir / "report.html"
+    md_path.write_text(_markdown(summary, rows, events, plots), encoding="utf-8")
+    html_path.write_text(_html(summary, rows, events, plots), encoding="utf-8")
+    log.info("study report: %s", html_path)
+    return html_path, md_path
+
+
+def _header_lines(summary: dict[str, Any]) -> list[str]:
+    counts = ", ".join(f"{k.lower()} {v}" for k, v in sorted(summary["counts"].items())) or "none"
+    lines = [
+        f"Study **{summary['study']}** in `{summary['storage']}`: {summary['trials']} trials ({counts})."
+    ]
+    best = summary["best"]
+    if best:
+        lines.append(
+            f"Best trial {best['number']}: score {best['value']:.4f}, steps to alignment "
+            f"{best.get('steps_to_align')}, params {best['params']}."
+        )
+    lines.append(f"Live view: `optuna-dashboard {summary['storage']}`.")
+    return lines
+
+
+def _markdown(summary, rows, events, plots) -> str:
+    parts = [f"# Smart Tuner study: {summary['study']}", "", *_header_lines(summary), "", "## Trials", ""]
+    parts += [_table_md(rows), "## Live-controller decisions", "", CONTROLLER_NOTE, "", _table_md(events)]
+    parts += ["## Plots", ""]
+    for title, (png, note) in plots.items():
+        parts.append(f"- {title}: {'see report.html' if png else note}")
+    return "\n".join(parts) + "\n"
+
+
+def _html(summary, rows, events, plots) -> str:
+    header = "".join(f"<p>{html.escape(line).replace('**', '')}</p>" for line in _header_lines(summary))
+    figures = "".join(
+        f"<h3>{html.escape(t)}</h3>"
+        + (
+            f"<img alt='{html.escape(t)}' src='data:image/png;base64,{png}'>"
+            if png
+            else f"<p>{html.escape(n)}</p>"
+        )
+        for t, (png, n) in plots.items()
+    )
+    style = (
+        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:13px}"
+        "td,th{border:1px solid #ccc;padding:3px 6px}tr.pruned{background:#fff6d5}tr.fail{background:#fde2e2}"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Study {html.escape(summary['study'])}</title>"
+        f"<style>{style}</style></head><body><h1>Smart Tuner study: {html.escape(summary['study'])}</h1>"
+        f"{header}<h2>Trials</h2>{_table_html(rows)}<h2>Live-controller decisions</h2><p>{CONTROLLER_NOTE}</p>"
+        f"{_table_html(events)}"
+        f"<h2>Plots</h2>{figures}</body></html>"
+    )

@@ -1,0 +1,147 @@
+"""Live controller: the pure policy, its application to a trainer, and a real training run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tacotron.config import TuneConfig
+from tacotron.train.logging import EventLog
+from tacotron.tune.controller import EvalPoint, LiveController, decide, run_callbacks
+
+CFG = TuneConfig(
+    controller_align_step=300,
+    controller_plateau_evals=3,
+    controller_cooldown_evals=2,
+    controller_divergence_factor=2.0,
+    controller_max_align_actions=3,
+    controller_max_rollbacks=1,
+)
+
+
+def _points(losses, diags=None, every=100):
+    diags = diags or [None] * len(losses)
+    return [
+        EvalPoint((i + 1) * every, loss, d) for i, (loss, d) in enumerate(zip(losses, diags, strict=True))
+    ]
+
+
+def test_healthy_improving_run_gets_no_action():
+    history = _points([1.0, 0.8, 0.6, 0.5, 0.4], [0.2, 0.4, 0.6, 0.7, 0.8])
+    assert decide(history, [], CFG, align_threshold=0.5) is None
+
+
+def test_divergence_rolls_back_and_cuts_lr_until_the_limit():
+    history = _points([1.0, 0.5, 1.5])
+    d = decide(history, [], CFG, 0.5)
+    assert d.action == "rollback_cut_lr" and d.factor == CFG.controller_lr_factor
+    assert "divergence" in d.reason and "0.5000" in d.reason
+    assert (
+        decide(history, [d], CFG, 0.5) is None or decide(history, [d], CFG, 0.5).action != "rollback_cut_lr"
+    )
+    assert decide(_points([1.0, float("nan")]), [], CFG, 0.5).action == "rollback_cut_lr"
+
+
+def test_no_alignment_alternates_guided_attention_and_lr_with_cooldown():
+    diags = [0.1] * 8
+    history = _points([1.0, 0.9, 0.8, 0.7, 0.65, 0.6, 0.55, 0.5], diags)
+    assert decide(history[:2], [], CFG, 0.5) is None  # before controller_align_step
+    first = decide(history[:3], [], CFG, 0.5)
+    assert first.action == "raise_guided_attn" and "no alignment by step 300" in first.reason
+    assert decide(history[:4], [first], CFG, 0.5) is None  # cooling down
+    second = decide(history[:5], [first], CFG, 0.5)
+    assert second.action == "lower_lr"
+    third = decide(history[:7], [first, second], CFG, 0.5)
+    assert third.action == "raise_guided_attn"
+    assert decide(history, [first, second, third], CFG, 0.5) is None  # max_align_actions reached
+
+
+def test_plateau_decays_lr_once_per_window():
+    history = _points([1.0, 0.5, 0.499, 0.498, 0.499])
+    d = decide(history, [], CFG, 0.5)
+    assert d.action == "decay_lr" and "plateau" in d.reason
+    assert decide(history + _points([0.499], every=600), [d], CFG, 0.5) is None
+    assert decide(_points([1.0, 0.8, 0.6, 0.4, 0.2]), [], CFG, 0.5) is None
+
+
+class FakeTrainer:
+    """The trainer surface the controller uses, recording calls."""
+
+    def __init__(self, run_dir: Path, cfg):
+        self.cfg = cfg
+        self.step = 0
+        self.lr = 1e-3
+        self.rolled_back_to = None
+        self.events = EventLog(run_dir / "events.jsonl")
+
+    def current_lr(self):
+        return self.lr
+
+    def scale_lr(self, factor):
+        self.lr *= factor
+        return self.lr
+
+    def last_healthy_checkpoint(self):
+        return Path("ckpt/step_00000100.pt")
+
+    def rollback(self, path):
+        self.rolled_back_to = path
+        self.step = 100
+
+
+def test_live_controller_applies_decisions_and_logs_reasons(tmp_path, tiny_cfg):
+    tiny_cfg.loss.guided_attn_weight = 2.0
+    trainer = FakeTrainer(tmp_path, tiny_cfg)
+    ctl = LiveController(CFG, align_threshold=0.5)
+    for step, loss, diag in [(100, 1.0, 0.1), (200, 0.9, 0.1), (300, 0.8, 0.1), (400, 2.0, 0.1)]:
+        trainer.step = step
+        ctl.on_eval_end(trainer, {"val/loss": loss, "val/attn/diagonality": diag})
+    trainer.events.close()
+    assert tiny_cfg.loss.guided_attn_weight == pytest.approx(2.0 * CFG.controller_guided_attn_factor)
+    assert trainer.rolled_back_to == Path("ckpt/step_00000100.pt")
+    assert trainer.lr == pytest.approx(1e-3 * CFG.controller_lr_factor)
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in events] == ["controller/raise_guided_attn", "controller/rollback_cut_lr"]
+    assert all(e["reason"] and e["action"] and e["source"] == "controller" for e in events)
+    assert "loss.guided_attn_weight 2 -> 4" in events[0]["action"]
+    assert [d.action for d in ctl.taken] == ["raise_guided_attn", "rollback_cut_lr"]
+
+
+def test_controller_requires_val_loss(tmp_path, tiny_cfg):
+    with pytest.raises(KeyError, match="val/loss"):
+        LiveController(CFG, 0.5).on_eval_end(FakeTrainer(tmp_path, tiny_cfg), {"val/attn/diagonality": 0.1})
+
+
+def test_run_callbacks_follow_config(tiny_cfg):
+    tiny_cfg.health.enabled = False
+    tiny_cfg.tune.controller = True
+    assert [type(c).__name__ for c in run_callbacks(tiny_cfg)] == ["LiveController"]
+    tiny_cfg.tune.controller = False
+    assert run_callbacks(tiny_cfg) == []
+
+
+def test_controller_steers_a_real_training_run(tmp_path, tiny_cfg, tiny_dataset):
+    """Deadline at step 1 and an unreachable threshold: the weight the loss uses must really change."""
+    from tacotron.train.trainer import Trainer
+
+    cfg = tiny_cfg
+    cfg.model.n_frames_per_step = 3
+    cfg.train.batch_size = 2
+    cfg.train.max_steps, cfg.train.eval_every, cfg.train.n_val_synth = 2, 1, 0
+    cfg.health.enabled = False
+    cfg.tune.controller_align_step, cfg.tune.controller_cooldown_evals = 1, 1
+    cfg.health.align_threshold = 1.01
+    start = cfg.loss.guided_attn_weight
+    trainer = Trainer(
+        cfg, tiny_dataset, tmp_path / "run", device="cpu", callbacks=run_callbacks(cfg), resume=False
+    )
+    trainer.fit()
+    assert trainer.loss_fn.cfg.guided_attn_weight == pytest.approx(
+        start * cfg.tune.controller_guided_attn_factor
+    )
+    events = [json.loads(x) for x in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    decisions = [e for e in events if e["event"].startswith("controller/")]
+    assert [e["event"] for e in decisions] == ["controller/raise_guided_attn", "controller/lower_lr"]
+    assert all("no alignment" in e["reason"] for e in decisions)

@@ -1,0 +1,129 @@
+"""A real (tiny) study in-process: completes, prunes, records failures with reasons, exports, reports."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from tests.tune.conftest import SPACE, trial_base_config
+
+from tacotron.config import Config
+from tacotron.train.callbacks import Callback
+from tacotron.tune.runner import TuneJob, finish, open_job_study, run_trials
+from tacotron.tune.space import SearchSpace
+
+
+class ExplodeAtStep(Callback):
+    """Fault injection: an exception from inside training, as a CUDA OOM or a bug would raise."""
+
+    def on_step_end(self, trainer, result):
+        if trainer.step == 1:
+            raise RuntimeError("injected failure at step 1")
+
+
+def _fail_trial_2(trial) -> list[Callback]:
+    return [ExplodeAtStep()] if trial.number == 2 else []
+
+
+@pytest.fixture(scope="module")
+def finished_study(tiny_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("study")
+    job = TuneJob(
+        cfg=trial_base_config(),
+        dataset_dir=tiny_dataset,
+        space=SearchSpace.from_dict(SPACE),
+        study_name="tiny",
+        out_dir=out,
+        trials=4,
+        device="cpu",
+        objective_kwargs={"extra_callbacks": _fail_trial_2},
+    )
+    study = open_job_study(job)
+    study.enqueue_trial({"train.lr": 1.0e-3, "loss.guided_attn_weight": 1.0})
+    study.enqueue_trial({"train.lr": 1.0e-5, "loss.guided_attn_weight": 1.0})  # worse: pruned
+    study.enqueue_trial({"train.lr": 1.0e-3, "loss.guided_attn_weight": 2.0})  # raises: failed
+    study.enqueue_trial({"train.lr": 2.0e-3, "loss.guided_attn_weight": 1.0})  # better: complete
+    ran = run_trials(job)
+    paths = finish(job)
+    return job, open_job_study(job), ran, paths
+
+
+def test_four_trials_finish_with_pruned_and_failed_states(finished_study):
+    _, study, ran, _ = finished_study
+    trials = study.get_trials()
+    assert ran == 4 and len(trials) == 4
+    states = [t.state for t in trials]
+    assert (
+        states[0] == TrialState.COMPLETE and states[1] == TrialState.PRUNED and states[2] == TrialState.FAIL
+    )
+    assert trials[0].value is not None and trials[0].value > 0
+    assert trials[1].user_attrs["prune_reason"].startswith("median pruner at step 1")
+    assert len(trials[1].intermediate_values) == 1  # stopped at its first report, not run to the end
+    assert trials[0].user_attrs["steps"] == 3 and trials[1].user_attrs["steps"] < 3
+    assert states[3] == TrialState.COMPLETE and trials[3].value < trials[0].value
+
+
+def test_failed_trial_has_its_reason_and_no_fake_value(finished_study):
+    _, study, _, _ = finished_study
+    failed = study.get_trials(states=(TrialState.FAIL,))
+    assert len(failed) == 1
+    assert failed[0].values is None
+    assert failed[0].user_attrs["fail_reason"] == "RuntimeError: injected failure at step 1"
+
+
+def test_best_config_and_checkpoint_are_exported(finished_study):
+    job, study, _, paths = finished_study
+    best = study.best_trial
+    cfg = Config.load(paths["best_yaml"])
+    assert cfg.train.lr == pytest.approx(best.params["train.lr"])
+    assert cfg.loss.guided_attn_weight == pytest.approx(best.params["loss.guided_attn_weight"])
+    assert cfg.train.max_steps == job.cfg.train.max_steps  # the base schedule, not the trial's
+    assert paths["best_ckpt"].is_file() and paths["best_ckpt"].stat().st_size > 0
+
+
+def test_report_lists_trials_reasons_and_plots(finished_study):
+    _, study, _, paths = finished_study
+    md = paths["report_md"].read_text()
+    html = paths["report_html"].read_text()
+    assert "median pruner at step 1" in md and "injected failure at step 1" in md
+    assert "complete" in md and "pruned 1" in md and "fail 1" in md
+    assert html.count("data:image/png;base64,") >= 3  # history, importances or its reason, parallel coords
+    assert "Parameter importances" in html and "optuna-dashboard" in html
+
+
+def test_report_states_why_importances_are_missing(tmp_path):
+    study = optuna.create_study()
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"x": 1.0}, distributions={"x": optuna.distributions.FloatDistribution(0, 2)}, value=1.0
+        )
+    )
+    from tacotron.tune.report import write_study_report
+
+    _, md = write_study_report(study, tmp_path)
+    assert "needs at least 2 completed trials, have 1" in md.read_text()
+
+
+def test_best_yaml_trains_with_tacotron_train(finished_study, tiny_dataset, tmp_path):
+    from tacotron.cli import main
+
+    _, _, _, paths = finished_study
+    run = tmp_path / "run"
+    code = main(
+        [
+            "train",
+            "--config",
+            str(paths["best_yaml"]),
+            "--data",
+            str(tiny_dataset),
+            "--run",
+            str(run),
+            "--device",
+            "cpu",
+            "--set",
+            "train.max_steps=2",
+        ]
+    )
+    assert code == 0
+    assert (run / "checkpoints" / "step_00000002.pt").is_file()
+    assert Config.load(run / "config.yaml").train.lr == Config.load(paths["best_yaml"]).train.lr
