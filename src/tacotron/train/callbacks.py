@@ -1,0 +1,75 @@
+"""Extension points of the training loop: `Callback` and the per-step `StepResult`.
+
+Why callbacks: the Debug Reporter, the Smart Tuner's live controller and tests all need to watch and
+steer training (lower the LR, roll back, stop). Putting them in the loop made the system we replace
+unreadable; here they plug in from outside and the loop stays one loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tacotron.data.batch import Batch
+    from tacotron.train.trainer import Trainer
+
+
+@dataclass
+class StepResult:
+    """What one optimizer step did.
+
+    losses: every loss term by name (summed over the accumulated micro-batches), as floats.
+    grad_norm: global gradient norm before clipping (inf/nan when the step was skipped for it).
+    skipped: True when the update was not applied (non-finite gradient, or GradScaler's inf check).
+    batch: the last micro-batch of the step (on the training device).
+    output: its detached model output (`Tacotron2Output`), or None.
+    """
+
+    step: int
+    losses: dict[str, float]
+    grad_norm: float
+    lr: float
+    skipped: bool
+    batch: Batch
+    output: Any = None
+
+
+class Callback:
+    """Base class; every hook is a no-op, override the ones you need.
+
+    Hooks run on every rank under DDP; a callback that writes files should check `trainer.is_main`.
+    """
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        """After setup (and resume), before the first step."""
+
+    def on_step_end(self, trainer: Trainer, result: StepResult) -> None:
+        """After every optimizer step (`trainer.step` is already incremented)."""
+
+    def on_eval_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
+        """After validation, with `val/...` losses and attention health metrics (main rank only)."""
+
+    def on_checkpoint(self, trainer: Trainer, path: Path) -> None:
+        """After a checkpoint was written and renamed into place (main rank only)."""
+
+    def on_anomaly(self, trainer: Trainer, anomaly: dict[str, Any]) -> None:
+        """A problem the trainer saw, e.g. {"kind": "nonfinite_grad", "step", "batch_ids", ...}."""
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        """After the last checkpoint, before the process group is torn down."""
+
+
+class CallbackList:
+    """Calls a hook on each callback in order; exceptions propagate (a broken callback stops training)."""
+
+    def __init__(self, callbacks: list[Callback] | tuple[Callback, ...] = ()):
+        self.callbacks = list(callbacks)
+
+    def __iter__(self):
+        return iter(self.callbacks)
+
+    def call(self, hook: str, *args: Any) -> None:
+        for cb in self.callbacks:
+            getattr(cb, hook)(*args)

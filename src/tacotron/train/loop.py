@@ -1,0 +1,309 @@
+"""The Trainer's loop: one optimizer step over k micro-batches, then logging, validation, checkpoints, stops.
+
+Host syncs: one per optimizer step (a packed vector of grad norm, stop flag and loss terms, all-reduced
+under DDP). It decides whether the update is applied, makes all ranks agree, and gives callbacks float
+losses. Everything else (frames/s, padding) is counted from CPU tensors and written every `log_every`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import signal
+import threading
+import time
+from typing import Any
+
+import torch
+
+from tacotron.train import distributed
+from tacotron.train.callbacks import StepResult
+from tacotron.train.loader import move, padding_stats
+
+log = logging.getLogger(__name__)
+
+
+class TrainLoopMixin:
+    """`fit()` and the step of `Trainer`."""
+
+    def fit(self):
+        """Train until max_steps, a stop request, early stopping, the time budget or a signal.
+
+        Always leaves a resumable checkpoint of the final step. Returns a `TrainResult`.
+        """
+        self._stop_reason: str | None = None
+        self._stop_agreed = False
+        self._start_time = time.monotonic()
+        self._window = _Window()
+        previous = self._install_signal_handlers()
+        bar = self._progress_bar()
+        try:
+            self.callbacks.call("on_train_start", self)
+            self.lr_schedule.apply(self.step)
+            while not self._should_stop():
+                self._maybe_switch_stage()
+                result = self._train_step(self._stream.take(self.cfg.train.grad_accum_steps))
+                bar.update(1)
+                self._after_step(result, bar)
+            if self._last_saved_step != self.step or not self.checkpoints.latest():
+                self.save_checkpoint()
+            self.events.log(
+                self.step, "train_end", reason=self._stop_reason or "max_steps", action="checkpoint"
+            )
+            self.callbacks.call("on_train_end", self)
+            return self._result()
+        finally:
+            bar.close()
+            self._restore_signal_handlers(previous)
+            self.close()
+
+    # ---- one optimizer step ----------------------------------------------------------------------------
+    def _train_step(self, micro: list[Any]) -> StepResult:
+        from tacotron.losses import LossNorm
+
+        self.model.train()
+        norm = self._global_norm(LossNorm.from_batches(micro))
+        totals, batch, out = self._forward_backward(micro, norm)
+        self.precision.scaler.unscale_(self.optimizer)
+        grad_norm = self._clip_gradients()
+        names = list(totals)
+        stop = grad_norm.new_tensor(1.0 if self._stop_reason is not None else 0.0)
+        nonfinite = (~torch.isfinite(grad_norm)).float()
+        host = self._agree(torch.stack([nonfinite, stop, grad_norm, *(totals[n] for n in names)]))
+        skipped = host[0] > 0
+        self._stop_agreed = self._stop_agreed or host[1] > 0
+        if skipped:
+            grad_norm_value = float("nan") if math.isnan(host[2]) else float("inf")
+        else:
+            grad_norm_value = host[2] / self.dist.world_size  # every rank holds the same averaged grads
+        self._apply_update(skipped)
+        lr = self.lr_schedule.lr(self.step)
+        self.step += 1
+        self.lr_schedule.apply(self.step)
+        losses = dict(zip(names, host[3:], strict=True))
+        return StepResult(self.step, losses, grad_norm_value, lr, skipped, batch, out.detach())
+
+    def _forward_backward(self, micro: list[Any], norm: Any) -> tuple[dict[str, torch.Tensor], Any, Any]:
+        """Accumulate gradients of k micro-batches; DDP all-reduces only on the last one (no_sync)."""
+        net = self._ddp if self._ddp is not None else self.model
+        totals: dict[str, torch.Tensor] = {}
+        for i, host_batch in enumerate(micro):
+            self._window.count(host_batch)
+            batch = move(host_batch, self.device)
+            last = i == len(micro) - 1
+            sync = contextlib.nullcontext() if self._ddp is None or last else self._ddp.no_sync()
+            with sync:
+                with self.precision.autocast():
+                    out = net(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths)
+                    losses = self.loss_fn(out, batch, self.step, norm)
+                # the loss is normalised by all ranks' counts and DDP averages: scale back to a sum
+                self.precision.scaler.scale(losses["loss"] * self.dist.world_size).backward()
+            for name, value in losses.items():
+                value = value.detach().float()
+                totals[name] = totals[name] + value if name in totals else value
+        return totals, batch, out
+
+    def _apply_update(self, skipped: bool) -> None:
+        scaler = self.precision.scaler
+        if scaler.is_enabled():
+            scaler.step(self.optimizer)  # skips by itself: unscale_ recorded the same inf/nan
+            scaler.update()
+        elif not skipped:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def _global_norm(self, norm: Any) -> Any:
+        """Under DDP the loss is normalised by the counts of all ranks' micro-batches together, so the
+        summed update over ranks equals one process training on the union (one extra sync under DDP)."""
+        if not self.dist.enabled:
+            return norm
+        counts = torch.tensor(
+            [norm.mel_elements, norm.frames, norm.attn_cells, norm.items],
+            dtype=torch.float64,
+            device=self.device,
+        )
+        mel_elements, frames, attn_cells, items = distributed.all_sum(counts, self.dist).tolist()
+        return type(norm)(mel_elements, frames, attn_cells, int(items))
+
+    def _clip_gradients(self) -> torch.Tensor:
+        """Global grad norm before clipping (clipping off when train.grad_clip <= 0)."""
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        if self.cfg.train.grad_clip > 0:
+            return torch.nn.utils.clip_grad_norm_(params, self.cfg.train.grad_clip).float()
+        return torch.nn.utils.get_total_norm([p.grad for p in params]).float()
+
+    def _agree(self, packed: torch.Tensor) -> list[float]:
+        """All-reduce (sum) [nonfinite, stop, grad_norm, losses...] so every rank decides alike."""
+        distributed.all_sum(packed, self.dist)
+        return packed.tolist()
+
+    # ---- after a step ------------------------------------------------------------------------------------
+    def _after_step(self, result: StepResult, bar: Any) -> None:
+        step = self.step
+        if result.skipped:
+            self.skipped_steps += 1
+            self.report_anomaly(
+                "nonfinite_grad",
+                batch_ids=list(result.batch.ids),
+                grad_norm=result.grad_norm,
+                losses=result.losses,
+                reason="non-finite gradient",
+                action="skip_step",
+                precision=self.precision.name,
+            )
+        self._window.add(result)
+        self.callbacks.call("on_step_end", self, result)
+        if step % self.cfg.train.log_every == 0:
+            self._log_train(bar)
+        if self.step != step:  # a callback rolled back
+            return
+        if step % self.cfg.train.eval_every == 0:
+            self.evaluate()
+        if step % self.cfg.train.checkpoint_every == 0:
+            self.save_checkpoint()
+
+    def _log_train(self, bar: Any) -> None:
+        t = self.cfg.train
+        record = self._window.flush(self.dist.world_size)
+        record.update(
+            lr=self.current_lr(),
+            effective_batch_size=self._stage.batch_size * t.grad_accum_steps * self.dist.world_size,
+            skipped_steps=self.skipped_steps,
+            epoch=self.epoch,
+            r=self._stage.r,
+        )
+        if self.precision.scaler.is_enabled():
+            record["loss_scale"] = self.precision.loss_scale()
+        if self.device.type == "cuda":
+            record["memory/max_allocated_gb"] = torch.cuda.max_memory_allocated(self.device) / 2**30
+        self.metrics.log(self.step, "train", record)
+        self.tensorboard.scalars(self.step, record, prefix="train/")
+        bar.set_postfix(loss=f"{record.get('loss', float('nan')):.4f}", fps=f"{record['frames_per_s']:.0f}")
+
+    def evaluate(self) -> dict[str, float]:
+        """Validation on rank 0 (losses, health, samples); early-stopping bookkeeping. Other ranks skip it."""
+        if not self.is_main or len(self.val_set) == 0:
+            return {}
+        from tacotron.train.validate import run_validation
+
+        metrics = run_validation(self)
+        self.val_metrics = metrics
+        self.metrics.log(self.step, "val", metrics)
+        self.tensorboard.scalars(self.step, metrics)
+        self._update_best(metrics)
+        self.callbacks.call("on_eval_end", self, metrics)
+        return metrics
+
+    def _update_best(self, metrics: dict[str, float]) -> None:
+        name = self.cfg.train.best_metric
+        if name not in metrics:
+            raise KeyError(
+                f"train.best_metric {name!r} is not among the validation metrics {sorted(metrics)}"
+            )
+        value = metrics[name]
+        if math.isfinite(value) and (self.best["value"] is None or value < self.best["value"]):
+            self.best.update(value=value, step=self.step, bad_evals=0)
+            self.save_checkpoint(tag="best")
+            return
+        self.best["bad_evals"] += 1
+        patience = self.cfg.train.early_stop_patience
+        if patience and self.best["bad_evals"] >= patience:
+            self.request_stop(
+                f"early_stop: {name} not better than {self.best['value']:.4g} "
+                f"(step {self.best['step']}) for {patience} evaluations"
+            )
+
+    # ---- stopping, stages, signals -------------------------------------------------------------------
+    def _should_stop(self) -> bool:
+        t = self.cfg.train
+        if t.max_minutes > 0 and (time.monotonic() - self._start_time) / 60 >= t.max_minutes:
+            self.request_stop(f"time budget of {t.max_minutes:g} min reached")
+        if not self.dist.enabled and self._stop_reason is not None:
+            return True
+        if self._stop_agreed:
+            self._stop_reason = self._stop_reason or "stop requested on another rank"
+            return True
+        return self.step >= t.max_steps
+
+    def _maybe_switch_stage(self) -> None:
+        stage = self.schedule.at(self.step)
+        if stage == self._stage:
+            return
+        epoch = self.epoch
+        self._stage = stage
+        self.model.set_reduction_factor(stage.r)
+        self._stream = self._make_stream(epoch=epoch)
+        self._val_batches = None
+        self.events.log(
+            self.step,
+            "r_schedule",
+            reason=f"r={stage.r}, batch_size={stage.batch_size}",
+            action="new data stream",
+        )
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        """SIGTERM / first Ctrl+C: stop after this step and save; second Ctrl+C: default behaviour."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def handler(signum: int, frame: Any) -> None:
+            if signum == signal.SIGINT and self._stop_reason is not None:
+                raise KeyboardInterrupt
+            self.request_stop(f"signal {signal.Signals(signum).name}")
+
+        return {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+
+    @staticmethod
+    def _restore_signal_handlers(previous: dict[int, Any]) -> None:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+    def _progress_bar(self) -> Any:
+        from tqdm import tqdm
+
+        return tqdm(
+            total=self.cfg.train.max_steps,
+            initial=self.step,
+            unit="step",
+            dynamic_ncols=True,
+            disable=None if self.is_main else True,
+        )
+
+
+class _Window:
+    """Sums over the steps since the last train log line (host floats and CPU counts only)."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self.losses: dict[str, float] = {}
+        self.steps = self.finite_norms = 0
+        self.grad_norm = 0.0
+        self.real = self.padded = self.items = 0
+        self.start = time.monotonic()
+
+    def count(self, host_batch: Any) -> None:
+        real, padded = padding_stats(host_batch)
+        self.real += real
+        self.padded += padded
+        self.items += host_batch.size
+
+    def add(self, result: StepResult) -> None:
+        self.steps += 1
+        for name, value in result.losses.items():
+            self.losses[name] = self.losses.get(name, 0.0) + value
+        if math.isfinite(result.grad_norm):
+            self.grad_norm += result.grad_norm
+            self.finite_norms += 1
+
+    def flush(self, world_size: int) -> dict[str, float]:
+        elapsed = max(time.monotonic() - self.start, 1e-9)
+        record = {name: total / max(self.steps, 1) for name, total in self.losses.items()}
+        record["grad_norm"] = self.grad_norm / self.finite_norms if self.finite_norms else float("nan")
+        record["frames_per_s"] = self.real * world_size / elapsed
+        record["padding_fraction"] = 1.0 - self.real / max(self.padded, 1)
+        record["items_per_step"] = self.items * world_size / max(self.steps, 1)
+        self._reset()
+        return record

@@ -1,0 +1,186 @@
+"""Validation: masked losses over the whole validation split, attention health, and a few syntheses.
+
+Why a separate module: validation must not change the training run. It runs under `torch.no_grad`,
+in eval mode, inside a forked RNG (inference prenet dropout draws random numbers), so a run that
+validates at step N continues exactly like one that resumes from the checkpoint of step N.
+"""
+
+from __future__ import annotations
+
+import logging
+import wave
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tacotron.data.batch import Batch
+
+log = logging.getLogger(__name__)
+
+
+@torch.no_grad()
+def validation_losses(
+    model: torch.nn.Module,
+    loss_fn: Callable[..., dict[str, torch.Tensor]],
+    batches: list[Batch],
+    *,
+    device: torch.device,
+    autocast: Callable[[], Any],
+    step: int,
+) -> dict[str, float]:
+    """Teacher-forced losses over all `batches`, normalised as one batch, plus batch-weighted health metrics."""
+    from tacotron.health.metrics import health_metrics
+    from tacotron.losses import LossNorm
+
+    norm = LossNorm.from_batches(batches)
+    totals: dict[str, torch.Tensor] = {}
+    health: dict[str, float] = {}
+    items = sum(b.size for b in batches)
+    for host_batch in batches:
+        batch = host_batch.to(device)
+        with autocast():
+            out = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths)
+            losses = loss_fn(out, batch, step, norm)
+        for name, value in losses.items():
+            totals[name] = totals.get(name, 0.0) + value.detach().float()
+        for name, value in health_metrics(out, batch).items():
+            health[name] = health.get(name, 0.0) + value * batch.size / items
+    metrics = {f"val/{k}": float(v) for k, v in totals.items()}
+    metrics.update({f"val/{k}": v for k, v in health.items()})
+    return metrics
+
+
+@torch.no_grad()
+def synthesize_samples(
+    model: torch.nn.Module,
+    batch: Batch,
+    *,
+    device: torch.device,
+    step: int,
+    out_dir: Path,
+    vocoder: Callable[[torch.Tensor, torch.Tensor], list[np.ndarray]] | None,
+    sample_rate: int,
+    tensorboard: Any,
+    write_files: bool,
+) -> dict[str, float]:
+    """Free-running inference on `batch`; log mel/alignment/gate images and Griffin-Lim audio.
+
+    Returns inference health: "val/infer/attn/*" (over the generated steps), "val/infer/gate_stop"
+    (share stopped by the gate) and "val/infer/length_ratio" (generated / reference frames).
+    """
+    from tacotron.health.attention import attention_health, decoder_lengths
+
+    batch = batch.to(device)
+    out = model.infer(batch.text, batch.text_lengths, deterministic=True)
+    r = max(1, out.mel_postnet.size(2) // max(1, out.alignments.size(1)))
+    metrics = {
+        f"val/infer/{k}": v
+        for k, v in attention_health(
+            out.alignments, batch.text_lengths, decoder_lengths(out.lengths, r)
+        ).items()
+    }
+    metrics["val/infer/gate_stop"] = sum(s == "gate" for s in out.stop_reasons) / len(out.stop_reasons)
+    ratio = out.lengths.float().cpu() / batch.mel_lengths.float().cpu()
+    metrics["val/infer/length_ratio"] = float(ratio.mean())
+    wavs = vocoder(out.mel_postnet.float(), out.lengths) if vocoder is not None else [None] * batch.size
+    for i, item_id in enumerate(batch.ids):
+        frames = int(out.lengths[i])
+        mel = out.mel_postnet[i, :, :frames].float().cpu().numpy()
+        align = out.alignments[i, : -(-frames // r)].float().cpu().numpy()
+        gate = torch.sigmoid(out.gate_logits[i, :frames].float()).cpu().numpy()
+        fig = sample_figure(mel, align, gate, title=f"step {step} {item_id} ({out.stop_reasons[i]})")
+        tag = f"val_sample/{i}"
+        tensorboard.figure(tag, fig, step)
+        if write_files:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            fig.savefig(out_dir / f"step_{step:08d}_{item_id}.png", dpi=70)
+            if wavs[i] is not None:
+                write_pcm16(out_dir / f"step_{step:08d}_{item_id}.wav", wavs[i], sample_rate)
+        if wavs[i] is not None:
+            tensorboard.audio(tag, torch.from_numpy(wavs[i]), step, sample_rate)
+    return metrics
+
+
+def sample_figure(mel: np.ndarray, alignment: np.ndarray, gate: np.ndarray, title: str) -> Any:
+    """One figure: alignment [steps, L], mel [n_mels, T] and stop probability [T]; no pyplot state."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 7))
+    ax_align, ax_mel, ax_gate = fig.subplots(3, 1)
+    ax_align.imshow(alignment.T, aspect="auto", origin="lower", interpolation="none", vmin=0, vmax=1)
+    ax_align.set(title=title, xlabel="decoder step", ylabel="symbol")
+    ax_mel.imshow(mel, aspect="auto", origin="lower", interpolation="none")
+    ax_mel.set(xlabel="frame", ylabel="mel")
+    ax_gate.plot(gate)
+    ax_gate.set(xlabel="frame", ylabel="P(stop)", ylim=(0, 1))
+    fig.tight_layout()
+    return fig
+
+
+def write_pcm16(path: Path, wav: np.ndarray, sample_rate: int) -> None:
+    """16-bit mono WAV via the standard library (the GPU machine has no soundfile); peak-normalised if > 1."""
+    peak = float(np.abs(wav).max()) if wav.size else 0.0
+    if peak > 1.0:
+        wav = wav / peak
+    pcm = (np.clip(wav, -1.0, 1.0) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(sample_rate)
+        f.writeframes(pcm.tobytes())
+
+
+def run_validation(trainer: Any) -> dict[str, float]:
+    """Everything `Trainer.evaluate` logs, computed in eval mode inside a forked RNG (see module doc)."""
+    from tacotron.train.loader import collate_all
+
+    t = trainer.cfg.train
+    if trainer._val_batches is None:
+        indices = list(range(len(trainer.val_set)))
+        trainer._val_batches = collate_all(
+            trainer.val_set, indices, trainer._stage.batch_size, trainer._stage.r
+        )
+    devices = [trainer.device] if trainer.device.type == "cuda" else []
+    model = trainer.model
+    with torch.random.fork_rng(devices=devices):
+        model.eval()
+        try:
+            metrics = validation_losses(
+                model,
+                trainer.loss_fn,
+                trainer._val_batches,
+                device=trainer.device,
+                autocast=trainer.precision.autocast,
+                step=trainer.step,
+            )
+            if t.n_val_synth > 0:
+                first = trainer._val_batches[0]
+                sample = first.select(list(range(min(t.n_val_synth, first.size))))
+                metrics.update(
+                    synthesize_samples(
+                        model,
+                        sample,
+                        device=trainer.device,
+                        step=trainer.step,
+                        out_dir=trainer.run_dir / "samples",
+                        vocoder=_vocoder(trainer),
+                        sample_rate=trainer.cfg.audio.sample_rate,
+                        tensorboard=trainer.tensorboard,
+                        write_files=trainer.is_main,
+                    )
+                )
+        finally:
+            model.train()
+    return metrics
+
+
+def _vocoder(trainer: Any) -> Any:
+    """Griffin-Lim through the dataset's own filterbank (mel_basis.npy), built once per trainer."""
+    if getattr(trainer, "_griffin_lim", None) is None:
+        from tacotron.infer.vocoders import GriffinLimVocoder
+
+        trainer._griffin_lim = GriffinLimVocoder(trainer.cfg.audio, trainer.train_set.mel_basis())
+    return trainer._griffin_lim

@@ -1,0 +1,45 @@
+"""A short CUDA run: fp32 and bf16 both learn, and about equally fast (run on the GPU machine)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from tests.train.conftest import fast_config, write_synthetic_dataset
+
+from tacotron.train import Trainer
+
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
+
+
+def train_losses(dataset, run_dir, precision: str) -> list[float]:
+    cfg = fast_config(
+        max_steps=60,
+        batch_size=8,
+        precision=precision,
+        lr=2e-3,
+        checkpoint_every=1000,
+        eval_every=30,
+        log_every=1,
+    )
+    cfg.model.n_frames_per_step = 2
+    result = Trainer(cfg, dataset, run_dir, device="cuda").fit()
+    assert result.step == 60 and result.skipped_steps == 0
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    val = [m for m in lines if m["split"] == "val"]
+    assert val and all(m["val/loss"] == m["val/loss"] for m in val)  # finite, not NaN
+    return [m["loss"] for m in lines if m["split"] == "train"]
+
+
+def test_fp32_and_bf16_losses_go_down_in_step(tmp_path):
+    dataset = write_synthetic_dataset(tmp_path / "data", fast_config(), n_items=40)
+    curves = {p: train_losses(dataset, tmp_path / p, p) for p in ("fp32", "bf16")}
+    for precision, losses in curves.items():
+        start, end = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+        assert end < 0.5 * start, f"{precision}: loss {start:.3f} -> {end:.3f} did not halve"
+    fp32_end, bf16_end = (sum(curves[p][-5:]) / 5 for p in ("fp32", "bf16"))
+    assert abs(bf16_end - fp32_end) < 0.25 * fp32_end, f"fp32 {fp32_end:.3f} vs bf16 {bf16_end:.3f}"

@@ -1,0 +1,195 @@
+"""The training loop in one process: outputs on disk, skipped non-finite steps, precisions, stopping."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+
+import pytest
+import torch
+from tests.train.conftest import fast_config
+
+from tacotron.train import Callback, Trainer, load_checkpoint
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+class Recorder(Callback):
+    """Keeps every StepResult, anomaly and a parameter snapshot after each step."""
+
+    def __init__(self):
+        self.results, self.anomalies, self.params, self.evals, self.hooks = [], [], [], [], []
+
+    def on_train_start(self, trainer):
+        self.hooks.append("start")
+        self.params.append({k: v.detach().clone() for k, v in trainer.model.named_parameters()})
+
+    def on_step_end(self, trainer, result):
+        self.results.append(result)
+        self.params.append({k: v.detach().clone() for k, v in trainer.model.named_parameters()})
+
+    def on_anomaly(self, trainer, anomaly):
+        self.anomalies.append(anomaly)
+
+    def on_eval_end(self, trainer, metrics):
+        self.evals.append(metrics)
+
+    def on_checkpoint(self, trainer, path):
+        self.hooks.append(path.name)
+
+    def on_train_end(self, trainer):
+        self.hooks.append("end")
+
+
+def test_run_folder_logs_schedule_and_checkpoint_contents(tiny_dataset, tmp_path):
+    cfg = fast_config(
+        max_steps=4,
+        eval_every=2,
+        n_val_synth=1,
+        log_every=1,
+        loggers=["tensorboard"],
+        r_schedule=[[2, 2, 2]],
+        grad_accum_steps=2,
+    )
+    cfg.model.max_frames_per_step = 3
+    rec = Recorder()
+    result = Trainer(cfg, tiny_dataset, tmp_path, device="cpu", callbacks=[rec]).fit()
+
+    assert (result.step, result.stop_reason, result.skipped_steps) == (4, "max_steps", 0)
+    assert rec.hooks[0] == "start" and rec.hooks[-1] == "end" and "step_00000004.pt" in rec.hooks
+    for name in ("config.yaml", "train.log", "metrics.jsonl", "events.jsonl"):
+        assert (tmp_path / name).is_file(), name
+    assert any((tmp_path / "tensorboard").iterdir())
+    assert sorted(p.suffix for p in (tmp_path / "samples").iterdir()) == [".png", ".png", ".wav", ".wav"]
+
+    train = [m for m in read_jsonl(tmp_path / "metrics.jsonl") if m["split"] == "train"]
+    assert [m["step"] for m in train] == [1, 2, 3, 4]
+    assert [m["r"] for m in train] == [3, 3, 2, 2]  # r schedule: from step 2 on, r=2 and batch 2
+    assert [m["effective_batch_size"] for m in train] == [8, 8, 4, 4]
+    for key in (
+        "loss",
+        "mel/before",
+        "mel/after",
+        "gate",
+        "attn/guided",
+        "grad_norm",
+        "lr",
+        "frames_per_s",
+        "padding_fraction",
+    ):
+        assert all(math.isfinite(m[key]) for m in train), key
+    val = [m for m in read_jsonl(tmp_path / "metrics.jsonl") if m["split"] == "val"]
+    assert [m["step"] for m in val] == [2, 4]
+    assert {"val/loss", "val/attn/diagonality", "val/infer/attn/diagonality"} <= set(val[0])
+    assert rec.evals[-1]["val/loss"] == pytest.approx(val[-1]["val/loss"])
+    assert any(e["event"] == "r_schedule" for e in read_jsonl(tmp_path / "events.jsonl"))
+
+    ckpt = load_checkpoint(result.last_checkpoint)
+    assert ckpt["r"] == 2 and ckpt["step"] == 4 and ckpt["sampler"]["batch_size"] == 2
+    assert ckpt["config"]["train"]["max_steps"] == 4 and ckpt["symbols"]
+    assert set(ckpt["rng"]) >= {"python", "numpy", "torch"}
+    assert result.best_checkpoint is not None and load_checkpoint(result.best_checkpoint)["best"]["step"] in (
+        2,
+        4,
+    )
+    # every trainable parameter moved
+    frozen = [k for k, v in rec.params[-1].items() if torch.equal(v, rec.params[0][k])]
+    assert not frozen, frozen
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
+def test_injected_inf_gradient_skips_the_step_and_is_logged(tiny_dataset, tmp_path, precision):
+    cfg = fast_config(max_steps=3, precision=precision, checkpoint_every=100)
+    rec = Recorder()
+    trainer = Trainer(cfg, tiny_dataset, tmp_path, device="cpu", callbacks=[rec])
+    weight = trainer.model.encoder.embedding.weight
+    weight.register_hook(lambda g: g * math.inf if trainer.step == 1 else g)
+    result = trainer.fit()
+
+    assert result.skipped_steps == 1
+    assert [r.skipped for r in rec.results] == [False, True, False]
+    assert not math.isfinite(rec.results[1].grad_norm)
+    before, after = rec.params[1], rec.params[2]  # around the skipped step
+    assert all(torch.equal(before[k], after[k]) for k in before), "a skipped step changed the weights"
+    assert any(not torch.equal(rec.params[2][k], rec.params[3][k]) for k in before)
+    assert all(math.isfinite(v) for r in rec.results for v in r.losses.values())
+    [anomaly] = rec.anomalies
+    assert anomaly["kind"] == "nonfinite_grad" and anomaly["step"] == 2 and anomaly["batch_ids"]
+    [event] = [e for e in read_jsonl(tmp_path / "events.jsonl") if e["event"] == "nonfinite_grad"]
+    assert event["action"] == "skip_step" and event["batch_ids"] == anomaly["batch_ids"]
+    train = [m for m in read_jsonl(tmp_path / "metrics.jsonl") if m["split"] == "train"]
+    assert [m["skipped_steps"] for m in train] == [0, 1, 1]
+    if precision == "fp16":  # GradScaler backed off after the overflow
+        assert train[1]["loss_scale"] == train[0]["loss_scale"] / 2
+
+
+def test_sigterm_stops_after_the_step_with_a_checkpoint(tiny_dataset, tmp_path):
+    class SendSigterm(Callback):
+        def on_step_end(self, trainer, result):
+            if result.step == 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    previous = signal.getsignal(signal.SIGTERM)
+    result = Trainer(
+        fast_config(max_steps=50), tiny_dataset, tmp_path, device="cpu", callbacks=[SendSigterm()]
+    ).fit()
+    assert result.step == 1 and "SIGTERM" in result.stop_reason
+    assert load_checkpoint(result.last_checkpoint)["step"] == 1
+    assert signal.getsignal(signal.SIGTERM) is previous
+
+
+def test_time_budget_stops_with_a_resumable_checkpoint(tiny_dataset, tmp_path):
+    result = Trainer(fast_config(max_steps=50, max_minutes=1e-9), tiny_dataset, tmp_path, device="cpu").fit()
+    assert "time budget" in result.stop_reason and result.step < 50
+    assert load_checkpoint(result.last_checkpoint)["step"] == result.step
+
+
+def test_early_stopping_counts_evaluations_without_improvement(tiny_dataset, tmp_path):
+    trainer = Trainer(fast_config(early_stop_patience=2), tiny_dataset, tmp_path, device="cpu")
+    trainer._stop_reason = None
+    for value in (3.0, 2.0, 2.5, 1.5, float("nan")):  # an improvement resets the count; NaN is no improvement
+        trainer._update_best({"val/loss": value})
+        assert trainer._stop_reason is None
+    trainer._update_best({"val/loss": 1.5})  # equal is not better
+    assert trainer.best["value"] == 1.5 and "early_stop" in trainer._stop_reason
+    with pytest.raises(KeyError, match="best_metric"):
+        trainer._update_best({"val/other": 1.0})
+    trainer.close()
+
+
+def test_init_from_copies_weights_except_skipped_layers(tiny_dataset, tmp_path):
+    first = Trainer(fast_config(max_steps=2), tiny_dataset, tmp_path / "a", device="cpu").fit()
+    source = load_checkpoint(first.last_checkpoint)["model"]
+    cfg = fast_config(max_steps=2, seed=99)
+    trainer = Trainer(
+        cfg,
+        tiny_dataset,
+        tmp_path / "b",
+        device="cpu",
+        init_from=first.last_checkpoint,
+        init_skip=("encoder.embedding",),
+    )
+    state = trainer.model.state_dict()
+    assert trainer.step == 0
+    assert not torch.equal(state["encoder.embedding.weight"], source["encoder.embedding.weight"])
+    assert all(torch.equal(state[k], v) for k, v in source.items() if k.startswith("decoder."))
+    trainer.close()
+    with pytest.raises(ValueError, match="init-skip"):
+        cfg.model.encoder_embedding_dim = 24
+        Trainer(cfg, tiny_dataset, tmp_path / "c", device="cpu", init_from=first.last_checkpoint).close()
+
+
+def test_rollback_restores_weights_and_step_and_keeps_lr_scale(tiny_dataset, tmp_path):
+    trainer = Trainer(fast_config(max_steps=4), tiny_dataset, tmp_path, device="cpu")
+    trainer.fit()
+    path = tmp_path / "checkpoints" / "step_00000002.pt"
+    saved = load_checkpoint(path)["model"]
+    trainer.scale_lr(0.5)
+    trainer.rollback(path)
+    assert trainer.step == 2 and trainer.current_lr() == pytest.approx(0.5 * trainer.cfg.train.lr)
+    assert all(torch.equal(v, saved[k]) for k, v in trainer.model.state_dict().items() if k != "_extra_state")
+    assert trainer.last_healthy_checkpoint() == tmp_path / "checkpoints" / "step_00000004.pt"
