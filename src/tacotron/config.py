@@ -160,10 +160,15 @@ class TrainConfig:
     n_val_synth: int = 2  # validation sentences synthesised and logged at each evaluation
     loggers: list[str] = field(default_factory=lambda: ["tensorboard"])
     mlflow_tracking_uri: str = ""  # empty = ./mlruns
+    # --- speed (tacotron.model.graphs; see benchmarks/RESULTS.md) ---
+    cuda_graphs: bool = False  # replay forward+loss+backward from a CUDA graph per batch shape (CUDA; fp32/bf16)
+    graph_text_multiple: int = 16  # with cuda_graphs: pad text to a multiple of this (fewer graph shapes)
+    graph_mel_multiple: int = 32  # with cuda_graphs: pad mels to a multiple of this (and of r)
     # --- experiment tracking and alerts (tracking/); credentials never live here, only in env vars ---
     mlflow_experiment: str = "tacotron"  # MLflow experiment name (created on first use)
-    alerts: list[str] = field(default_factory=list)  # event kinds to notify on, e.g. rollback, no_alignment, give_up, train_end, crash; empty = off
-    alert_min_interval_s: float = 300.0  # per event kind: later alerts of the same kind within this are dropped (counted)
+    # event kinds to notify on (rollback, no_alignment, give_up, train_end, crash, ...); empty = off
+    alerts: list[str] = field(default_factory=list)
+    alert_min_interval_s: float = 300.0  # per kind: repeats within this are dropped (and counted)
     alert_max_per_hour: int = 20  # all kinds together (train_end and crash are exempt)
     alert_timeout_s: float = 5.0  # per HTTP request; sending runs in a background thread
 

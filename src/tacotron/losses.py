@@ -21,7 +21,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from tacotron.config import LossConfig
-from tacotron.data.batch import Batch
+from tacotron.data.batch import Batch, lengths_to_mask
+from tacotron.model.ddc import (
+    DDCOutput,
+    attention_consistency_loss,
+    coarse_gate_target,
+    pad_frames_to_multiple,
+)
 from tacotron.model.tacotron2 import Tacotron2Output
 
 
@@ -133,7 +139,9 @@ class Tacotron2Loss(nn.Module):
     """Weighted sum of mel (before/after postnet), gate and guided-attention terms.
 
     forward returns {"loss", "mel/before", "mel/after", "gate", "attn/guided"}: the four terms
-    unweighted (for logging), "loss" the sum of the terms whose weight is non-zero.
+    unweighted (for logging), "loss" the sum of the terms whose weight is non-zero. When the model has a
+    DDC coarse decoder (`out.ddc`), also "ddc/mel", "ddc/gate" (weight loss.ddc_weight) and
+    "ddc/attn_consistency" (weight loss.ddc_attn_weight).
     """
 
     def __init__(self, cfg: LossConfig):
@@ -174,6 +182,11 @@ class Tacotron2Loss(nn.Module):
                 out.alignments, batch.text_lengths, decoder_lengths, c.guided_attn_sigma, norm.attn_cells
             ),
         }
+        if out.ddc is not None:
+            terms.update(ddc_terms(out.ddc, out.alignments, batch, c, norm))
+            weights.update(
+                {"ddc/mel": c.ddc_weight, "ddc/gate": c.ddc_weight, "ddc/attn_consistency": c.ddc_attn_weight}
+            )
         total = sum(weights[k] * v for k, v in terms.items() if weights[k] != 0)
         if torch.is_grad_enabled() and total.grad_fn is None:
             raise ValueError(
@@ -181,6 +194,37 @@ class Tacotron2Loss(nn.Module):
                 "without autograd or detached; refusing to return a constant loss"
             )
         return {"loss": total, **terms}
+
+
+def ddc_terms(
+    ddc: DDCOutput, fine_alignments: torch.Tensor, batch: Batch, c: LossConfig, norm: LossNorm
+) -> dict[str, torch.Tensor]:
+    """Coarse decoder mel and gate losses (targets padded to a multiple of ddc.r, masked to real frames)
+    and the fine/coarse attention consistency (mean L1 per real fine decoder step)."""
+    t_c = ddc.mel.size(2)
+    target = pad_frames_to_multiple(batch.mels, ddc.r)
+    if target.size(2) != t_c or ddc.alignments.shape != (batch.size, t_c // ddc.r, batch.text.size(1)):
+        raise ValueError(
+            f"ddc outputs mel {tuple(ddc.mel.shape)}, alignments {tuple(ddc.alignments.shape)} do not match "
+            f"batch.mels {tuple(batch.mels.shape)} padded to a multiple of ddc r={ddc.r} "
+            f"and text {tuple(batch.text.shape)}"
+        )
+    mask = lengths_to_mask(batch.mel_lengths, t_c)  # (B, T_c)
+    return {
+        "ddc/mel": masked_mel_loss(ddc.mel, target, mask, c.mel_loss, norm.mel_elements),
+        "ddc/gate": masked_gate_loss(
+            ddc.gate_logits, coarse_gate_target(batch.mel_lengths, t_c), mask, c.gate_pos_weight, norm.frames
+        ),
+        "ddc/attn_consistency": attention_consistency_loss(
+            fine_alignments,
+            ddc.alignments,
+            batch.text_lengths,
+            batch.mel_lengths,
+            batch.r,
+            ddc.r,
+            norm.frames / batch.r,
+        ),
+    }
 
 
 def check_shapes(out: Tacotron2Output, batch: Batch) -> None:
@@ -210,6 +254,7 @@ __all__ = [
     "LossNorm",
     "Tacotron2Loss",
     "check_shapes",
+    "ddc_terms",
     "guided_attention_loss",
     "guided_attention_mask",
     "guided_attention_weight",

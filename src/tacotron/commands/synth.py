@@ -30,6 +30,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-decoder-steps", type=int, default=None, help="default: the checkpoint's config"
     )
+    style = parser.add_mutually_exclusive_group()
+    style.add_argument(
+        "--style-wav", default=None, help="GST models: reference audio whose speaking style to imitate"
+    )
+    style.add_argument(
+        "--style-token",
+        default=None,
+        help='GST models: token weights "ID:WEIGHT,..." e.g. "3:0.5,5:0.5" (others 0); default: uniform',
+    )
 
 
 def read_lines(path: str | Path) -> list[str]:
@@ -58,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from tacotron.infer.outputs import write_results
+    from tacotron.infer.style import resolve_style
     from tacotron.infer.synthesizer import Synthesizer
 
     texts = [args.text] if args.text is not None else read_lines(args.file)
@@ -68,8 +78,9 @@ def _run(args: argparse.Namespace) -> int:
         language=args.lang,
         hifigan_weights=args.hifigan_weights,
     )
+    style = resolve_style(synth.model, synth.cfg, style_wav=args.style_wav, style_token=args.style_token)
     results = synth.synthesize(
-        texts, batch_size=args.batch_size, seed=args.seed, max_decoder_steps=args.max_decoder_steps
+        texts, batch_size=args.batch_size, seed=args.seed, max_decoder_steps=args.max_decoder_steps, **style
     )
     jsonl = write_results(results, args.out)
     print(f"{'#':>4} {'frames':>6} {'sec':>6} {'stop':<12} text")

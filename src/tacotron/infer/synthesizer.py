@@ -165,8 +165,16 @@ class Synthesizer:
         seed: int | None = None,
         deterministic: bool = False,
         max_decoder_steps: int | None = None,
+        style_mel: torch.Tensor | None = None,
+        style_weights: torch.Tensor | None = None,
     ) -> list[SynthesisResult]:
-        """One result per text, in the order given. Raises on empty or unknown-character text, naming it."""
+        """One result per text, in the order given. Raises on empty or unknown-character text, naming it.
+
+        GST models: one style for every text, from a reference mel [n_mels, T] or token weights
+        [n_tokens] (see `tacotron.infer.style`); neither = uniform token weights.
+        """
+        style = {"style_mel": style_mel, "style_weights": style_weights}
+        style = {k: v.to(self.device) for k, v in style.items() if v is not None}
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         encoded = [self.frontend.encode(text) for text in texts]
@@ -183,6 +191,7 @@ class Synthesizer:
                     batch_seed,
                     deterministic,
                     max_decoder_steps,
+                    style,
                 ),
                 strict=True,
             ):
@@ -197,6 +206,7 @@ class Synthesizer:
         seed: int | None,
         deterministic: bool,
         max_decoder_steps: int | None,
+        style: dict[str, torch.Tensor] | None = None,
     ) -> list[SynthesisResult]:
         started = time.perf_counter()
         lengths = torch.tensor([len(x) for x in ids], dtype=torch.long)
@@ -210,6 +220,7 @@ class Synthesizer:
             gate_threshold=self.cfg.model.gate_threshold,
             deterministic=deterministic,
             seed=seed,
+            **(style or {}),
         )
         frames = [int(n) for n in out.lengths.tolist()]
         wavs = self.vocoder(out.mel_postnet, frames)
@@ -239,6 +250,7 @@ def input_errors() -> tuple[type[Exception], ...]:
     as one line and exit code 2 instead of a traceback; anything else is a bug and keeps its traceback."""
     from tacotron.audio import AudioError
     from tacotron.infer.hifigan import HifiGanConfigError
+    from tacotron.infer.style import StyleError
     from tacotron.text import EmptyTextError, UnknownCharactersError
     from tacotron.train.checkpoint import CheckpointError
 
@@ -251,4 +263,5 @@ def input_errors() -> tuple[type[Exception], ...]:
         UnknownCharactersError,
         EmptyTextError,
         AudioError,
+        StyleError,
     )

@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from tacotron.data.batch import lengths_to_mask
+from tacotron.model.fast_lstm import bilstm_padded
 
 
 class Encoder(nn.Module):
@@ -49,6 +50,9 @@ class Encoder(nn.Module):
         self.norms = nn.ModuleList(nn.BatchNorm1d(encoder_dim) for _ in range(n_convolutions))
         self.dropout = dropout
         self.lstm = nn.LSTM(dims[-1], encoder_dim // 2, batch_first=True, bidirectional=True)
+        # True: run the BiLSTM without packing (no lengths.cpu() host sync), as CUDA graph capture
+        # needs; same result (tacotron.model.fast_lstm). Set by the fast paths in tacotron.model.graphs.
+        self.capturable = False
 
     def forward(self, text: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         keep = lengths_to_mask(lengths, text.size(1)).unsqueeze(1)  # (B, 1, L)
@@ -57,6 +61,8 @@ class Encoder(nn.Module):
         for conv, norm in zip(self.convs, self.norms, strict=True):
             x = F.dropout(F.relu(norm(conv(x))), self.dropout, self.training)
             x = x * keep.to(x.dtype)
+        if self.capturable:
+            return bilstm_padded(self.lstm, x.transpose(1, 2), lengths)  # (B, L, encoder_dim)
         packed = pack_padded_sequence(
             x.transpose(1, 2), lengths.cpu(), batch_first=True, enforce_sorted=False
         )

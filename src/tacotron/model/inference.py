@@ -65,7 +65,10 @@ class StopTracker:
         if not self.stop_at_end_of_text:
             eos_stop = torch.zeros_like(eos_stop)
         self.lengths = torch.where(gate_stop, step * self.r + first_fire + 1, self.lengths)
-        self.lengths = torch.where(eos_stop, torch.full_like(self.lengths, (step + 1) * self.r), self.lengths)
+        # zeros_like + ...: `step` may be a 0-dim tensor (CUDA-graph decoding), full_like needs a number
+        self.lengths = torch.where(
+            eos_stop, torch.zeros_like(self.lengths) + (step + 1) * self.r, self.lengths
+        )
         self.reasons = torch.where(gate_stop, torch.full_like(self.reasons, _GATE), self.reasons)
         self.reasons = torch.where(eos_stop, torch.full_like(self.reasons, _END_OF_TEXT), self.reasons)
         self.stopped = self.stopped | gate_stop | eos_stop

@@ -18,8 +18,10 @@ from torch import nn
 from tacotron.config import ModelConfig
 from tacotron.data.batch import lengths_to_mask
 from tacotron.data.collate import MAX_REDUCTION_FACTOR
+from tacotron.model.ddc import DDCOutput, coarse_pass
 from tacotron.model.decoder import Decoder
 from tacotron.model.encoder import Encoder
+from tacotron.model.gst import GlobalStyleTokens
 from tacotron.model.inference import StopTracker, decode
 from tacotron.model.postnet import Postnet
 
@@ -28,17 +30,25 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Tacotron2Output:
-    """Teacher-forced outputs. mel, mel_postnet [B, n_mels, T]; gate_logits [B, T]; alignments [B, T // r, L]."""
+    """Teacher-forced outputs. mel, mel_postnet [B, n_mels, T]; gate_logits [B, T]; alignments [B, T // r, L].
+
+    ddc: the coarse decoder's outputs when the model has one (model.ddc), else None.
+    """
 
     mel: torch.Tensor
     mel_postnet: torch.Tensor
     gate_logits: torch.Tensor
     alignments: torch.Tensor
+    ddc: DDCOutput | None = None
 
     def detach(self) -> Tacotron2Output:
         """A copy cut from the graph (for callbacks and plots, so they keep no activations alive)."""
         return Tacotron2Output(
-            self.mel.detach(), self.mel_postnet.detach(), self.gate_logits.detach(), self.alignments.detach()
+            self.mel.detach(),
+            self.mel_postnet.detach(),
+            self.gate_logits.detach(),
+            self.alignments.detach(),
+            None if self.ddc is None else self.ddc.detach(),
         )
 
 
@@ -77,11 +87,19 @@ class Tacotron2(nn.Module):
         stop_at_end_of_text: bool = True,
         eos_stop_steps: int = 3,
         stop_check_every: int = 8,
+        gst: GlobalStyleTokens | None = None,
+        coarse_decoder: Decoder | None = None,
     ):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
         self.postnet = postnet
+        # Optional parts are registered only when present, so a model without them has the same
+        # state_dict keys (and loads the same checkpoints) as before they existed.
+        if gst is not None:
+            self.gst = gst
+        if coarse_decoder is not None:
+            self.coarse_decoder = coarse_decoder
         self.n_mels = n_mels
         self.max_frames_per_step = decoder.max_frames_per_step
         self.prenet_dropout_at_inference = prenet_dropout_at_inference
@@ -115,13 +133,51 @@ class Tacotron2(nn.Module):
         """Teacher forcing. text [B, L] long, text_lengths [B], mels [B, n_mels, T] with T % r == 0,
         mel_lengths [B] (real frames; the postnet masks the rest)."""
         self._check_forward_inputs(text, text_lengths, mels, mel_lengths)
-        memory = self.encoder(text, text_lengths)
+        style = None
+        if self.has_gst:  # standard GST training: the target mel is its own style reference
+            style = self.gst.weights_from_reference(mels, mel_lengths)
+        memory = self._condition_memory(self.encoder(text, text_lengths), text_lengths, style)
         text_mask = lengths_to_mask(text_lengths, text.size(1))
         prenet_dropout = self.training or self.prenet_dropout_at_inference
         mel, gate, alignments = self.decoder(memory, text_mask, mels, self.r, prenet_dropout=prenet_dropout)
         mel_mask = lengths_to_mask(mel_lengths, mels.size(2))
         mel_postnet = mel + self.postnet(mel, mel_mask)
-        return Tacotron2Output(mel, mel_postnet, gate, alignments)
+        ddc = None
+        if self.has_ddc:
+            ddc = coarse_pass(
+                self.coarse_decoder, memory, text_mask, mels, self.ddc_r, prenet_dropout=prenet_dropout
+            )
+        return Tacotron2Output(mel, mel_postnet, gate, alignments, ddc)
+
+    @property
+    def has_gst(self) -> bool:
+        return "gst" in self._modules
+
+    @property
+    def has_ddc(self) -> bool:
+        return "coarse_decoder" in self._modules
+
+    @property
+    def ddc_r(self) -> int:
+        """The coarse decoder's reduction factor (0 without DDC)."""
+        return self.coarse_decoder.max_frames_per_step if self.has_ddc else 0
+
+    def _condition_memory(
+        self, memory: torch.Tensor, text_lengths: torch.Tensor, style_weights: torch.Tensor | None
+    ) -> torch.Tensor:
+        """The one place where style joins the encoder outputs, for `forward` and `infer` alike.
+
+        style_weights: token weights [B, heads, n_tokens] or [B, n_tokens]; None = uniform (GST models)
+        or nothing to add (models without GST).
+        """
+        if not self.has_gst:
+            if style_weights is not None:
+                raise ValueError("style weights were given but this model has no GST (model.gst is false)")
+            return memory
+        if style_weights is None:
+            style_weights = self.gst.uniform_weights(memory.size(0), memory)
+        embedding = self.gst.embedding_from_weights(style_weights)
+        return self.gst.condition(memory, text_lengths, embedding)
 
     def _check_forward_inputs(
         self, text: torch.Tensor, text_lengths: torch.Tensor, mels: torch.Tensor, mel_lengths: torch.Tensor
@@ -155,11 +211,17 @@ class Tacotron2(nn.Module):
         gate_threshold: float | None = None,
         deterministic: bool = False,
         seed: int | None = None,
+        style_mel: torch.Tensor | None = None,
+        style_mel_lengths: torch.Tensor | None = None,
+        style_weights: torch.Tensor | None = None,
     ) -> InferenceOutput:
         """Batched synthesis; call `model.eval()` first (BatchNorm batch statistics would mix items).
 
         deterministic=True turns prenet dropout off; otherwise, with prenet_dropout_at_inference and a
         `seed`, dropout masks come from a seeded generator so results are reproducible.
+        Style (GST models only; at most one of): `style_mel` [n_mels, T] or [B or 1, n_mels, T] reference
+        mel (real lengths `style_mel_lengths`, default all frames), or `style_weights` token weights
+        [n_tokens], [B or 1, n_tokens] or [B or 1, heads, n_tokens]; neither = uniform token weights.
         """
         if self.training:
             logger.warning("Tacotron2.infer called in training mode; call model.eval() for synthesis")
@@ -173,7 +235,8 @@ class Tacotron2(nn.Module):
         generator = None
         if prenet_dropout and seed is not None:
             generator = torch.Generator(device=text.device).manual_seed(seed)
-        memory = self.encoder(text, text_lengths)
+        style = self._inference_style(text.size(0), style_mel, style_mel_lengths, style_weights)
+        memory = self._condition_memory(self.encoder(text, text_lengths), text_lengths, style)
         mem = self.decoder.prepare_memory(memory, lengths_to_mask(text_lengths, text.size(1)))
         tracker = StopTracker(
             text_lengths,
@@ -194,6 +257,38 @@ class Tacotron2(nn.Module):
             check_every=self.stop_check_every,
         )
         return self._finish_inference(raw.mel, raw.gate_logits, raw.alignments, raw.lengths, raw.stop_reasons)
+
+    def _inference_style(
+        self,
+        batch_size: int,
+        style_mel: torch.Tensor | None,
+        style_mel_lengths: torch.Tensor | None,
+        style_weights: torch.Tensor | None,
+    ) -> torch.Tensor | None:
+        """Token weights for `infer` (expanded to the batch), or None (uniform / no GST)."""
+        if style_mel is None and style_weights is None:
+            return None
+        if not self.has_gst:
+            raise ValueError("a style (reference mel or token weights) was given but this model has no GST")
+        if style_mel is not None and style_weights is not None:
+            raise ValueError("give either a style reference mel or style token weights, not both")
+        if style_mel is not None:
+            if style_mel.dim() == 2:
+                style_mel = style_mel.unsqueeze(0)
+            if style_mel.dim() != 3 or style_mel.size(1) != self.n_mels or style_mel.size(2) == 0:
+                raise ValueError(
+                    f"style_mel must be [n_mels={self.n_mels}, T] or [B, n_mels, T], got {tuple(style_mel.shape)}"
+                )
+            if style_mel_lengths is None:
+                style_mel_lengths = torch.full(
+                    (style_mel.size(0),), style_mel.size(2), dtype=torch.long, device=style_mel.device
+                )
+            style_weights = self.gst.weights_from_reference(style_mel, style_mel_lengths)
+        elif style_weights.dim() == 1:
+            style_weights = style_weights.unsqueeze(0)
+        if style_weights.size(0) not in (1, batch_size):
+            raise ValueError(f"style for {style_weights.size(0)} items but the text batch has {batch_size}")
+        return style_weights.expand(batch_size, *style_weights.shape[1:])
 
     def _finish_inference(
         self,
@@ -223,6 +318,8 @@ def build_model(cfg: ModelConfig, n_symbols: int, n_mels: int) -> Tacotron2:
             f"need 1 <= model.n_frames_per_step ({cfg.n_frames_per_step}) <= model.max_frames_per_step "
             f"({cfg.max_frames_per_step}, 0 = n_frames_per_step) <= {MAX_REDUCTION_FACTOR}"
         )
+    if cfg.ddc and not 1 <= cfg.ddc_r <= 4 * MAX_REDUCTION_FACTOR:
+        raise ValueError(f"model.ddc_r must be in 1..{4 * MAX_REDUCTION_FACTOR}, got {cfg.ddc_r}")
     encoder = Encoder(
         n_symbols=n_symbols,
         embedding_dim=cfg.symbols_embedding_dim,
@@ -231,21 +328,7 @@ def build_model(cfg: ModelConfig, n_symbols: int, n_mels: int) -> Tacotron2:
         kernel_size=cfg.encoder_kernel_size,
         dropout=cfg.encoder_dropout,
     )
-    decoder = Decoder(
-        n_mels=n_mels,
-        max_frames_per_step=max_r,
-        encoder_dim=cfg.encoder_embedding_dim,
-        attention_rnn_dim=cfg.attention_rnn_dim,
-        decoder_rnn_dim=cfg.decoder_rnn_dim,
-        prenet_dim=cfg.prenet_dim,
-        prenet_n_layers=cfg.prenet_n_layers,
-        prenet_dropout=cfg.prenet_dropout,
-        attention_dim=cfg.attention_dim,
-        attention_location_n_filters=cfg.attention_location_n_filters,
-        attention_location_kernel_size=cfg.attention_location_kernel_size,
-        p_attention_dropout=cfg.p_attention_dropout,
-        p_decoder_dropout=cfg.p_decoder_dropout,
-    )
+    decoder = _build_decoder(cfg, n_mels, max_r)
     postnet = Postnet(
         n_mels=n_mels,
         embedding_dim=cfg.postnet_embedding_dim,
@@ -264,4 +347,37 @@ def build_model(cfg: ModelConfig, n_symbols: int, n_mels: int) -> Tacotron2:
         gate_threshold=cfg.gate_threshold,
         min_text_fraction=cfg.min_text_fraction,
         stop_at_end_of_text=cfg.stop_at_end_of_text,
+        gst=_build_gst(cfg, n_mels) if cfg.gst else None,
+        coarse_decoder=_build_decoder(cfg, n_mels, cfg.ddc_r) if cfg.ddc else None,
+    )
+
+
+def _build_gst(cfg: ModelConfig, n_mels: int) -> GlobalStyleTokens:
+    return GlobalStyleTokens(
+        n_mels=n_mels,
+        encoder_dim=cfg.encoder_embedding_dim,
+        ref_channels=list(cfg.gst_ref_channels),
+        ref_gru_dim=cfg.gst_ref_gru_dim,
+        n_tokens=cfg.gst_n_tokens,
+        token_dim=cfg.gst_token_dim,
+        n_heads=cfg.gst_heads,
+    )
+
+
+def _build_decoder(cfg: ModelConfig, n_mels: int, max_r: int) -> Decoder:
+    """The fine decoder (max_r = max_frames_per_step) and the DDC coarse decoder (max_r = ddc_r)."""
+    return Decoder(
+        n_mels=n_mels,
+        max_frames_per_step=max_r,
+        encoder_dim=cfg.encoder_embedding_dim,
+        attention_rnn_dim=cfg.attention_rnn_dim,
+        decoder_rnn_dim=cfg.decoder_rnn_dim,
+        prenet_dim=cfg.prenet_dim,
+        prenet_n_layers=cfg.prenet_n_layers,
+        prenet_dropout=cfg.prenet_dropout,
+        attention_dim=cfg.attention_dim,
+        attention_location_n_filters=cfg.attention_location_n_filters,
+        attention_location_kernel_size=cfg.attention_location_kernel_size,
+        p_attention_dropout=cfg.p_attention_dropout,
+        p_decoder_dropout=cfg.p_decoder_dropout,
     )

@@ -1,0 +1,105 @@
+"""Benchmark results (a JSON-able dict) -> Markdown tables of absolute numbers and ratios ours / torchaudio."""
+
+from __future__ import annotations
+
+import math
+
+
+def ratio(ours: float | None, theirs: float | None) -> str:
+    """'3.21x', or 'n/a' when either side is missing or zero."""
+    if not ours or not theirs or math.isnan(ours) or math.isnan(theirs):
+        return "n/a"
+    return f"{ours / theirs:.2f}x"
+
+
+def _num(value: float | None, fmt: str = "{:,.0f}") -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else fmt.format(value)
+
+
+def _train_table(rows: list[dict]) -> list[str]:
+    lines = [
+        "| batch | precision | r | torchaudio | ours eager | ours CUDA graph | graph / torchaudio | eager / torchaudio "
+        "| peak reserved GiB torchaudio / graph |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        ta, eager, graph = (row.get(k, {}) for k in ("torchaudio", "ours_eager", "ours_graphed"))
+        lines.append(
+            f"| {row['batch']} | {row['precision']} | {row['r']} | {_num(ta.get('frames_per_s'))} "
+            f"| {_num(eager.get('frames_per_s'))} | {_num(graph.get('frames_per_s'))} "
+            f"| {ratio(graph.get('frames_per_s'), ta.get('frames_per_s'))} "
+            f"| {ratio(eager.get('frames_per_s'), ta.get('frames_per_s'))} "
+            f"| {_num(ta.get('peak_gib'), '{:.1f}')} / {_num(graph.get('peak_gib'), '{:.1f}')} |"
+        )
+    return lines
+
+
+def _decode_table(rows: list[dict]) -> list[str]:
+    lines = [
+        "| batch | steps | torchaudio | ours eager | ours CUDA graph fp32 | ours CUDA graph bf16 | graph fp32 / torchaudio |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['batch']} | {row['steps']} | {_num(row.get('torchaudio'))} | {_num(row.get('ours_eager'))} "
+            f"| {_num(row.get('ours_graphed'))} | {_num(row.get('ours_graphed_bf16'))} "
+            f"| {ratio(row.get('ours_graphed'), row.get('torchaudio'))} |"
+        )
+    return lines
+
+
+def to_markdown(results: dict) -> str:
+    """The whole report; sections missing from `results` are left out."""
+    env = results.get("env", {})
+    out = [
+        f"Device: {env.get('device', '?')}; torch {env.get('torch', '?')}, torchaudio {env.get('torchaudio', '?')}; "
+        f"{env.get('date', '?')}. TF32 on for fp32 matmuls/convs.",
+        "",
+    ]
+    if "parity" in results:
+        p = results["parity"]
+        out += [
+            f"Same work checked: parameters ours {p['params_ours']:,} vs torchaudio {p['params_torchaudio']:,}; "
+            f"output shapes {p['output_shapes']['ours']} (both).",
+            "",
+        ]
+    if results.get("train"):
+        out += [
+            "### Training (real mel frames/s; forward + loss + backward + clip + Adam)",
+            "",
+            *_train_table(results["train"]),
+            "",
+        ]
+    if results.get("decode"):
+        out += [
+            "### Decoding (frames/s, fixed number of decoder steps, prenet dropout on, no vocoder)",
+            "",
+            *_decode_table(results["decode"]),
+            "",
+        ]
+    if results.get("rtf"):
+        r = results["rtf"]
+        out += [
+            "### End to end, batch 1, Griffin-Lim (32 iterations) on the GPU",
+            "",
+            "| | seconds | audio seconds | real-time factor (lower is faster) |",
+            "|---|---|---|---|",
+        ]
+        for name in ("torchaudio", "ours_graphed"):
+            if name in r:
+                out.append(
+                    f"| {name} | {r[name]['seconds']:.3f} | {r['audio_seconds']:.2f} | {r[name]['rtf']:.4f} |"
+                )
+        out.append("")
+    if results.get("max_batch"):
+        m = results["max_batch"]
+        out += [
+            f"### Largest training batch at text {m['text_len']} / mel {m['mel_len']} frames ({m['precision']}, "
+            f"memory capped at {m.get('memory_cap_gib', float('nan')):.0f} GiB)",
+            "",
+            "| model | largest batch |",
+            "|---|---|",
+        ]
+        out += [f"| {k} | {v} |" for k, v in m["sizes"].items()]
+        out.append("")
+    return "\n".join(out)

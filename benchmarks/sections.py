@@ -1,0 +1,228 @@
+"""The benchmark sections: each takes (args, device, results) and adds its entry to `results`.
+
+Models are built fresh per configuration and dropped afterwards, so peak memory is per configuration.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+
+import timing
+import torch
+import workloads as wl
+
+from tacotron.model.fast_infer import GraphedInference
+
+logger = logging.getLogger(__name__)
+
+
+def _free() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _train_one(kind: str, r: int, precision: str, works, args, device) -> dict:
+    if kind == "torchaudio":
+        model = wl.build_torchaudio(device).train()
+        step = timing.eager_step(model, precision, torchaudio_model=True)
+    else:
+        model = wl.build_ours(r, device).train()
+        if kind == "ours_eager":
+            step = timing.eager_step(model, precision, torchaudio_model=False)
+        else:
+            step = timing.graphed_step(
+                model, precision, text_multiple=args.text_multiple, mel_multiple=args.mel_multiple
+            )
+    warmup = len(works)  # every distinct batch once: captures all graph shapes before timing
+    result = timing.time_train(step, works, warmup=warmup, iters=args.iters, device=device)
+    if kind == "ours_graphed":
+        result["graphs"] = len(step.graphed.graphs)  # type: ignore[attr-defined]
+    logger.info("train %s r=%d %s B=%d: %s", kind, r, precision, works[0].batch.size, result)
+    del model, step
+    _free()
+    return result
+
+
+def train(args, device, results) -> None:
+    rows = results.setdefault("train", [])
+    kinds = ["ours_eager", "ours_graphed"] + ([] if args.no_torchaudio else ["torchaudio"])
+    if not args.no_torchaudio and "parity" not in results:
+        works = wl.synthetic_batches(1, 4, r=1, seed=0, device=device)
+        results["parity"] = wl.check_same_work(
+            wl.build_ours(1, device), wl.build_torchaudio(device), works[0]
+        )
+    for r in (1, 2):
+        for batch_size in [int(b) for b in args.batch_sizes.split(",")]:
+            works = wl.synthetic_batches(2, batch_size, r=r, seed=batch_size, device=device)
+            for precision in args.precisions.split(","):
+                row = {"batch": batch_size, "precision": precision, "r": r}
+                for kind in kinds if r == 1 else ["ours_eager", "ours_graphed"]:
+                    if r == 2 and kind == "ours_eager" and precision == "fp32":
+                        continue  # r = 2 eager is only a reference point; keep the run short
+                    row[kind] = _train_one(kind, r, precision, works, args, device)
+                rows.append(row)
+            del works
+            _free()
+
+
+def _decode_text(batch_size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(1)
+    text = torch.randint(2, wl.N_SYMBOLS, (batch_size, 150), generator=gen).to(device)
+    return text, torch.full((batch_size,), 150, dtype=torch.long, device=device)
+
+
+def _ours_for_decoding(device):
+    model = wl.build_ours(1, device).eval()
+    model.stop_at_end_of_text = False  # fixed work: only max_decoder_steps ends decoding
+    return model
+
+
+def decode(args, device, results) -> None:
+    rows = results.setdefault("decode", [])
+    steps = args.decode_steps
+    never = 1.0 - 1e-6  # gate threshold an untrained gate does not reach: fixed number of steps
+    for batch_size in (1, 32):
+        text, lengths = _decode_text(batch_size, device)
+        row = {"batch": batch_size, "steps": steps}
+        model = _ours_for_decoding(device)
+        frames = batch_size * steps
+
+        def eager(model=model, text=text, lengths=lengths):
+            return model.infer(text, lengths, max_decoder_steps=steps, gate_threshold=never)
+
+        row["ours_eager"] = frames / timing.time_calls(eager, repeats=2, device=device)
+        for key, dtype in (("ours_graphed", torch.float32), ("ours_graphed_bf16", torch.bfloat16)):
+            fast = GraphedInference(model, dtype=dtype)
+            out = fast.infer(text, lengths, max_decoder_steps=steps, gate_threshold=never)
+            if int(out.lengths.min()) != steps:
+                raise RuntimeError(
+                    f"{key}: decoding stopped early ({out.lengths.tolist()}); workload not fixed"
+                )
+            row[key] = frames / timing.time_calls(
+                lambda fast=fast, text=text, lengths=lengths: fast.infer(
+                    text, lengths, max_decoder_steps=steps, gate_threshold=never
+                ),
+                repeats=3,
+                device=device,
+            )
+            del fast
+        del model
+        _free()
+        if not args.no_torchaudio:
+            ta = wl.build_torchaudio(device, decoder_max_step=steps, early_stopping=False).eval()
+            with torch.no_grad():
+                row["torchaudio"] = frames / timing.time_calls(
+                    lambda ta=ta, text=text, lengths=lengths: ta.infer(text, lengths),
+                    repeats=2,
+                    device=device,
+                )
+            del ta
+            _free()
+        logger.info("decode: %s", row)
+        rows.append(row)
+
+
+def _griffin_lim_vocoder(device):
+    """mel [B, 80, T] -> wav, via the filterbank pseudo-inverse and 32 fast Griffin-Lim iterations."""
+    from tacotron.audio.griffin_lim import griffin_lim, mel_to_linear
+
+    try:
+        import torchaudio  # the GPU image has torchaudio but no librosa
+
+        fb = torchaudio.functional.melscale_fbanks(
+            513, 0.0, 8000.0, wl.N_MELS, 22050, norm="slaney", mel_scale="slaney"
+        )
+        basis = fb.T.contiguous()
+    except ImportError:
+        from tacotron.audio import mel_basis
+        from tacotron.config import AudioConfig
+
+        basis = torch.from_numpy(mel_basis(AudioConfig()))
+    pinv = torch.linalg.pinv(basis.to(device))
+
+    def vocode(mel: torch.Tensor) -> torch.Tensor:
+        linear = mel_to_linear(mel.float(), pinv)
+        return griffin_lim(linear, n_fft=1024, hop_length=256, win_length=1024, n_iter=32)
+
+    return vocode
+
+
+def rtf(args, device, results) -> None:
+    steps = args.decode_steps
+    text, lengths = _decode_text(1, device)
+    vocode = _griffin_lim_vocoder(device)
+    audio_seconds = steps * 256 / 22050
+    entry: dict = {"audio_seconds": audio_seconds, "steps": steps}
+    model = _ours_for_decoding(device)
+    fast = GraphedInference(model)
+
+    def ours(fast=fast):
+        return vocode(
+            fast.infer(text, lengths, max_decoder_steps=steps, gate_threshold=1.0 - 1e-6).mel_postnet
+        )
+
+    seconds = timing.time_calls(ours, repeats=3, device=device)
+    entry["ours_graphed"] = {"seconds": seconds, "rtf": seconds / audio_seconds}
+    del fast, model
+    _free()
+    if not args.no_torchaudio:
+        ta = wl.build_torchaudio(device, decoder_max_step=steps, early_stopping=False).eval()
+
+        @torch.no_grad()
+        def theirs():
+            return vocode(ta.infer(text, lengths)[0])
+
+        seconds = timing.time_calls(theirs, repeats=2, device=device)
+        entry["torchaudio"] = {"seconds": seconds, "rtf": seconds / audio_seconds}
+    results["rtf"] = entry
+
+
+def _train_step_for(kind: str, args, device):
+    if kind == "torchaudio":
+        model = wl.build_torchaudio(device).train()
+        return model, timing.eager_step(model, "bf16", torchaudio_model=True)
+    model = wl.build_ours(1, device).train()
+    if kind == "ours_eager":
+        return model, timing.eager_step(model, "bf16", torchaudio_model=False)
+    return model, timing.graphed_step(
+        model, "bf16", text_multiple=args.text_multiple, mel_multiple=args.mel_multiple
+    )
+
+
+def maxbatch(args, device, results) -> None:
+    """Largest batch at the maximum lengths: predicted from peak memory at two small batches, then
+    verified by training steps around the prediction (an OOM there is the measurement)."""
+    text_len, mel_len = wl.TEXT_RANGE[1], wl.MEL_RANGE[1]
+    entry = {"text_len": text_len, "mel_len": mel_len, "precision": "bf16", "sizes": {}, "tries": {}}
+    results["max_batch"] = entry
+    total = torch.cuda.mem_get_info(device)[1]
+    cap = min(total, int(args.maxbatch_gib * 2**30))
+    entry["memory_cap_gib"] = cap / 2**30
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    torch.cuda.set_per_process_memory_fraction(cap / total, index)  # a smaller card, and faster tries
+    kinds = (["torchaudio"] if not args.no_torchaudio else []) + ["ours_eager", "ours_graphed"]
+    for kind in kinds:
+        tries: dict[int, bool] = {}
+
+        def try_size(n: int, kind=kind, tries=tries) -> tuple[bool, int]:
+            work = wl.fixed_length_batch(n, text_len, mel_len, r=1, device=device)
+            model, step = _train_step_for(kind, args, device)
+            torch.cuda.reset_peak_memory_stats(device)
+            ok = timing.fits(step, work, device)
+            peak = torch.cuda.max_memory_reserved(device)
+            logger.info(
+                "maxbatch %s B=%d: %s (peak %.1f GiB)", kind, n, "fits" if ok else "OOM", peak / 2**30
+            )
+            tries[n] = ok
+            del model, step, work
+            _free()
+            return ok, peak
+
+        entry["sizes"][kind] = timing.largest_batch_from_memory(try_size, total_bytes=cap)
+        entry["tries"][kind] = {str(k): v for k, v in tries.items()}
+    torch.cuda.set_per_process_memory_fraction(1.0, index)
+
+
+SECTIONS = {"train": train, "decode": decode, "rtf": rtf, "maxbatch": maxbatch}
