@@ -131,3 +131,16 @@ def test_unknown_format_is_rejected(tmp_path):
     ckpt = write_tiny_checkpoint(tmp_path / "m.pt")
     with pytest.raises(ValueError, match="unknown export format 'tflite'"):
         export_checkpoint(ckpt, "tflite", tmp_path / "out")
+
+
+def test_export_refuses_a_style_token_model_instead_of_dropping_its_style(tmp_path):
+    """A GST model exported without its style input would sound different from eager synthesis."""
+    from tacotron.export import export_torchscript
+    from tacotron.model import build_model
+    from tests.conftest import tiny_config
+
+    cfg = tiny_config()
+    cfg.model.gst = True
+    model = build_model(cfg.model, n_symbols=40, n_mels=80)
+    with pytest.raises(ValueError, match="Global Style Tokens"):
+        export_torchscript(model, {}, tmp_path / "m.pt")

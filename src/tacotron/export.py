@@ -245,8 +245,21 @@ class ScriptedTacotron(nn.Module):
         return mel_postnet, lengths, align, reasons
 
 
+def check_exportable(model: nn.Module) -> None:
+    """Refuse models whose inference path the exported parts would not reproduce.
+
+    The exported encoder part has no style input, so a Global Style Token model would silently lose
+    its style at inference: the replaced system's "feature in training, missing at inference" bug.
+    (The DDC coarse decoder is training-only, so DDC models export unchanged.)
+    """
+    if getattr(model, "has_gst", False):
+        raise ValueError("export of models with Global Style Tokens (model.gst: true) is not supported: "
+                         "the exported encoder has no style input; synthesise with `tacotron synth` instead")
+
+
 def export_torchscript(model: nn.Module, meta: dict[str, Any], path: str | Path) -> Path:
     """Trace the parts, script the loop, save one file (metadata.json inside as an extra file)."""
+    check_exportable(model)
     model = model.eval()
     inputs = _trace_inputs(model, *example_inputs(len(meta["symbols"]["symbols"])))
     with torch.no_grad():
@@ -288,6 +301,7 @@ def _dynamic_axes(spec: dict[str, str]) -> dict[str, dict[int, str]]:
 
 def export_onnx(model: nn.Module, meta: dict[str, Any], out_dir: str | Path) -> Path:
     """encoder.onnx, decoder_step.onnx, postnet.onnx (dynamic batch and lengths), metadata.json, runner.py."""
+    check_exportable(model)
     model = model.eval()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

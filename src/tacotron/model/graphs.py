@@ -100,6 +100,8 @@ class GraphedTrainStep:
     def __init__(self, model: Tacotron2, loss_fn: Tacotron2Loss, *, precision: str = "bf16", warmup: int = 1):
         if precision not in ("fp32", "bf16"):
             raise ValueError(f"GraphedTrainStep supports precision 'fp32' or 'bf16', got {precision!r}")
+        if model.has_gst or model.has_ddc:  # their extra inputs and loss terms are not in the captured step
+            raise ValueError("GraphedTrainStep does not support model.gst or model.ddc; set train.cuda_graphs=false")
         device = next(model.parameters()).device
         if device.type != "cuda":
             raise ValueError(f"GraphedTrainStep needs the model on a CUDA device, got {device}")
