@@ -45,14 +45,27 @@ def write_dataset(out: Path, n_items: int, seed: int = 0) -> Path:
         n_mel = int(rng.integers(MEL_RANGE[0], MEL_RANGE[1] + 1))
         ids = [int(x) for x in rng.integers(3, len(symbols), n_text)] + [symbols.eos_id]
         item_id = f"b{i:05d}"
-        np.save(out / "mels" / f"{item_id}.npy", rng.normal(-5, 2, (cfg.audio.n_mels, n_mel)).astype(np.float32))
+        np.save(
+            out / "mels" / f"{item_id}.npy", rng.normal(-5, 2, (cfg.audio.n_mels, n_mel)).astype(np.float32)
+        )
         split = "val" if i < 2 else "train"
-        record = {"id": item_id, "text": "x", "cleaned": "x", "ids": ids, "mel": f"mels/{item_id}.npy",
-                  "frames": n_mel, "seconds": n_mel * 256 / 22050, "split": split}
+        record = {
+            "id": item_id,
+            "text": "x",
+            "cleaned": "x",
+            "ids": ids,
+            "mel": f"mels/{item_id}.npy",
+            "frames": n_mel,
+            "seconds": n_mel * 256 / 22050,
+            "split": split,
+        }
         lines.append(json.dumps(record))
     (out / "manifest.jsonl").write_text("\n".join(lines) + "\n")
     (out / "symbols.json").write_text(json.dumps(symbols.to_dict()))
-    np.save(out / "mel_basis.npy", np.abs(rng.normal(0, 0.01, (cfg.audio.n_mels, cfg.audio.n_fft // 2 + 1))).astype(np.float32))
+    np.save(
+        out / "mel_basis.npy",
+        np.abs(rng.normal(0, 0.01, (cfg.audio.n_mels, cfg.audio.n_fft // 2 + 1))).astype(np.float32),
+    )
     cfg.save(out / "config.yaml")
     return out
 
@@ -105,7 +118,12 @@ def worker(args: argparse.Namespace) -> None:
     device = f"cuda:{os.environ['LOCAL_RANK']}"
     if args.cpu_smoke:  # a tiny model on CPU/gloo, to check the script itself without a GPU
         device, cfg.train.precision, cfg.data.loader_workers = "cpu", "fp32", 0
-        for name in ("attention_rnn_dim", "decoder_rnn_dim", "symbols_embedding_dim", "encoder_embedding_dim"):
+        for name in (
+            "attention_rnn_dim",
+            "decoder_rnn_dim",
+            "symbols_embedding_dim",
+            "encoder_embedding_dim",
+        ):
             setattr(cfg.model, name, 32)
         cfg.model.postnet_embedding_dim = cfg.model.prenet_dim = 32
     timer = Timer()
@@ -115,11 +133,17 @@ def worker(args: argparse.Namespace) -> None:
         seconds = timer.t1 - timer.t0
         world = int(os.environ["WORLD_SIZE"])
         # each rank sees batches of the same length distribution; frames counted on rank 0, times world
-        result = {"world_size": world, "frames_per_s": timer.frames * world / seconds,
-                  "timed_steps": args.steps - args.warmup, "seconds": seconds, "identical_params": timer.identical,
-                  "batch_per_gpu": args.batch, "r": args.r,
-                  "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-                  "torch": torch.__version__}
+        result = {
+            "world_size": world,
+            "frames_per_s": timer.frames * world / seconds,
+            "timed_steps": args.steps - args.warmup,
+            "seconds": seconds,
+            "identical_params": timer.identical,
+            "batch_per_gpu": args.batch,
+            "r": args.r,
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+            "torch": torch.__version__,
+        }
         (Path(args.run) / f"result_n{world}.json").write_text(json.dumps(result))
 
 
@@ -127,16 +151,35 @@ def launcher(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data = write_dataset(out / "data", n_items=args.batch * max(args.gpus) * 10)
-    env = {**os.environ, "NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1",
-           "NVSHMEM_DISABLE_NVLS": "1", "PYTHONPATH": str(SRC)}
+    env = {
+        **os.environ,
+        "NCCL_NVLS_ENABLE": "0",
+        "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1",
+        "NVSHMEM_DISABLE_NVLS": "1",
+        "PYTHONPATH": str(SRC),
+    }
     results = []
     for n in args.gpus:
         # torchrun parses abbreviations of its own options even after the script, so the workers'
         # arguments travel in an environment variable
-        worker_args = {"data": str(data), "run": str(out), "steps": args.steps, "warmup": args.warmup,
-                       "batch": args.batch, "r": args.r, "cpu_smoke": args.cpu_smoke}
+        worker_args = {
+            "data": str(data),
+            "run": str(out),
+            "steps": args.steps,
+            "warmup": args.warmup,
+            "batch": args.batch,
+            "r": args.r,
+            "cpu_smoke": args.cpu_smoke,
+        }
         env["TACOTRON_DDP_WORKER"] = json.dumps(worker_args)
-        cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={n}", "--standalone", __file__]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            f"--nproc_per_node={n}",
+            "--standalone",
+            __file__,
+        ]
         started = time.monotonic()
         code = subprocess.run(cmd, env=env, timeout=args.timeout).returncode
         if code != 0:
@@ -146,12 +189,17 @@ def launcher(args: argparse.Namespace) -> int:
         results.append(result)
         print(json.dumps(result), flush=True)
     base = next((r["frames_per_s"] for r in results if r["world_size"] == 1), None)
-    lines = ["| GPUs | mel frames/s | speed-up | weak-scaling efficiency | params identical |", "|---|---|---|---|---|"]
+    lines = [
+        "| GPUs | mel frames/s | speed-up | weak-scaling efficiency | params identical |",
+        "|---|---|---|---|---|",
+    ]
     for r in results:
         speedup = r["frames_per_s"] / base if base else float("nan")
         r["speedup"], r["efficiency"] = speedup, speedup / r["world_size"]
-        lines.append(f"| {r['world_size']} | {r['frames_per_s']:.0f} | {speedup:.2f}x | {r['efficiency']:.1%} "
-                     f"| {r['identical_params']} |")
+        lines.append(
+            f"| {r['world_size']} | {r['frames_per_s']:.0f} | {speedup:.2f}x | {r['efficiency']:.1%} "
+            f"| {r['identical_params']} |"
+        )
     (out / "ddp_scaling.json").write_text(json.dumps(results, indent=2))
     (out / "ddp_scaling.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -167,7 +215,9 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--timeout", type=int, default=900)
-    parser.add_argument("--cpu-smoke", action="store_true", help="tiny model on CPU (gloo): checks the script")
+    parser.add_argument(
+        "--cpu-smoke", action="store_true", help="tiny model on CPU (gloo): checks the script"
+    )
     if "TACOTRON_DDP_WORKER" in os.environ:
         worker(argparse.Namespace(**json.loads(os.environ["TACOTRON_DDP_WORKER"])))
         return 0

@@ -10,8 +10,15 @@ from tacotron.cli import main
 @pytest.mark.slow
 def test_demo_pipeline_at_ci_size(tmp_path, capsys):
     out = tmp_path / "demo"
-    overrides = ["train.batch_size=4", "train.max_steps=2", "train.eval_every=2", "train.checkpoint_every=2",
-                 "train.loggers=[]", "model.max_decoder_steps=30", "data.workers=1"]
+    overrides = [
+        "train.batch_size=4",
+        "train.max_steps=2",
+        "train.eval_every=2",
+        "train.checkpoint_every=2",
+        "train.loggers=[]",
+        "model.max_decoder_steps=30",
+        "data.workers=1",
+    ]
     argv = ["demo", "--n", "10", "--out", str(out), "--heldout", "2"]
     for item in overrides:
         argv += ["--set", item]

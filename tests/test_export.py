@@ -135,9 +135,10 @@ def test_unknown_format_is_rejected(tmp_path):
 
 def test_export_refuses_a_style_token_model_instead_of_dropping_its_style(tmp_path):
     """A GST model exported without its style input would sound different from eager synthesis."""
+    from tests.conftest import tiny_config
+
     from tacotron.export import export_torchscript
     from tacotron.model import build_model
-    from tests.conftest import tiny_config
 
     cfg = tiny_config()
     cfg.model.gst = True

@@ -253,8 +253,10 @@ def check_exportable(model: nn.Module) -> None:
     (The DDC coarse decoder is training-only, so DDC models export unchanged.)
     """
     if getattr(model, "has_gst", False):
-        raise ValueError("export of models with Global Style Tokens (model.gst: true) is not supported: "
-                         "the exported encoder has no style input; synthesise with `tacotron synth` instead")
+        raise ValueError(
+            "export of models with Global Style Tokens (model.gst: true) is not supported: "
+            "the exported encoder has no style input; synthesise with `tacotron synth` instead"
+        )
 
 
 def export_torchscript(model: nn.Module, meta: dict[str, Any], path: str | Path) -> Path:

@@ -101,7 +101,9 @@ class GraphedTrainStep:
         if precision not in ("fp32", "bf16"):
             raise ValueError(f"GraphedTrainStep supports precision 'fp32' or 'bf16', got {precision!r}")
         if model.has_gst or model.has_ddc:  # their extra inputs and loss terms are not in the captured step
-            raise ValueError("GraphedTrainStep does not support model.gst or model.ddc; set train.cuda_graphs=false")
+            raise ValueError(
+                "GraphedTrainStep does not support model.gst or model.ddc; set train.cuda_graphs=false"
+            )
         device = next(model.parameters()).device
         if device.type != "cuda":
             raise ValueError(f"GraphedTrainStep needs the model on a CUDA device, got {device}")
