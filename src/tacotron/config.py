@@ -161,7 +161,9 @@ class TrainConfig:
     loggers: list[str] = field(default_factory=lambda: ["tensorboard"])
     mlflow_tracking_uri: str = ""  # empty = ./mlruns
     # --- speed (tacotron.model.graphs; see benchmarks/RESULTS.md) ---
-    cuda_graphs: bool = False  # replay forward+loss+backward from a CUDA graph per batch shape (CUDA; fp32/bf16)
+    cuda_graphs: bool = (
+        False  # replay forward+loss+backward from a CUDA graph per batch shape (CUDA; fp32/bf16)
+    )
     graph_text_multiple: int = 16  # with cuda_graphs: pad text to a multiple of this (fewer graph shapes)
     graph_mel_multiple: int = 32  # with cuda_graphs: pad mels to a multiple of this (and of r)
     # --- experiment tracking and alerts (tracking/); credentials never live here, only in env vars ---
