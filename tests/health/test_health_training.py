@@ -142,19 +142,33 @@ def blow_up_projection(trainer) -> None:
         trainer.model.decoder.frame_projection.bias.add_(50.0)
 
 
-def test_loss_spike_rolls_back_and_cuts_lr(short_dataset, tmp_path):
+class ProjectionAt(Callback):
+    """The decoder's frame projection weight after each step (before later callbacks act)."""
+
+    def __init__(self):
+        self.weights: dict[int, torch.Tensor] = {}
+
+    def on_step_end(self, trainer, result) -> None:
+        self.weights.setdefault(result.step, trainer.model.decoder.frame_projection.weight.detach().clone())
+
+
+def test_loss_spike_skips_its_update_then_rolls_back_and_cuts_lr(short_dataset, tmp_path):
     run_dir = tmp_path / "run"
     cfg = short_config(max_anomalies=2, rollback_lr_factor=0.5)
     cfg.train.lr_schedule = "constant"
-    trainer = Trainer(
-        cfg, short_dataset, run_dir, device="cpu", callbacks=[HealthMonitor(), AtStep(5, blow_up_projection)]
-    )
+    weights = ProjectionAt()
+    callbacks = [HealthMonitor(), AtStep(5, blow_up_projection), weights]
+    trainer = Trainer(cfg, short_dataset, run_dir, device="cpu", callbacks=callbacks)
     result = trainer.fit()
     assert result.step == 12 and result.stop_reason == "max_steps"
     events = read_events(run_dir)
     spikes = [e for e in events if e["event"] == "loss_spike"]
     assert spikes[0]["step"] == 6 and spikes[0]["value"] > spikes[0]["threshold"] > 0  # 5x the running median
-    assert "anomaly 1/2" in spikes[0]["action"]
+    assert spikes[0]["action"].startswith("update skipped") and "anomaly 1/2" in spikes[0]["action"]
+    assert spikes[0]["update_applied"] is False
+    assert torch.equal(weights.weights[5], weights.weights[6])  # the spike's update was vetoed
+    skips = [e for e in events if e["event"] == "update_skipped"]
+    assert [e["step"] for e in skips] == [6, 7] and skips[0]["reason"].startswith("loss_spike: loss ")
     assert spikes[1]["step"] == 7 and "roll back" in spikes[1]["action"]
     rollback = next(e for e in events if e["event"] == "rollback")
     assert rollback["action"].endswith("step_00000004.pt")

@@ -21,34 +21,38 @@ class KeepParameters(Callback):
         self.params = {k: v.detach().clone() for k, v in trainer.model.named_parameters()}
 
 
-@pytest.mark.slow
-def test_two_gloo_ranks_agree_and_match_single_process_accumulation(tiny_dataset, tmp_path):
-    # DDP: each rank takes every 2nd batch of the sampler's global batch list and accumulates 2 of them
-    # (no_sync on the first); one process accumulating 4 takes the same 4 batches per step (9 items of
-    # batch 1: true for the first 2 steps), so with loss normalisation over all 4 the updates must match.
-    ddp_cfg = no_dropout(fast_config(max_steps=2, batch_size=1, grad_accum_steps=2, checkpoint_every=100))
-    ddp_cfg.save(tmp_path / "ddp.yaml")
+def run_two_ranks(cfg, dataset, run_dir, out, *extra: str) -> list[dict]:
+    """Train with two gloo ranks (scripts/ddp_worker.py); each rank's saved end state."""
+    cfg.save(out / "ddp.yaml")
     port = str(free_port())
     procs = []
     for rank in range(2):
         env = subprocess_env(
             RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=port
         )
-        cmd = [
-            sys.executable,
-            str(HERE / "scripts" / "ddp_worker.py"),
-            str(tmp_path / "ddp.yaml"),
-            str(tiny_dataset),
-            str(tmp_path / "run_ddp"),
-            str(tmp_path),
-        ]
+        script = str(HERE / "scripts" / "ddp_worker.py")
+        cmd = [sys.executable, script, str(out / "ddp.yaml"), str(dataset), str(run_dir), str(out), *extra]
         procs.append(
             subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         )
-    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    try:
+        outputs = [p.communicate(timeout=300)[0] for p in procs]
+    finally:
+        for p in procs:  # a rank stuck in a collective would otherwise outlive the test
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     assert [p.returncode for p in procs] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    return [torch.load(out / f"rank{r}.pt") for r in range(2)]
 
-    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+
+@pytest.mark.slow
+def test_two_gloo_ranks_agree_and_match_single_process_accumulation(tiny_dataset, tmp_path):
+    # DDP: each rank takes every 2nd batch of the sampler's global batch list and accumulates 2 of them
+    # (no_sync on the first); one process accumulating 4 takes the same 4 batches per step (9 items of
+    # batch 1: true for the first 2 steps), so with loss normalisation over all 4 the updates must match.
+    ddp_cfg = no_dropout(fast_config(max_steps=2, batch_size=1, grad_accum_steps=2, checkpoint_every=100))
+    ranks = run_two_ranks(ddp_cfg, tiny_dataset, tmp_path / "run_ddp", tmp_path)
     assert ranks[0]["step"] == ranks[1]["step"] == 2
     for name, value in ranks[0]["params"].items():
         assert torch.equal(value, ranks[1]["params"][name]), f"ranks disagree on {name}"
@@ -68,3 +72,24 @@ def test_two_gloo_ranks_agree_and_match_single_process_accumulation(tiny_dataset
             f"{name} did not train"
         )
         torch.testing.assert_close(ranks[0]["params"][name], value, rtol=1e-4, atol=1e-5, msg=name)
+
+
+@pytest.mark.slow
+def test_rank_zero_veto_and_rollback_reach_every_rank(tiny_dataset, tmp_path):
+    # rank 0 alone vetoes step 1's update, and at step 3 rolls back to step_2 and halves the LR; only it
+    # knows the healthy checkpoints. Rank 1 must skip the same update, load the same checkpoint at the
+    # same step and take the same LR, or the weights differ (or the ranks hang in a collective).
+    cfg = fast_config(max_steps=4, batch_size=1, checkpoint_every=2)
+    ranks = run_two_ranks(cfg, tiny_dataset, tmp_path / "run", tmp_path, "1", "3")
+
+    assert ranks[0]["steps"] == ranks[1]["steps"] == [1, 2, 3, 3, 4]
+    assert ranks[0]["skipped_steps"] == ranks[1]["skipped_steps"] == 1
+    assert ranks[0]["lr"] == ranks[1]["lr"] == pytest.approx(0.5 * cfg.train.lr)
+    assert ranks[0]["healthy"].endswith("step_00000004.pt") and ranks[1]["healthy"] == "None"
+    for name, value in ranks[0]["params"].items():
+        assert torch.equal(value, ranks[1]["params"][name]), f"ranks disagree on {name}"
+    events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    [rollback] = [e for e in events if e["event"] == "rollback"]  # written once, by rank 0
+    assert rollback["step"] == 3 and rollback["action"].endswith("step_00000002.pt")
+    [skip] = [e for e in events if e["event"] == "update_skipped"]
+    assert skip["step"] == 1 and skip["reason"] == "rank 0 veto"

@@ -7,9 +7,15 @@ health, which also feed the collapse and deadline rules. Every finding is an eve
 (what, when, why, what was done) and a log line; nothing is silent.
 
 Recovery policy (`HealthConfig`): an anomaly is counted (the trainer has already skipped a non-finite
-update); `max_anomalies` within `anomaly_window` steps, or non-finite parameters or buffers (which
-no skip can fix), trigger a rollback to the last healthy checkpoint, an LR cut by `rollback_lr_factor` and, under
-fp16, a switch to `fp16_fallback`. After `max_rollbacks` rollbacks it stops the run with a message.
+update; a loss spike's update is skipped through the `on_before_optimizer_step` veto, so one bad batch
+does not move the weights); `max_anomalies` within `anomaly_window` steps, or non-finite parameters or
+buffers (which no skip can fix), trigger a rollback to the last healthy checkpoint, an LR cut by
+`rollback_lr_factor` and, under fp16, a switch to `fp16_fallback`. After `max_rollbacks` rollbacks it
+stops the run with a message.
+
+Under DDP only rank 0's monitor detects, acts and writes files (events, metrics, alignments, report):
+it alone sees validation and knows the healthy checkpoints; the trainer carries its veto, rollback,
+LR cut and precision switch to the other ranks.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from tacotron.health.metrics import (
     snapshot_parameters,
     update_ratios,
 )
-from tacotron.train.callbacks import Callback, StepResult
+from tacotron.train.callbacks import Callback, StepResult, UpdateInfo
 from tacotron.train.checkpoint import STEP_PATTERN
 
 if TYPE_CHECKING:
@@ -79,6 +85,8 @@ class HealthMonitor(Callback):
         self._grad_scale = 1.0
         self._last_alignment: np.ndarray | None = None
         self._reported: list[str] = []  # kinds other callbacks / the trainer reported since the last step
+        self._spike: Anomaly | None = None  # found by the veto hook, handled at the step's end
+        self._spike_checked_step: int | None = None
 
     def _reset_detectors(self) -> None:
         c = self.cfg
@@ -95,9 +103,13 @@ class HealthMonitor(Callback):
         if self._cfg_override is None:
             self.cfg = trainer.cfg.health
             self._reset_detectors()
-        if self.cfg.enabled:
+        if self._acting(trainer):
             logger.info("health monitor on: detail every %d steps", self.cfg.detail_every)
             self._arm_if_next_is_detail(trainer)
+
+    def _acting(self, trainer: Trainer) -> bool:
+        """Enabled, not given up, and the main rank (under DDP the others follow rank 0's decisions)."""
+        return self.cfg.enabled and not self.gave_up and trainer.is_main
 
     def on_anomaly(self, trainer: Trainer, anomaly: dict[str, Any]) -> None:
         """Problems others reported (already logged by `trainer.report_anomaly`).
@@ -105,13 +117,27 @@ class HealthMonitor(Callback):
         They make the next checkpoint unhealthy; a "nonfinite_*" one is explained (localised) at the
         following `on_step_end`. Others are their reporter's to act on, so they are not counted here.
         """
-        if anomaly.get("source") == "health":
-            return  # our own report, echoed back by `trainer.report_anomaly`
+        if anomaly.get("source") == "health" or not trainer.is_main:
+            return  # our own report, echoed back by `trainer.report_anomaly`; or a passive rank
         self._anomaly_since_checkpoint = True
         self._reported.append(str(anomaly.get("kind", "")))
 
+    def on_before_optimizer_step(self, trainer: Trainer, info: UpdateInfo) -> bool | None:
+        """Skip the update of a loss-spike step, so one bad batch does not move the weights.
+
+        The spike is still counted at `on_step_end` like any anomaly: repeated ones roll back.
+        """
+        if not self._acting(trainer):
+            return None
+        self._spike_checked_step = info.step
+        self._spike = self.loss_spike.update(info.step, info.losses.get("loss", float("nan")))
+        if self._spike is None:
+            return None
+        info.reason = f"loss_spike: {self._spike.reason}"
+        return False
+
     def on_step_end(self, trainer: Trainer, result: StepResult) -> None:
-        if not self.cfg.enabled or self.gave_up:
+        if not self._acting(trainer):
             return
         found = self._step_anomalies(trainer, result)
         if self._is_detail_step(result.step):
@@ -131,7 +157,7 @@ class HealthMonitor(Callback):
         self._before = snapshot_parameters(trainer.model)
 
     def on_eval_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
-        if not self.cfg.enabled or self.gave_up or "val/attn/diagonality" not in metrics:
+        if not self._acting(trainer) or "val/attn/diagonality" not in metrics:
             return
         anomaly = self.deadline.update(trainer.step, metrics["val/attn/diagonality"])
         if anomaly is not None:
@@ -139,7 +165,7 @@ class HealthMonitor(Callback):
 
     def on_checkpoint(self, trainer: Trainer, path: Path) -> None:
         """A checkpoint is healthy if no anomaly happened since the previous one and all weights are finite."""
-        if not self.cfg.enabled:
+        if not self.cfg.enabled or not trainer.is_main:
             return
         path = Path(path)
         if not STEP_PATTERN.match(path.name):
@@ -191,16 +217,12 @@ class HealthMonitor(Callback):
                 nonfinite.reason += f"; {info['summary']}"
             return [nonfinite]
         found = [
-            a
-            for a in (
-                self.loss_spike.update(step, result.losses.get("loss", float("nan"))),
-                self.grad_explosion.update(step, result.grad_norm),
-            )
-            if a is not None
+            a for a in (self._loss_spike(result), self.grad_explosion.update(step, result.grad_norm)) if a
         ]
         for anomaly in found:
             anomaly.details["batch_ids"] = list(result.batch.ids)
             anomaly.details["update_applied"] = not result.skipped
+            anomaly.details["skipped"] = result.skipped
         scale = self._loss_scale(trainer)
         if scale is not None and scale < self.cfg.min_loss_scale:
             found.append(
@@ -213,6 +235,13 @@ class HealthMonitor(Callback):
                 )
             )
         return found
+
+    def _loss_spike(self, result: StepResult) -> Anomaly | None:
+        """The veto hook's finding for this step; detected here when the hook did not see the step."""
+        spike, self._spike = self._spike, None
+        if self._spike_checked_step == result.step:
+            return spike
+        return self.loss_spike.update(result.step, result.losses.get("loss", float("nan")))
 
     @staticmethod
     def _loss_scale(trainer: Trainer) -> float | None:

@@ -3,8 +3,16 @@
 Import `Trainer` from here; heavy parts (data, model, losses) are imported when a Trainer is built.
 """
 
-from tacotron.train.callbacks import Callback, StepResult
+from tacotron.train.callbacks import Callback, StepResult, UpdateInfo
 from tacotron.train.checkpoint import CheckpointError, load_checkpoint
 from tacotron.train.trainer import Trainer, TrainResult
 
-__all__ = ["Callback", "CheckpointError", "StepResult", "TrainResult", "Trainer", "load_checkpoint"]
+__all__ = [
+    "Callback",
+    "CheckpointError",
+    "StepResult",
+    "TrainResult",
+    "Trainer",
+    "UpdateInfo",
+    "load_checkpoint",
+]

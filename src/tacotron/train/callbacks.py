@@ -25,6 +25,7 @@ class StepResult:
     skipped: True when the update was not applied (non-finite gradient, or GradScaler's inf check).
     batch: the last micro-batch of the step (on the training device).
     output: its detached model output (`Tacotron2Output`), or None.
+    skip_reason: why the update was not applied ("" when it was).
     """
 
     step: int
@@ -34,16 +35,45 @@ class StepResult:
     skipped: bool
     batch: Batch
     output: Any = None
+    skip_reason: str = ""
+
+
+@dataclass
+class UpdateInfo:
+    """A finished backward pass whose (clipped) update is about to be applied: what a veto can judge.
+
+    step: the step number the update would complete (== the coming `StepResult.step`).
+    losses / grad_norm: the same all-reduced floats the `StepResult` will carry.
+    reason: a callback returning False from `on_before_optimizer_step` may set it; it is logged.
+    """
+
+    step: int
+    losses: dict[str, float]
+    grad_norm: float
+    lr: float
+    batch: Batch
+    reason: str = ""
 
 
 class Callback:
     """Base class; every hook is a no-op, override the ones you need.
 
     Hooks run on every rank under DDP; a callback that writes files should check `trainer.is_main`.
+    Steering under DDP is rank 0's: its `trainer.rollback`, LR scale, precision and guided-attention
+    weight reach the other ranks at the end of the step; `rollback` called on another rank is ignored.
     """
 
     def on_train_start(self, trainer: Trainer) -> None:
         """After setup (and resume), before the first step."""
+
+    def on_before_optimizer_step(self, trainer: Trainer, info: UpdateInfo) -> bool | None:
+        """Before a finite update is applied; return False to skip it (e.g. a loss spike's step).
+
+        Only called when some callback overrides it (so plain runs pay nothing). The step still counts
+        (step number, LR schedule) and is reported as skipped. Under DDP any rank's False skips the
+        update on every rank (one extra all-reduce of a flag per step while a callback overrides it).
+        """
+        return None
 
     def on_step_end(self, trainer: Trainer, result: StepResult) -> None:
         """After every optimizer step (`trainer.step` is already incremented)."""
@@ -73,3 +103,12 @@ class CallbackList:
     def call(self, hook: str, *args: Any) -> None:
         for cb in self.callbacks:
             getattr(cb, hook)(*args)
+
+    def implements(self, hook: str) -> bool:
+        """True when some callback overrides `hook` (the trainer skips work for hooks nobody uses)."""
+        base = getattr(Callback, hook)
+        return any(getattr(type(cb), hook, base) is not base for cb in self.callbacks)
+
+    def vetoes(self, hook: str, *args: Any) -> list[str]:
+        """Call `hook` on every callback (all see it, even after a veto); names of those that returned False."""
+        return [type(cb).__name__ for cb in self.callbacks if getattr(cb, hook)(*args) is False]

@@ -2,7 +2,8 @@
 
 Rank, world size and local rank come from torchrun's environment variables (RANK, WORLD_SIZE,
 LOCAL_RANK, MASTER_ADDR, MASTER_PORT). NCCL on GPUs, gloo on CPU. `agree` all-reduces small flags so
-every rank takes the same decision (skip this step, stop now) and none is left waiting in a collective.
+every rank takes the same decision (skip this step, stop now) and none is left waiting in a collective;
+`broadcast_object` hands rank 0's steering decisions (rollback target, LR scale) to the others.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -84,3 +86,12 @@ def all_sum(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
     if info.enabled:
         dist.all_reduce(value, op=dist.ReduceOp.SUM)
     return value
+
+
+def broadcast_object(obj: Any, info: DistInfo) -> Any:
+    """Rank 0's picklable `obj` on every rank (what other ranks pass is ignored); identity without DDP."""
+    if not info.enabled:
+        return obj
+    box = [obj if info.is_main else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

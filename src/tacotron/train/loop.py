@@ -3,6 +3,9 @@
 Host syncs: one per optimizer step (a packed vector of grad norm, stop flag and loss terms, all-reduced
 under DDP). It decides whether the update is applied, makes all ranks agree, and gives callbacks float
 losses. Everything else (frames/s, padding) is counted from CPU tensors and written every `log_every`.
+Under DDP two small flag all-reduces are added: the steering sync at the end of each step (rank 0's
+rollback / LR scale reach every rank) and, only while a callback overrides `on_before_optimizer_step`,
+the agreement on its veto.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ from typing import Any
 import torch
 
 from tacotron.train import distributed
-from tacotron.train.callbacks import StepResult
+from tacotron.train.callbacks import StepResult, UpdateInfo
 from tacotron.train.loader import move, padding_stats
 
 log = logging.getLogger(__name__)
+
+NONFINITE = "non-finite gradient"  # StepResult.skip_reason of a step skipped for inf/nan gradients
 
 
 class TrainLoopMixin:
@@ -39,7 +44,9 @@ class TrainLoopMixin:
         previous = self._install_signal_handlers()
         bar = self._progress_bar()
         try:
+            self._synced_steering = self._steering()
             self.callbacks.call("on_train_start", self)
+            self._sync_steering()
             self.lr_schedule.apply(self.step)
             while not self._should_stop():
                 self._maybe_switch_stage()
@@ -77,12 +84,32 @@ class TrainLoopMixin:
             grad_norm_value = float("nan") if math.isnan(host[2]) else float("inf")
         else:
             grad_norm_value = host[2] / self.dist.world_size  # every rank holds the same averaged grads
-        self._apply_update(skipped)
         lr = self.lr_schedule.lr(self.step)
+        losses = dict(zip(names, host[3:], strict=True))
+        info = UpdateInfo(self.step + 1, losses, grad_norm_value, lr, batch)
+        reason = NONFINITE if skipped else self._veto(info)
+        self._apply_update(skipped=bool(reason), vetoed=bool(reason) and not skipped)
         self.step += 1
         self.lr_schedule.apply(self.step)
-        losses = dict(zip(names, host[3:], strict=True))
-        return StepResult(self.step, losses, grad_norm_value, lr, skipped, batch, out.detach())
+        return StepResult(self.step, losses, grad_norm_value, lr, bool(reason), batch, out.detach(), reason)
+
+    def _veto(self, info: UpdateInfo) -> str:
+        """Ask `on_before_optimizer_step`: "" applies the update, else why it is skipped (all ranks alike).
+
+        Nothing is called, and under DDP nothing is all-reduced, unless a callback overrides the hook.
+        """
+        if not self.callbacks.implements("on_before_optimizer_step"):
+            return ""
+        vetoed_by = self.callbacks.vetoes("on_before_optimizer_step", self, info)
+        if self.dist.enabled:
+            flag = torch.tensor([1.0 if vetoed_by else 0.0], device=self.device)
+            if distributed.agree(flag, self.dist).item() == 0:
+                return ""
+            if not vetoed_by:
+                return "update vetoed on another rank"
+        if not vetoed_by:
+            return ""
+        return info.reason or f"vetoed by {', '.join(vetoed_by)}"
 
     def _forward_backward(self, micro: list[Any], norm: Any) -> tuple[dict[str, torch.Tensor], Any, Any]:
         """Accumulate gradients of k micro-batches; DDP all-reduces only on the last one (no_sync)."""
@@ -104,11 +131,13 @@ class TrainLoopMixin:
                 totals[name] = totals[name] + value if name in totals else value
         return totals, batch, out
 
-    def _apply_update(self, skipped: bool) -> None:
+    def _apply_update(self, skipped: bool, vetoed: bool) -> None:
+        """skipped: no update this step; vetoed: skipped by a callback although the gradients are finite."""
         scaler = self.precision.scaler
         if scaler.is_enabled():
-            scaler.step(self.optimizer)  # skips by itself: unscale_ recorded the same inf/nan
-            scaler.update()
+            if not vetoed:
+                scaler.step(self.optimizer)  # skips by itself: unscale_ recorded the same inf/nan
+            scaler.update()  # also after a veto: it closes the unscale_ of this step
         elif not skipped:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -140,34 +169,56 @@ class TrainLoopMixin:
 
     # ---- after a step ------------------------------------------------------------------------------------
     def _after_step(self, result: StepResult, bar: Any) -> None:
+        """Callbacks, the train log row, evaluation, checkpoint, then (DDP) the steering sync.
+
+        `step` is captured first: a rollback in a callback moves `self.step`, but the row belongs to the
+        step that ran, and evaluating or checkpointing the restored state under that step would be wrong.
+        """
         step = self.step
+        generation = self._rollback_generation
         if result.skipped:
             self.skipped_steps += 1
-            self.report_anomaly(
-                "nonfinite_grad",
+            self._report_skip(result)
+        self._window.add(result)
+        self.callbacks.call("on_step_end", self, result)
+        t = self.cfg.train
+        if step % t.log_every == 0:
+            self._log_train(bar, step)
+        if self._rollback_generation == generation and step % t.eval_every == 0:
+            self.evaluate()
+        if self._rollback_generation == generation and step % t.checkpoint_every == 0:
+            self.save_checkpoint()
+        self._sync_steering()
+
+    def _report_skip(self, result: StepResult) -> None:
+        """A non-finite gradient is an anomaly; a callback's veto is logged (the callback reports its why)."""
+        if result.skip_reason != NONFINITE:
+            self.events.log(
+                result.step,
+                "update_skipped",
+                reason=result.skip_reason,
+                action="skip_step",
+                level=logging.WARNING,
                 batch_ids=list(result.batch.ids),
                 grad_norm=result.grad_norm,
                 losses=result.losses,
-                reason="non-finite gradient",
-                action="skip_step",
-                precision=self.precision.name,
             )
-        self._window.add(result)
-        self.callbacks.call("on_step_end", self, result)
-        if step % self.cfg.train.log_every == 0:
-            self._log_train(bar)
-        if self.step != step:  # a callback rolled back
             return
-        if step % self.cfg.train.eval_every == 0:
-            self.evaluate()
-        if step % self.cfg.train.checkpoint_every == 0:
-            self.save_checkpoint()
+        self.report_anomaly(
+            "nonfinite_grad",
+            batch_ids=list(result.batch.ids),
+            grad_norm=result.grad_norm,
+            losses=result.losses,
+            reason=NONFINITE,
+            action="skip_step",
+            precision=self.precision.name,
+        )
 
-    def _log_train(self, bar: Any) -> None:
+    def _log_train(self, bar: Any, step: int) -> None:
         t = self.cfg.train
         record = self._window.flush(self.dist.world_size)
         record.update(
-            lr=self.current_lr(),
+            lr=self.lr_schedule.lr(step),
             effective_batch_size=self._stage.batch_size * t.grad_accum_steps * self.dist.world_size,
             skipped_steps=self.skipped_steps,
             epoch=self.epoch,
@@ -177,8 +228,8 @@ class TrainLoopMixin:
             record["loss_scale"] = self.precision.loss_scale()
         if self.device.type == "cuda":
             record["memory/max_allocated_gb"] = torch.cuda.max_memory_allocated(self.device) / 2**30
-        self.metrics.log(self.step, "train", record)
-        self.tensorboard.scalars(self.step, record, prefix="train/")
+        self.metrics.log(step, "train", record)
+        self.tensorboard.scalars(step, record, prefix="train/")
         bar.set_postfix(loss=f"{record.get('loss', float('nan')):.4f}", fps=f"{record['frames_per_s']:.0f}")
 
     def evaluate(self) -> dict[str, float]:

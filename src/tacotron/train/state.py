@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from tacotron.train import distributed
 from tacotron.train.checkpoint import FORMAT_VERSION, capture_rng_state, load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -111,16 +112,65 @@ class StateMixin:
 
         The LR scale set through `scale_lr` is kept (a recovery policy typically rolls back, then lowers
         the LR), and the batches after the checkpoint are not replayed, so a bad batch is not met again.
-        Call it on every rank under DDP (callbacks see identical, all-reduced losses, so they agree).
+        The rest of the step's post-processing (evaluation, checkpoint) is skipped after a rollback.
+        Under DDP rank 0 decides, as only it knows which checkpoints are healthy: its call acts at once
+        there and on the other ranks at the end of the step (`_sync_steering`); a call on another rank
+        is ignored (logged).
         """
         path = Path(path)
+        if self.dist.enabled and not self.is_main:
+            log.info("rank %d: rollback to %s ignored: under DDP rank 0 decides", self.dist.rank, path)
+            return
+        self._load_rollback(path)
+        if self.dist.enabled:
+            self._pending_rollback = path
+
+    def _load_rollback(self, path: Path) -> None:
         ckpt = load_checkpoint(path)
         from_step = self.step
         self._load_training_state(ckpt)
         self.model.set_reduction_factor(self._stage.r)
         self.optimizer.zero_grad(set_to_none=True)
         self._anomaly_since_save = False
+        self._rollback_generation += 1
         self.events.log(from_step, "rollback", reason=f"to step {self.step}", action=str(path))
+
+    def _steering(self) -> tuple[float, str, float]:
+        """What callbacks change mid-run and every rank must share: LR scale, precision, guided-attn weight."""
+        return (self.lr_schedule.scale, self.precision.name, self.cfg.loss.guided_attn_weight)
+
+    def _sync_steering(self) -> None:
+        """DDP: every rank takes rank 0's pending rollback and its steering values (no-op in one process).
+
+        Called by all ranks at fixed points (after `on_train_start`, at the end of every step, before
+        the stop check reads the step), so all load the same checkpoint at the same step. Costs one flag
+        all-reduce; the object broadcast happens only when rank 0 rolled back or changed a value.
+        """
+        if not self.dist.enabled:
+            return
+        steering = self._steering()
+        changed = self.is_main and (self._pending_rollback is not None or steering != self._synced_steering)
+        flag = torch.tensor([1.0 if changed else 0.0], device=self.device)
+        if distributed.agree(flag, self.dist).item() == 0:
+            return
+        target = self._pending_rollback
+        decision = distributed.broadcast_object(
+            {"rollback": None if target is None else str(target), "steering": steering}, self.dist
+        )
+        self._pending_rollback = None
+        if not self.is_main:
+            if decision["rollback"] is not None:
+                self._load_rollback(Path(decision["rollback"]))
+            self._apply_steering(*decision["steering"])
+        self._synced_steering = tuple(decision["steering"])
+
+    def _apply_steering(self, lr_scale: float, precision: str, guided_attn_weight: float) -> None:
+        self.lr_schedule.scale = lr_scale
+        self.lr_schedule.apply(self.step)
+        if precision != self.precision.name:
+            self.precision.set(precision)
+            self.cfg.train.precision = precision
+        self.cfg.loss.guided_attn_weight = guided_attn_weight
 
     def _warm_start(self, path: Path, skip: tuple[str, ...]) -> None:
         """Copy matching weights from `path` (any run's checkpoint); skipped or missing names stay initialised."""

@@ -174,6 +174,9 @@ class Trainer(StateMixin, TrainLoopMixin):
         self._anomaly_since_save = False
         self._last_saved_step: int | None = None
         self._resume_state: dict[str, Any] | None = None
+        self._rollback_generation = 0  # +1 per rollback: the step's post-processing checks it
+        self._pending_rollback: Path | None = None  # DDP: rank 0's rollback, not yet sent to the others
+        self._synced_steering: tuple[float, str, float] | None = None
         if self.is_main:
             self.checkpoints.remove_stale_temp_files()
         latest = self.checkpoints.latest() if resume else None
