@@ -10,7 +10,6 @@ import pytest
 from tests.conftest import tiny_config
 from tracking_fakes import recording_server, refusing_url
 
-from tacotron.tracking import build_tracking_callbacks
 from tacotron.tracking.mlflow_logger import (
     RUN_ID_FILE,
     MlflowCallback,
@@ -142,11 +141,13 @@ def test_tiny_training_with_resume_logs_to_the_file_store_and_alerts(tiny_datase
         t.alerts = ["train_end", "rollback"]
         cfg.model.n_frames_per_step, cfg.model.max_decoder_steps = 3, 20
         cfg.tune.controller = False
-        callbacks = [HealthMonitor(cfg.health)]
-        callbacks += build_tracking_callbacks(cfg, run_dir, env={"TACOTRON_ALERT_WEBHOOK_URL": webhook})
-        result = Trainer(cfg, tiny_dataset, run_dir, device="cpu", callbacks=callbacks).fit()
+        monkeypatch.setenv("TACOTRON_ALERT_WEBHOOK_URL", webhook)
+        # the Trainer itself appends the tracking callbacks (train.loggers, train.alerts) after ours
+        trainer = Trainer(cfg, tiny_dataset, run_dir, device="cpu", callbacks=[HealthMonitor(cfg.health)])
+        result = trainer.fit()
         assert result.step == max_steps
-        mlflow_cb, alert_cb = callbacks[1:]
+        health_cb, mlflow_cb, alert_cb = list(trainer.callbacks)
+        assert isinstance(health_cb, HealthMonitor)
         assert mlflow_cb.failures == 0
         return alert_cb
 

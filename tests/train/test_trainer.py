@@ -193,3 +193,35 @@ def test_rollback_restores_weights_and_step_and_keeps_lr_scale(tiny_dataset, tmp
     assert trainer.step == 2 and trainer.current_lr() == pytest.approx(0.5 * trainer.cfg.train.lr)
     assert all(torch.equal(v, saved[k]) for k, v in trainer.model.state_dict().items() if k != "_extra_state")
     assert trainer.last_healthy_checkpoint() == tmp_path / "checkpoints" / "step_00000004.pt"
+
+
+def test_a_crash_reaches_on_crash_and_is_re_raised(tiny_dataset, tmp_path):
+    """Trackers and alerts hear about a crash (on_crash) and the error still propagates unchanged."""
+    from tacotron.train import Callback
+
+    class Broken(Callback):
+        def on_step_end(self, trainer, result):
+            if trainer.step == 2:
+                raise RuntimeError("boom at step 2")
+
+    class Recorder(Callback):
+        errors: list = []
+
+        def on_crash(self, trainer, error):
+            self.errors.append((trainer.step, str(error)))
+
+    recorder = Recorder()
+    trainer = Trainer(
+        fast_config(max_steps=4), tiny_dataset, tmp_path, device="cpu", callbacks=[Broken(), recorder]
+    )
+    with pytest.raises(RuntimeError, match="boom at step 2"):
+        trainer.fit()
+    assert recorder.errors == [(2, "boom at step 2")]
+
+
+def test_cuda_graphs_on_cpu_warn_and_train_eagerly(tiny_dataset, tmp_path, caplog):
+    cfg = fast_config(max_steps=2)
+    cfg.train.cuda_graphs = True
+    result = Trainer(cfg, tiny_dataset, tmp_path, device="cpu").fit()
+    assert result.step == 2
+    assert "train.cuda_graphs needs a CUDA device" in caplog.text

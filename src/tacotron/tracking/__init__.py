@@ -1,6 +1,6 @@
 """Experiment tracking (MLflow) and alerts (webhook, Telegram), as trainer callbacks.
 
-`build_tracking_callbacks(cfg, run_dir)` is what the trainer's command adds to its callbacks (after the
+`build_tracking_callbacks(cfg, run_dir)` is what the Trainer appends to its callbacks on the main rank (after the
 HealthMonitor, so its report exists when the run ends). TensorBoard stays in the trainer itself.
 Nothing here imports MLflow until an MLflow run starts.
 """

@@ -90,6 +90,9 @@ class Callback:
     def on_train_end(self, trainer: Trainer) -> None:
         """After the last checkpoint, before the process group is torn down."""
 
+    def on_crash(self, trainer: Trainer, error: BaseException) -> None:
+        """Training raised `error` (it is re-raised afterwards): close trackers, send alerts."""
+
 
 class CallbackList:
     """Calls a hook on each callback in order; exceptions propagate (a broken callback stops training)."""

@@ -60,6 +60,9 @@ class TrainLoopMixin:
             )
             self.callbacks.call("on_train_end", self)
             return self._result()
+        except BaseException as error:
+            self.callbacks.call("on_crash", self, error)
+            raise
         finally:
             bar.close()
             self._restore_signal_handlers(previous)
@@ -115,6 +118,8 @@ class TrainLoopMixin:
         """Accumulate gradients of k micro-batches; DDP all-reduces only on the last one (no_sync)."""
         net = self._ddp if self._ddp is not None else self.model
         totals: dict[str, torch.Tensor] = {}
+        if self._graphed is not None:
+            return self._graphed_forward_backward(micro, norm)
         for i, host_batch in enumerate(micro):
             self._window.count(host_batch)
             batch = move(host_batch, self.device)
@@ -131,6 +136,38 @@ class TrainLoopMixin:
                 totals[name] = totals[name] + value if name in totals else value
         return totals, batch, out
 
+    def _graphed_forward_backward(
+        self, micro: list[Any], norm: Any
+    ) -> tuple[dict[str, torch.Tensor], Any, Any]:
+        """`_forward_backward` through captured CUDA graphs (single process, fp32/bf16; see `_setup_graphs`).
+
+        Batches are padded to length buckets (masked: the loss is unchanged); the graph's outputs are
+        static buffers that the next replay overwrites, so what leaves this method is cloned.
+        """
+        from dataclasses import replace
+
+        from tacotron.model.graphs import pad_to_bucket
+
+        t = self.cfg.train
+        totals: dict[str, torch.Tensor] = {}
+        for host_batch in micro:
+            self._window.count(host_batch)
+            padded = pad_to_bucket(
+                host_batch, text_multiple=t.graph_text_multiple, mel_multiple=t.graph_mel_multiple
+            )
+            losses, out = self._graphed(padded, self.step, norm)
+            for name, value in losses.items():
+                value = value.detach().float().clone()
+                totals[name] = totals[name] + value if name in totals else value
+        out = replace(
+            out,
+            mel=out.mel.detach().clone(),
+            mel_postnet=out.mel_postnet.detach().clone(),
+            gate_logits=out.gate_logits.detach().clone(),
+            alignments=out.alignments.detach().clone(),
+        )
+        return totals, move(padded, self.device), out
+
     def _apply_update(self, skipped: bool, vetoed: bool) -> None:
         """skipped: no update this step; vetoed: skipped by a callback although the gradients are finite."""
         scaler = self.precision.scaler
@@ -140,7 +177,7 @@ class TrainLoopMixin:
             scaler.update()  # also after a veto: it closes the unscale_ of this step
         elif not skipped:
             self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
+        self._zero_grad()
 
     def _global_norm(self, norm: Any) -> Any:
         """Under DDP the loss is normalised by the counts of all ranks' micro-batches together, so the

@@ -130,7 +130,7 @@ class StateMixin:
         from_step = self.step
         self._load_training_state(ckpt)
         self.model.set_reduction_factor(self._stage.r)
-        self.optimizer.zero_grad(set_to_none=True)
+        self._zero_grad()
         self._anomaly_since_save = False
         self._rollback_generation += 1
         self.events.log(from_step, "rollback", reason=f"to step {self.step}", action=str(path))

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from tacotron.config import Config
+from tacotron.config import Config, ConfigError
 from tacotron.train import distributed
 from tacotron.train.callbacks import Callback, CallbackList
 from tacotron.train.checkpoint import STEP_PATTERN, CheckpointManager
@@ -85,6 +85,7 @@ class Trainer(StateMixin, TrainLoopMixin):
             self._setup_checkpoints(resume)
             self._setup_stream()
             self._setup_ddp()
+            self._setup_graphs()
         except BaseException:
             self.close()  # release log files and the process group, then re-raise
             raise
@@ -112,6 +113,10 @@ class Trainer(StateMixin, TrainLoopMixin):
         self.tensorboard = TensorBoard(
             self.run_dir / "tensorboard", "tensorboard" in self.cfg.train.loggers and main
         )
+        if main:  # MLflow (train.loggers) and alerts (train.alerts) watch the run after the given callbacks
+            from tacotron.tracking import build_tracking_callbacks
+
+            self.callbacks.callbacks.extend(build_tracking_callbacks(self.cfg, self.run_dir))
         if self.device.type == "cpu" and self.cfg.train.precision == "fp16":
             log.warning("fp16 on CPU: autocast and GradScaler work but are slow; bf16 is the CPU choice")
 
@@ -167,6 +172,31 @@ class Trainer(StateMixin, TrainLoopMixin):
         self.precision = Precision(self.cfg.train.precision, self.device)
         self.best: dict[str, Any] = {"value": None, "step": None, "bad_evals": 0}
         self.val_metrics: dict[str, float] = {}
+
+    def _setup_graphs(self) -> None:
+        """train.cuda_graphs: forward+loss+backward replayed as one CUDA graph per length bucket.
+
+        Not combined with DDP (its gradient hooks cannot run inside a captured graph) or fp16 (the
+        GradScaler's dynamic scale is host state): those are clear errors, never a silent fallback.
+        """
+        self._graphed = None
+        if not self.cfg.train.cuda_graphs or self.device.type != "cuda":
+            if self.cfg.train.cuda_graphs:
+                log.warning("train.cuda_graphs needs a CUDA device; training eagerly on %s", self.device)
+            return
+        if self.dist.enabled:
+            raise ConfigError(
+                "train.cuda_graphs does not work with multi-GPU (DDP) training yet; set it false"
+            )
+        if self.precision.name == "fp16":
+            raise ConfigError("train.cuda_graphs supports precision fp32 or bf16, not fp16")
+        from tacotron.model.graphs import GraphedTrainStep
+
+        self._graphed = GraphedTrainStep(self.model, self.loss_fn, precision=self.precision.name)
+
+    def _zero_grad(self) -> None:
+        """CUDA graphs accumulate into .grad tensors allocated before capture: zero them, keep them."""
+        self.optimizer.zero_grad(set_to_none=self._graphed is None)
 
     def _setup_checkpoints(self, resume: bool) -> None:
         self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", self.cfg.train.keep_last)
@@ -234,7 +264,13 @@ class Trainer(StateMixin, TrainLoopMixin):
     def set_precision(self, precision: str) -> None:
         """Switch fp32/bf16/fp16 from the next step on (e.g. fp16 -> bf16 after overflow)."""
         old = self.precision.name
+        if self._graphed is not None and precision == "fp16":
+            raise ConfigError("train.cuda_graphs supports precision fp32 or bf16, not fp16")
         self.precision.set(precision)
+        if self._graphed is not None:  # captured graphs bake the precision in: capture anew
+            from tacotron.model.graphs import GraphedTrainStep
+
+            self._graphed = GraphedTrainStep(self.model, self.loss_fn, precision=precision)
         self.cfg.train.precision = precision
         self.events.log(
             self.step, "precision_changed", reason=f"{old} -> {precision}", action="set_precision"
