@@ -152,7 +152,8 @@ class HealthMonitor(Callback):
         snapshot the weights for the update ratio."""
         if not self._is_detail_step(trainer.step + 1):
             return
-        self._grads.arm(trainer.model)
+        if not getattr(trainer, "uses_cuda_graphs", False):  # hooks do not run inside replayed CUDA graphs
+            self._grads.arm(trainer.model)
         self._grad_scale = trainer.precision.loss_scale()
         self._before = snapshot_parameters(trainer.model)
 

@@ -76,6 +76,7 @@ class Trainer(StateMixin, TrainLoopMixin):
         self._resume_enabled = resume
         self.step = 0
         self.skipped_steps = 0
+        self._graphed = None  # GraphedTrainStep when train.cuda_graphs is on (see _setup_graphs)
         self.dist, self.device = distributed.init_distributed(device)
         self._setup_run_dir()
         try:
@@ -89,6 +90,11 @@ class Trainer(StateMixin, TrainLoopMixin):
         except BaseException:
             self.close()  # release log files and the process group, then re-raise
             raise
+
+    @property
+    def uses_cuda_graphs(self) -> bool:
+        """True when steps replay captured CUDA graphs (Python hooks on parameters do not run then)."""
+        return self._graphed is not None
 
     @property
     def is_main(self) -> bool:
