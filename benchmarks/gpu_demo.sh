@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU half of `make demo DEVICE=cuda`, for a lent GPU machine with no package registry:
-# espeak-ng comes from carried Debian packages (.gl/*.deb), librosa/soundfile/num2words from carried
+# espeak-ng comes from carried Debian packages (.gl/*.deb, downloaded with apt-get download), librosa/soundfile/num2words from carried
 # wheels (.whl/*.whl). Runs the CUDA tests, builds and prepares the same demo corpus as the CPU demo,
 # trains configs/demo-cuda.yaml for MINUTES, synthesises held-out sentences and packs the results
 # into $OUT (WER is judged on the CPU machine, which has pocketsphinx).
@@ -9,18 +9,22 @@ MINUTES=${MINUTES:-6}
 OUT=${OUT:-/tmp/gpu_demo_out}
 mkdir -p "$OUT" /tmp/esp
 for f in .gl/*.deb; do dpkg -x "$f" /tmp/esp; done
+# espeak-ng links libpcaudio (ALSA/PulseAudio playback) although `-w file` never plays: a no-op stub
+# (.gl/stub/pcaudio_stub.c, built with gcc) replaces it and its audio-stack dependencies
+cp .gl/stub/libpcaudio.so.0 /tmp/esp/usr/lib/x86_64-linux-gnu/
 export PATH=/tmp/esp/usr/bin:$PATH ESPEAK_DATA_PATH=/tmp/esp/usr/lib/x86_64-linux-gnu
 export LD_LIBRARY_PATH=/tmp/esp/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
 export PYTHONPATH=/tmp/site:$PWD/src:$PWD PYTHONUNBUFFERED=1
 espeak-ng --version
 nvidia-smi -L
-python3 -m pytest -q -p no:cacheprovider -m cuda tests/train/test_cuda.py tests/model/test_fast_paths.py \
+python3 -m pytest -q -p no:cacheprovider tests/train/test_cuda.py tests/model/test_fast_paths.py \
   tests/audio/test_mel.py > "$OUT/cuda_tests.log" 2>&1
 tail -5 "$OUT/cuda_tests.log"
 GRAPHS=true
 grep -q "failed" "$OUT/cuda_tests.log" && GRAPHS=false
 D=/tmp/gpu_demo
+set -e
 python3 -m tacotron demo-data --lang en --n 1200 --out $D/corpus
 python3 -m tacotron prepare $D/corpus --out $D/dataset --config configs/demo-cuda.yaml --no-progress --workers 12
 python3 -m tacotron train --config configs/demo-cuda.yaml --data $D/dataset --run $D/run --device cuda \

