@@ -78,3 +78,16 @@ def test_cli_demo_data_writes_corpus_and_heldout(tmp_path, capsys):
     assert len(list((out / "wavs").glob("*.wav"))) == 2
     assert (out / "heldout.txt").read_text(encoding="utf-8").splitlines() == heldout_sentences("en", 3, 0)
     assert "wrote 2 en utterances" in capsys.readouterr().out
+
+
+def test_reference_wavs_are_numbered_like_the_eval_lines(tmp_path):
+    import soundfile as sf
+
+    from tacotron.data.demo_corpus import heldout_sentences, write_reference_wavs
+
+    sentences = heldout_sentences("en", 2, seed=0)
+    out = write_reference_wavs(sentences, tmp_path / "refs", "en")
+    wavs = sorted(p.name for p in out.glob("*.wav"))
+    assert wavs == ["001.wav", "002.wav"]
+    audio, rate = sf.read(out / "001.wav")
+    assert rate == 22050 and len(audio) > rate  # over a second of speech

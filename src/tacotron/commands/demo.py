@@ -50,7 +50,7 @@ def _run(argv: list[str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tacotron.data.demo_corpus import heldout_sentences
+    from tacotron.data.demo_corpus import heldout_sentences, write_reference_wavs
 
     out = Path(args.out or f"demo/{args.lang}")
     corpus, dataset, run_dir = out / "corpus", out / "dataset", out / "run"
@@ -75,57 +75,32 @@ def run(args: argparse.Namespace) -> int:
             ]
         )
     _run(["prepare", str(corpus), "--out", str(dataset), "--config", config, *sets])
-    _run(
-        [
-            "train",
-            "--config",
-            config,
-            *sets,
-            "--data",
-            str(dataset),
-            "--run",
-            str(run_dir),
-            "--device",
-            args.device,
-        ]
-    )
+    device = ["--device", args.device]
+    _run(["train", "--config", config, *sets, "--data", str(dataset), "--run", str(run_dir), *device])
 
     heldout = out / "heldout.txt"
-    heldout.write_text(
-        "\n".join(heldout_sentences(args.lang, args.heldout, args.seed)) + "\n", encoding="utf-8"
-    )
+    sentences = heldout_sentences(args.lang, args.heldout, args.seed)
+    heldout.write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    references = write_reference_wavs(sentences, out / "heldout-wavs", args.lang)
+    synth = ["synth", "--checkpoint", str(run_dir), "--file", str(heldout), *device]
     for vocoder in ("griffin-lim", "hifigan"):
-        _run(
-            [
-                "synth",
-                "--checkpoint",
-                str(run_dir),
-                "--file",
-                str(heldout),
-                "--out",
-                str(out / f"synth-{vocoder}"),
-                "--vocoder",
-                vocoder,
-                "--device",
-                args.device,
-            ]
-        )
-    eval_args = [
-        "eval",
-        "--checkpoint",
-        str(run_dir),
-        "--file",
-        str(heldout),
-        "--out",
-        str(out / "eval"),
-        "--corpus-text",
-        str(corpus / "metadata.csv"),
-        "--device",
-        args.device,
-    ]
+        _run([*synth, "--out", str(out / f"synth-{vocoder}"), "--vocoder", vocoder])
+    judge = ["--corpus-text", str(corpus / "metadata.csv"), "--reference-dir", str(references)]
     if args.lang == "ru":
-        eval_args.append("--no-asr")  # no offline Russian recogniser: alignment health only
-    _run(eval_args)
+        judge = ["--no-asr"]  # no offline Russian recogniser: alignment health only
+    _run(
+        [
+            "eval",
+            "--checkpoint",
+            str(run_dir),
+            "--file",
+            str(heldout),
+            "--out",
+            str(out / "eval"),
+            *judge,
+            *device,
+        ]
+    )
     _run(["report", str(run_dir)])
 
     print("\nDemo finished:")

@@ -117,3 +117,21 @@ def write_demo_corpus(
     (out / "metadata.csv").write_text(_metadata_csv(items), encoding="utf-8")
     logger.info("wrote %d %s utterances (voices %s) to %s", n, lang, sorted({i.voice for i in items}), out)
     return out
+
+
+def write_reference_wavs(sentences: list[str], out_dir: str | Path, lang: str = "en") -> Path:
+    """Ground-truth espeak-ng audio of evaluation sentences as `out_dir/001.wav, 002.wav, ...`.
+
+    The voice, speed and pitch are the middle of what the corpus uses, so the evaluation's ceiling
+    (ground truth through the same mel -> vocoder path) is judged on the speaker the model learnt.
+    """
+    if shutil.which("espeak-ng") is None:
+        raise EspeakError("espeak-ng is not installed (apt-get install espeak-ng)")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    voice = DEFAULT_VOICES.get(lang, [lang])[0]
+    speed, pitch = sum(SPEED_RANGE) // 2, sum(PITCH_RANGE) // 2
+    for i, text in enumerate(sentences, start=1):
+        item = DemoItem(f"{i:03d}", text, normalize_numbers(text, lang), voice, speed, pitch)
+        _espeak(item, out / f"{item.id}.wav")
+    return out
