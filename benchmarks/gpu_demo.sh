@@ -3,7 +3,13 @@
 # espeak-ng comes from carried Debian packages (.gl/*.deb, downloaded with apt-get download), librosa/soundfile/num2words from carried
 # wheels (.whl/*.whl). Runs the CUDA tests, builds and prepares the same demo corpus as the CPU demo,
 # trains configs/demo-cuda.yaml for MINUTES, synthesises held-out sentences and packs the results
-# into $OUT (WER is judged on the CPU machine, which has pocketsphinx).
+# into $OUT (WER is judged on the CPU machine, which has pocketsphinx: benchmarks/judge_synth.py).
+#
+# Fetch the carried files on the CPU machine (both folders are git-ignored, name them in `carry`):
+#   apt-get download (amd64) espeak-ng libespeak-ng1 espeak-ng-data libsonic0   -> .gl/
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux...x86_64 -d .whl \
+#     librosa soundfile soxr num2words docopt audioread lazy_loader msgpack pooch joblib scikit-learn \
+#     decorator threadpoolctl platformdirs cffi pycparser
 set -uo pipefail
 MINUTES=${MINUTES:-6}
 SETS=()  # extra config overrides: SETS_LIST="loss.guided_attn_weight=300 ..."
@@ -12,8 +18,9 @@ OUT=${OUT:-/tmp/gpu_demo_out}
 mkdir -p "$OUT" /tmp/esp
 for f in .gl/*.deb; do dpkg -x "$f" /tmp/esp; done
 # espeak-ng links libpcaudio (ALSA/PulseAudio playback) although `-w file` never plays: a no-op stub
-# (.gl/stub/pcaudio_stub.c, built with gcc) replaces it and its audio-stack dependencies
-cp .gl/stub/libpcaudio.so.0 /tmp/esp/usr/lib/x86_64-linux-gnu/
+# (benchmarks/pcaudio_stub.c) replaces it and its audio-stack dependencies
+gcc -shared -fPIC -O2 -Wl,-soname,libpcaudio.so.0 -o /tmp/esp/usr/lib/x86_64-linux-gnu/libpcaudio.so.0 \
+  benchmarks/pcaudio_stub.c
 export PATH=/tmp/esp/usr/bin:$PATH ESPEAK_DATA_PATH=/tmp/esp/usr/lib/x86_64-linux-gnu
 export LD_LIBRARY_PATH=/tmp/esp/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
