@@ -6,6 +6,8 @@ Shared argument helpers live here so every command reads configs the same way.
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable
 
 from tacotron.config import Config, load_config
 
@@ -25,3 +27,15 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> Config:
     return load_config(args.config, args.overrides)
+
+
+def run_reporting_input_errors(body: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a synthesis command; bad user input (missing file, empty text, unknown characters, a checkpoint
+    that does not match) becomes one `error: ...` line and exit 2, anything else keeps its traceback."""
+    from tacotron.infer.synthesizer import input_errors
+
+    try:
+        return body(args)
+    except input_errors() as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
+
+from tacotron.commands import run_reporting_input_errors
 
 HELP = "evaluate a checkpoint on sentences: alignment health, gate stops, length ratio, WER (and MCD with references)"
 
@@ -62,13 +63,7 @@ def print_table(report: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tacotron.infer.synthesizer import input_errors
-
-    try:
-        return _run(args)
-    except input_errors() as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_reporting_input_errors(_run, args)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from tacotron.commands import run_reporting_input_errors
+
 HELP = "synthesise speech from a checkpoint or run folder (wav, mel, alignment plot, synth.jsonl)"
 
 
@@ -56,13 +58,7 @@ def read_lines(path: str | Path) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tacotron.infer.synthesizer import input_errors
-
-    try:
-        return _run(args)
-    except input_errors() as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_reporting_input_errors(_run, args)
 
 
 def _run(args: argparse.Namespace) -> int:
