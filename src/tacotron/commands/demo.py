@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         _run([*synth, "--out", str(out / f"synth-{vocoder}"), "--vocoder", vocoder])
     judge = ["--corpus-text", str(corpus / "metadata.csv"), "--reference-dir", str(references)]
     if args.lang == "ru":
-        judge = ["--no-asr"]  # no offline Russian recogniser: alignment health only
+        judge = ["--no-asr", "--reference-dir", str(references)]  # no offline Russian recogniser
     _run(
         [
             "eval",
