@@ -9,24 +9,14 @@
 #   apt-get download (amd64) espeak-ng libespeak-ng1 espeak-ng-data libsonic0   -> .gl/
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux...x86_64 -d .whl \
 #     librosa soundfile soxr num2words docopt audioread lazy_loader msgpack pooch joblib scikit-learn \
-#     decorator threadpoolctl platformdirs cffi pycparser
+#     decorator threadpoolctl platformdirs cffi pycparser optuna sqlalchemy alembic colorlog mako greenlet
 set -uo pipefail
 MINUTES=${MINUTES:-6}
 SETS=()  # extra config overrides: SETS_LIST="loss.guided_attn_weight=300 ..."
 for item in ${SETS_LIST:-}; do SETS+=(--set "$item"); done
 OUT=${OUT:-/tmp/gpu_demo_out}
-mkdir -p "$OUT" /tmp/esp
-for f in .gl/*.deb; do dpkg -x "$f" /tmp/esp; done
-# espeak-ng links libpcaudio (ALSA/PulseAudio playback) although `-w file` never plays: a no-op stub
-# (benchmarks/pcaudio_stub.c) replaces it and its audio-stack dependencies
-gcc -shared -fPIC -O2 -Wl,-soname,libpcaudio.so.0 -o /tmp/esp/usr/lib/x86_64-linux-gnu/libpcaudio.so.0 \
-  benchmarks/pcaudio_stub.c
-export PATH=/tmp/esp/usr/bin:$PATH ESPEAK_DATA_PATH=/tmp/esp/usr/lib/x86_64-linux-gnu
-export LD_LIBRARY_PATH=/tmp/esp/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
-export PYTHONPATH=/tmp/site:$PWD/src:$PWD PYTHONUNBUFFERED=1
-espeak-ng --version
-nvidia-smi -L
+mkdir -p "$OUT"
+source benchmarks/gpu_env.sh
 [ -n "${SKIP_TESTS:-}" ] || python3 -m pytest -q -p no:cacheprovider tests/train/test_cuda.py tests/model/test_fast_paths.py \
   tests/audio/test_mel.py > "$OUT/cuda_tests.log" 2>&1
 tail -5 "$OUT/cuda_tests.log"
@@ -34,8 +24,7 @@ GRAPHS=true
 grep -q "failed" "$OUT/cuda_tests.log" && GRAPHS=false
 D=/tmp/gpu_demo
 set -e
-python3 -m tacotron demo-data --lang en --n 1200 --out $D/corpus
-python3 -m tacotron prepare $D/corpus --out $D/dataset --config configs/demo-cuda.yaml --no-progress --workers 12
+build_demo_dataset $D configs/demo-cuda.yaml
 python3 -m tacotron train --config configs/demo-cuda.yaml --data $D/dataset --run $D/run --device cuda \
   --set train.max_minutes="$MINUTES" --set train.cuda_graphs=$GRAPHS "${SETS[@]}" 2>&1 | grep -v "it/s" | tail -20
 python3 -c "from tacotron.data.demo_corpus import heldout_sentences as h; print('\n'.join(h('en', 16, 0)))" \

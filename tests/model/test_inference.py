@@ -161,3 +161,56 @@ def test_infer_rejects_bad_shapes(tiny_cfg):
     model = build_model(tiny_cfg.model, N_SYMBOLS, 80).eval()
     with pytest.raises(ValueError, match=r"text \[B, L\].*\(5,\)"):
         model.infer(torch.ones(5, dtype=torch.long), torch.tensor([5]))
+
+
+def _reference_stops(lengths, gates, weights, *, r, threshold, fraction, eos_steps, at_eos):
+    """The stop rule written step by step in plain Python: the oracle for StopTracker.update_block."""
+    logit = torch.logit(torch.tensor(threshold)).item()
+    out = []
+    for b, length in enumerate(lengths):
+        needed, max_peak, run = max(1, -(-int(fraction * length * 1000) // 1000)), -1, 0
+        result = None
+        for t in range(gates.size(1)):
+            peak = int(weights[b, t].argmax())
+            max_peak = max(max_peak, peak)
+            run = run + 1 if peak == length - 1 else 0
+            fires = [i for i in range(r) if gates[b, t, i] > logit]
+            if result is None and fires and max_peak + 1 >= needed:
+                result = (t * r + fires[0] + 1, "gate")
+            elif result is None and at_eos and run >= eos_steps:
+                result = ((t + 1) * r, "end_of_text")
+        out.append(result or (gates.size(1) * r, "max_steps"))
+    return out
+
+
+@pytest.mark.parametrize("block", [1, 3, 8, 40])
+@pytest.mark.parametrize("at_eos", [True, False])
+def test_stop_tracker_blocks_give_the_same_stops_as_the_step_by_step_rule(block, at_eos):
+    """Random gate logits and attention walks (sometimes stuck on the last symbol, sometimes firing
+    before half the text): updating in blocks of any size must give each item the stop step, frame
+    and reason of the plain per-step rule."""
+    gen = torch.Generator().manual_seed(block * 2 + at_eos)
+    lengths = [10, 7, 3, 12, 5, 9, 1, 6]
+    n_steps, r = 40, 3
+    peaks = torch.cumsum(torch.randint(0, 2, (len(lengths), n_steps), generator=gen), dim=1)
+    weights = torch.zeros(len(lengths), n_steps, 12)
+    for b, length in enumerate(lengths):
+        weights[b, torch.arange(n_steps), peaks[b].clamp(max=length - 1)] = 1.0
+    gates = torch.randn(len(lengths), n_steps, r, generator=gen) * 3 - 4.5  # fires now and then
+    gates[::3] = -10.0  # some items never fire: they stop at the end of text or run to max_steps
+    tracker = StopTracker(
+        torch.tensor(lengths),
+        r=r,
+        gate_threshold=0.5,
+        min_text_fraction=0.5,
+        stop_at_end_of_text=at_eos,
+        eos_steps=4,
+    )
+    for start in range(0, n_steps, block):
+        tracker.update_block(start, gates[:, start : start + block], weights[:, start : start + block])
+    got_lengths, got_reasons = tracker.finish(n_steps, n_steps)
+    want = _reference_stops(
+        lengths, gates, weights, r=r, threshold=0.5, fraction=0.5, eos_steps=4, at_eos=at_eos
+    )
+    assert list(zip(got_lengths.tolist(), got_reasons, strict=True)) == want
+    assert len({reason for _, reason in want}) >= 2, "the random case must exercise several stop reasons"

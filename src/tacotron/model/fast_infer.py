@@ -2,10 +2,11 @@
 
 Why: at batch 1 a decoder step is ~60 tiny kernels, and eager PyTorch spends far longer launching
 them than the GPU spends running them. Here `k` consecutive steps (prenet, decoder step, stop
-bookkeeping, writing the frame into a preallocated output buffer at a step counter held in a device
+bookkeeping, writing the frames into preallocated output buffers at a step counter held in a device
 tensor) are captured once per (batch, text length) shape with static state buffers, and replayed;
-the host checks "all stopped?" only between replays, exactly where `decode` checks every
-`check_every` steps, so the number of steps run, the lengths and the stop reasons equal the eager
+the outputs and the stop bookkeeping of the k steps are written once per replay
+(`StopTracker.update_block`) instead of once per step. The host checks "all stopped?" only
+between replays, exactly where `decode` checks every `check_every` steps, so the number of steps run, the lengths and the stop reasons equal the eager
 `Tacotron2.infer` (`k` must equal the model's `stop_check_every`; a 1-step graph runs any remainder
 up to `max_decoder_steps`). The encoder and postnet run eagerly, once per call.
 
@@ -121,22 +122,26 @@ class GraphedInference:
         """n decoder steps on the static buffers (the captured body); writes results back in place."""
         dec, r = self.model.decoder, self.model.r
         state, frame = g.state, g.frame
-        step = g.step.clone()
+        outs, gates, weights = [], [], []
         with self._autocast():  # one region for all n steps: weights are cast once, not per step
             for _ in range(n):
                 prenet_frame = dec.prenet(frame, dropout_active=dropout)
                 state, out, gate = dec.step(prenet_frame, state, g.mem, r)
-                index = step.view(1)
-                g.mel.index_copy_(1, index, out.unsqueeze(1).to(g.mel.dtype))
-                g.gate.index_copy_(1, index, gate.unsqueeze(1).to(g.gate.dtype))
-                g.align.index_copy_(1, index, state.attention_weights.unsqueeze(1).to(g.align.dtype))
-                g.tracker.update(step, gate, state.attention_weights)
+                outs.append(out)
+                gates.append(gate)
+                weights.append(state.attention_weights)
                 frame = out[:, -dec.n_mels :]
-                step = step + 1
+        # outputs and stop bookkeeping once per n steps: fewer kernels than per step (same results)
+        index = g.step + torch.arange(n, device=g.step.device)
+        gates_block, weights_block = torch.stack(gates, 1), torch.stack(weights, 1)
+        g.mel.index_copy_(1, index, torch.stack(outs, 1).to(g.mel.dtype))
+        g.gate.index_copy_(1, index, gates_block.to(g.gate.dtype))
+        g.align.index_copy_(1, index, weights_block.to(g.align.dtype))
+        g.tracker.update_block(g.step, gates_block, weights_block)
         for f in fields(DecoderState):
             getattr(g.state, f.name).copy_(getattr(state, f.name))
         g.frame.copy_(frame)
-        g.step.copy_(step)
+        g.step.add_(n)
 
     def _capture(
         self, mem: EncoderMemory, tracker: StopTracker, max_steps: int, dropout: bool

@@ -149,6 +149,8 @@ class TrialObjective:
             raise optuna.TrialPruned(reporter.prune_reason)
         if not reporter.scores:
             reason = f"no evaluation ran in {steps} steps (tune.report_every={cfg.tune.report_every})"
+            if steps < cfg.tune.steps_per_trial:
+                reason += f"; stopped before tune.steps_per_trial={cfg.tune.steps_per_trial} (time budget)"
             trial.set_user_attr("fail_reason", reason)
             raise TrialFailed(reason)
         score = reporter.scores[-1][1]
