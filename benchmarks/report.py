@@ -70,6 +70,19 @@ def to_markdown(results: dict) -> str:
             *_train_table(results["train"]),
             "",
         ]
+    if results.get("cpu_demo"):
+        out += [
+            "### Demo model training speed (eager fp32, demo-corpus-shaped batches)",
+            "",
+            "| r | batch | threads | steps/s | s/step | mel frames/s |",
+            "|---|---|---|---|---|---|",
+            *(
+                f"| {row['r']} | {row['batch']} | {row['threads']} | {row['steps_per_s']:.2f} "
+                f"| {row['s_per_step']:.2f} | {_num(row['frames_per_s'])} |"
+                for row in results["cpu_demo"]
+            ),
+            "",
+        ]
     if results.get("decode"):
         out += [
             "### Decoding (frames/s, fixed number of decoder steps, prenet dropout on, no vocoder)",

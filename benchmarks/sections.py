@@ -5,6 +5,7 @@ Models are built fresh per configuration and dropped afterwards, so peak memory 
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 
@@ -12,6 +13,7 @@ import timing
 import torch
 import workloads as wl
 
+from tacotron.model import build_model
 from tacotron.model.fast_infer import GraphedInference
 
 logger = logging.getLogger(__name__)
@@ -225,4 +227,38 @@ def maxbatch(args, device, results) -> None:
     torch.cuda.set_per_process_memory_fraction(1.0, index)
 
 
-SECTIONS = {"train": train, "decode": decode, "rtf": rtf, "maxbatch": maxbatch}
+def cpu_demo(args, device, results) -> None:
+    """The CPU demo's training speed: `--demo-config` (configs/demo.yaml) at its own r and batch and at
+    neighbouring r / batch, on batches shaped like the espeak-ng demo corpus. Answers "how many steps
+    fit in the demo's 30 minutes, and which knob buys more", on whatever device is given."""
+    from tacotron.config import load_config
+
+    cfg = load_config(args.demo_config, [])
+    rows = results.setdefault("cpu_demo", [])
+    base_r, base_batch = cfg.model.n_frames_per_step, cfg.train.batch_size
+    variants = [(base_r, base_batch), (base_r, base_batch // 2), (max(1, base_r - 2), base_batch)]
+    variants += [(base_r + 2, base_batch)]
+    for r, batch_size in variants:
+        model_cfg = dataclasses.replace(cfg.model, n_frames_per_step=r, max_frames_per_step=r)
+        torch.manual_seed(0)
+        model = build_model(model_cfg, wl.N_SYMBOLS, wl.N_MELS).to(device).train()
+        works = wl.synthetic_batches(
+            2,
+            batch_size,
+            r=r,
+            seed=batch_size,
+            device=device,
+            text_range=wl.DEMO_TEXT_RANGE,
+            mel_range=wl.DEMO_MEL_RANGE,
+        )
+        step = timing.eager_step(model, "fp32", torchaudio_model=False)
+        result = timing.time_train(step, works, warmup=1, iters=args.iters, device=device)
+        row = {"r": r, "batch": batch_size, "threads": torch.get_num_threads(), **result}
+        row["steps_per_s"] = 1.0 / result["s_per_step"]
+        logger.info("cpu_demo: %s", row)
+        rows.append(row)
+        del model, works, step
+        _free()
+
+
+SECTIONS = {"train": train, "decode": decode, "rtf": rtf, "maxbatch": maxbatch, "cpu_demo": cpu_demo}

@@ -6,6 +6,7 @@ Sections (run in order, results written after each so a crash loses nothing):
   decode    frames/s at batch 1 and 32 for a fixed number of decoder steps (untrained weights never stop)
   rtf       end-to-end real-time factor at batch 1 with Griffin-Lim on the GPU
   maxbatch  largest batch that trains at the maximum lengths (bf16)
+  cpu_demo  the CPU demo model's training steps/s at its r and batch and neighbours (use --device cpu)
 Writes DIR/bench.json and DIR/bench.md.
 """
 
@@ -47,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--maxbatch-gib", type=float, default=24.0, help="memory cap for the largest-batch search"
     )
     parser.add_argument("--no-torchaudio", action="store_true", help="measure ours only")
+    parser.add_argument("--demo-config", default="configs/demo.yaml", help="config of the cpu_demo section")
     parser.add_argument("--device", default="cuda")
 
 

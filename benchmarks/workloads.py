@@ -22,6 +22,8 @@ N_SYMBOLS = 148  # torchaudio's default symbol count
 N_MELS = 80
 TEXT_RANGE = (80, 180)  # LJSpeech: symbols per utterance
 MEL_RANGE = (400, 870)  # LJSpeech: frames per utterance (hop 256 at 22050 Hz)
+DEMO_TEXT_RANGE = (40, 140)  # the espeak-ng demo corpus: symbols (5th-95th percentile, median 89)
+DEMO_MEL_RANGE = (250, 750)  # the espeak-ng demo corpus: frames (median 458)
 
 
 @dataclass
@@ -34,7 +36,14 @@ class Workload:
 
 
 def synthetic_batches(
-    n: int, batch_size: int, *, r: int, seed: int, device: torch.device | str = "cpu"
+    n: int,
+    batch_size: int,
+    *,
+    r: int,
+    seed: int,
+    device: torch.device | str = "cpu",
+    text_range: tuple[int, int] = TEXT_RANGE,
+    mel_range: tuple[int, int] = MEL_RANGE,
 ) -> list[Workload]:
     """`n` padded batches of random ids and random-normal mels with uniformly drawn lengths."""
     gen = torch.Generator().manual_seed(seed)
@@ -42,8 +51,8 @@ def synthetic_batches(
     for _ in range(n):
         items = []
         for i in range(batch_size):
-            text_len = int(torch.randint(TEXT_RANGE[0], TEXT_RANGE[1] + 1, (1,), generator=gen))
-            mel_len = int(torch.randint(MEL_RANGE[0], MEL_RANGE[1] + 1, (1,), generator=gen))
+            text_len = int(torch.randint(text_range[0], text_range[1] + 1, (1,), generator=gen))
+            mel_len = int(torch.randint(mel_range[0], mel_range[1] + 1, (1,), generator=gen))
             ids = torch.randint(2, N_SYMBOLS, (text_len,), generator=gen)
             items.append(Utterance(f"s{i}", ids, torch.randn(N_MELS, mel_len, generator=gen)))
         batch = TextMelCollate(r)(items)

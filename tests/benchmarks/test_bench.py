@@ -101,3 +101,22 @@ def test_bench_command_parses_and_refuses_without_cuda(bench, monkeypatch):
     assert args.batch_sizes == "64,128" and args.iters == 4
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert command.run(args) == 2
+
+
+def test_cpu_demo_section_times_the_demo_config_and_its_neighbours(bench, tiny_cfg, tmp_path):
+    """`tacotron bench --device cpu --sections cpu_demo`: one row per (r, batch) variant, real frames."""
+    import yaml
+
+    tiny_cfg.model.n_frames_per_step = 3
+    tiny_cfg.train.batch_size = 4
+    config = tmp_path / "demo.yaml"
+    config.write_text(yaml.safe_dump({"model": vars(tiny_cfg.model), "train": {"batch_size": 4}}))
+    args = bench["speed"].parse_args(
+        ["--device", "cpu", "--sections", "cpu_demo", "--iters", "1", "--demo-config", str(config)]
+    )
+    args.out = str(tmp_path / "out")
+    results = bench["speed"].main(args)
+    rows = results["cpu_demo"]
+    assert [(row["r"], row["batch"]) for row in rows] == [(3, 4), (3, 2), (1, 4), (5, 4)]
+    assert all(row["steps_per_s"] > 0 and row["frames_per_s"] > 0 for row in rows)
+    assert "| 5 | 4 |" in (tmp_path / "out" / "bench.md").read_text()
