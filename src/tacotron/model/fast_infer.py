@@ -1,14 +1,15 @@
 """Free-running synthesis with the decoder step replayed from CUDA graphs.
 
-Why: at batch 1 a decoder step is ~60 tiny kernels, and eager PyTorch spends far longer launching
-them than the GPU spends running them. Here `k` consecutive steps (prenet, decoder step, stop
-bookkeeping, writing the frames into preallocated output buffers at a step counter held in a device
-tensor) are captured once per (batch, text length) shape with static state buffers, and replayed;
-the outputs and the stop bookkeeping of the k steps are written once per replay
-(`StopTracker.update_block`) instead of once per step. The host checks "all stopped?" only
-between replays, exactly where `decode` checks every `check_every` steps, so the number of steps run, the lengths and the stop reasons equal the eager
-`Tacotron2.infer` (`k` must equal the model's `stop_check_every`; a 1-step graph runs any remainder
-up to `max_decoder_steps`). The encoder and postnet run eagerly, once per call.
+Why: at batch 1 a decoder step is dozens of tiny kernels, and eager PyTorch spends far longer
+launching them than the GPU spends running them. Here `k` consecutive steps (prenet, decoder step,
+stop bookkeeping, writing the frames into preallocated output buffers at a step counter held in a
+device tensor) are captured once per (batch, text length) shape with static state buffers, and
+replayed; the outputs and the stop bookkeeping of the k steps are written once per replay
+(`StopTracker.update_block`) instead of once per step. The host checks "all stopped?" only between
+replays, exactly where `decode` checks every `check_every` steps, so the number of steps run, the
+lengths and the stop reasons equal the eager `Tacotron2.infer` (`k` must equal the model's
+`stop_check_every`; a 1-step graph runs any remainder up to `max_decoder_steps`). The encoder and
+postnet run eagerly, once per call.
 
 Prenet dropout at inference uses the default CUDA generator (captured with the graph); a seeded
 generator is not supported here (use `Tacotron2.infer(seed=...)`).

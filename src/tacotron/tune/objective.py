@@ -150,7 +150,10 @@ class TrialObjective:
         if not reporter.scores:
             reason = f"no evaluation ran in {steps} steps (tune.report_every={cfg.tune.report_every})"
             if steps < cfg.tune.steps_per_trial:
-                reason += f"; stopped before tune.steps_per_trial={cfg.tune.steps_per_trial} (time budget)"
+                reason += (
+                    f"; the run stopped before tune.steps_per_trial={cfg.tune.steps_per_trial} "
+                    "(study time budget or a stop request: see the trial's events.jsonl)"
+                )
             trial.set_user_attr("fail_reason", reason)
             raise TrialFailed(reason)
         score = reporter.scores[-1][1]
