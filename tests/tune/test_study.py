@@ -127,3 +127,49 @@ def test_best_yaml_trains_with_tacotron_train(finished_study, tiny_dataset, tmp_
     assert code == 0
     assert (run / "checkpoints" / "step_00000002.pt").is_file()
     assert Config.load(run / "config.yaml").train.lr == Config.load(paths["best_yaml"]).train.lr
+
+
+def test_scored_trials_record_the_seconds_to_their_first_evaluation(finished_study):
+    _, study, _, _ = finished_study
+    trials = study.get_trials()
+    for trial in (trials[0], trials[1], trials[3]):  # complete, pruned, complete: all evaluated
+        assert 0 < trial.user_attrs["first_eval_seconds"] <= trial.user_attrs["seconds"]
+    assert "first_eval_seconds" not in trials[2].user_attrs  # failed at step 1, before any evaluation
+
+
+class _FakeStudy:
+    study_name = "fake"
+
+    def __init__(self, first_eval_seconds: list[float | None]):
+        self.trials = [
+            optuna.trial.create_trial(
+                state=TrialState.COMPLETE,
+                value=1.0,
+                user_attrs={} if s is None else {"first_eval_seconds": s},
+            )
+            for s in first_eval_seconds
+        ]
+        self.stopped = False
+
+    def get_trials(self, deepcopy=True):
+        return self.trials
+
+    def stop(self):
+        self.stopped = True
+
+
+@pytest.mark.parametrize(
+    ("seconds_left", "history", "stops"),
+    [
+        (47.0, [90.0, 120.0, None], True),  # the GPU study's case: 47 s left, a first eval takes >= 90 s
+        (100.0, [90.0, 120.0], False),
+        (5.0, [None], False),  # nothing measured yet: keep going (the trial is cut to fit anyway)
+        (-3.0, [1.0], True),
+    ],
+)
+def test_budget_guard_starts_no_trial_that_cannot_reach_an_evaluation(seconds_left, history, stops):
+    from tacotron.tune.study import BudgetGuard
+
+    study = _FakeStudy(history)
+    BudgetGuard(deadline=1000.0 + seconds_left, clock=lambda: 1000.0)(study, study.trials[-1])
+    assert study.stopped is stops

@@ -31,6 +31,7 @@ from tacotron.tune.space import SearchSpace, apply_params
 
 log = logging.getLogger(__name__)
 
+FIRST_EVAL_SECONDS = "first_eval_seconds"  # trial user attribute read by study.BudgetGuard
 TrainerFactory = Callable[..., Any]  # (cfg, dataset_dir, run_dir, device=..., callbacks=..., resume=...)
 
 
@@ -58,9 +59,13 @@ class TrialReporter(Callback):
         self.scores: list[tuple[int, float]] = []
         self.prune_reason: str | None = None
         self.fail_reason: str | None = None
+        self.started = time.monotonic()
+        self.first_eval_seconds: float | None = None  # what a trial costs before it can be judged
 
     def on_eval_end(self, trainer: Any, metrics: dict[str, float]) -> None:
         step = trainer.step
+        if self.first_eval_seconds is None:
+            self.first_eval_seconds = time.monotonic() - self.started
         self.steps.append(step)
         self.history.append(dict(metrics))
         try:
@@ -181,6 +186,8 @@ class TrialObjective:
         trial.set_user_attr("steps", steps)
         trial.set_user_attr("seconds", round(seconds, 3))
         trial.set_user_attr("steps_to_align", reporter.steps_to_align())
+        if reporter.first_eval_seconds is not None:
+            trial.set_user_attr(FIRST_EVAL_SECONDS, round(reporter.first_eval_seconds, 3))
         if reporter.history:
             last = {
                 k: v for k, v in reporter.history[-1].items() if isinstance(v, float) and math.isfinite(v)

@@ -81,7 +81,7 @@ def run_trials(job: TuneJob) -> int:
         describe_url(job.storage_url),
         job.trials,
     )
-    return run_worker(study, objective, job.trials, timeout)
+    return run_worker(study, objective, job.trials, timeout, deadline)
 
 
 def spawn_workers(child_argv: list[str], count: int) -> list[subprocess.Popen]:

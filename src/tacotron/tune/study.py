@@ -9,6 +9,8 @@ study (all workers together), so a restarted or extra worker only runs what is l
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from tacotron.config import ConfigError, TuneConfig
@@ -85,11 +87,46 @@ def count_finished(study: Any) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
-def run_worker(study: Any, objective: Any, total_trials: int, timeout_s: float | None) -> int:
+class BudgetGuard:
+    """Optuna callback: stop starting trials that cannot reach a first evaluation before `deadline`.
+
+    Why: trials are cut to fit the study's time budget, so a trial started with less time left than
+    any trial so far needed for its first evaluation ends unscored (FAILED) and only burns the budget.
+    The estimate is the quickest `first_eval_seconds` among the study's trials (all workers).
+    """
+
+    def __init__(self, deadline: float, clock: Callable[[], float] = time.time):
+        self.deadline = deadline
+        self.clock = clock
+
+    def __call__(self, study: Any, trial: Any) -> None:
+        from tacotron.tune.objective import FIRST_EVAL_SECONDS
+
+        needed = [
+            float(t.user_attrs[FIRST_EVAL_SECONDS])
+            for t in study.get_trials(deepcopy=False)
+            if FIRST_EVAL_SECONDS in t.user_attrs
+        ]
+        left = self.deadline - self.clock()
+        if needed and left < min(needed):
+            log.info(
+                "study '%s': %.0f s of the time budget left, a trial needs ~%.0f s to its first "
+                "evaluation: starting no more trials in this worker",
+                study.study_name,
+                max(left, 0.0),
+                min(needed),
+            )
+            study.stop()
+
+
+def run_worker(
+    study: Any, objective: Any, total_trials: int, timeout_s: float | None, deadline: float | None = None
+) -> int:
     """Run trials until the study holds `total_trials` finished ones (or the time budget ends).
 
     Exceptions inside a trial are recorded by the objective as FAILED with a reason, and the worker
-    moves on; the count includes failed trials so a broken setup cannot loop forever.
+    moves on; the count includes failed trials so a broken setup cannot loop forever. With a
+    `deadline` (time.time()), no trial is started that could not reach its first evaluation.
     """
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
@@ -105,7 +142,8 @@ def run_worker(study: Any, objective: Any, total_trials: int, timeout_s: float |
         n_trials=remaining,
         timeout=timeout_s,
         catch=(Exception,),
-        callbacks=[MaxTrialsCallback(total_trials, states=states)],
+        callbacks=[MaxTrialsCallback(total_trials, states=states)]
+        + ([BudgetGuard(deadline)] if deadline is not None else []),
         gc_after_trial=True,
     )
     return count_finished(study) - before
