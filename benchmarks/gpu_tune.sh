@@ -19,8 +19,8 @@ if [ "$PHASE" = tune ]; then
   python3 -m tacotron tune --config configs/tune-cuda.yaml --data "$W/dataset" --space configs/space-cuda.yaml \
     --trials 12 --study "${STUDY:-gpu}" --out "$W/tune" --budget-minutes "$MINUTES" --workers 2 --device cuda 2>&1 \
     | grep -v "it/s" | tail -40
-  cp -r "$W/tune/best.yaml" "$W/tune/study.db" "$OUT/" 2>/dev/null || true
-  cp "$W"/tune/*.md "$W"/tune/*.html "$OUT/" 2>/dev/null || true
+  cp "$W/tune/best.yaml" "$W/tune/study.db" "$OUT/" || true  # best.yaml is absent when no trial completed (the log says so)
+  cp "$W"/tune/*.md "$W"/tune/*.html "$OUT/" || true
 else
   BEST=${BEST:-$W/tune/best.yaml}
   python3 -m tacotron tune --config configs/tune-cuda.yaml --data "$W/dataset" --compare "$BEST" \

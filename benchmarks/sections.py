@@ -236,8 +236,12 @@ def cpu_demo(args, device, results) -> None:
     cfg = load_config(args.demo_config, [])
     rows = results.setdefault("cpu_demo", [])
     base_r, base_batch = cfg.model.n_frames_per_step, cfg.train.batch_size
-    variants = [(base_r, base_batch), (base_r, base_batch // 2), (max(1, base_r - 2), base_batch)]
-    variants += [(base_r + 2, base_batch)]
+    variants = [
+        (base_r, base_batch),
+        (base_r, base_batch // 2),
+        (max(1, base_r - 2), base_batch),
+        (base_r + 2, base_batch),
+    ]
     for r, batch_size in variants:
         model_cfg = dataclasses.replace(cfg.model, n_frames_per_step=r, max_frames_per_step=r)
         torch.manual_seed(0)

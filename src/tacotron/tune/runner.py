@@ -73,7 +73,6 @@ def run_trials(job: TuneJob) -> int:
         deadline=deadline,
         **job.objective_kwargs,
     )
-    timeout = job.budget_minutes * 60 if job.budget_minutes > 0 else None
     log.info(
         "worker %d: study '%s' in %s, %d trials wanted",
         job.worker_id,
@@ -81,7 +80,7 @@ def run_trials(job: TuneJob) -> int:
         describe_url(job.storage_url),
         job.trials,
     )
-    return run_worker(study, objective, job.trials, timeout, deadline)
+    return run_worker(study, objective, job.trials, deadline)
 
 
 def spawn_workers(child_argv: list[str], count: int) -> list[subprocess.Popen]:

@@ -119,14 +119,13 @@ class BudgetGuard:
             study.stop()
 
 
-def run_worker(
-    study: Any, objective: Any, total_trials: int, timeout_s: float | None, deadline: float | None = None
-) -> int:
+def run_worker(study: Any, objective: Any, total_trials: int, deadline: float | None = None) -> int:
     """Run trials until the study holds `total_trials` finished ones (or the time budget ends).
 
     Exceptions inside a trial are recorded by the objective as FAILED with a reason, and the worker
     moves on; the count includes failed trials so a broken setup cannot loop forever. With a
-    `deadline` (time.time()), no trial is started that could not reach its first evaluation.
+    `deadline` (time.time()), no trial starts after it, nor one that could not reach its first
+    evaluation before it.
     """
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
@@ -140,7 +139,7 @@ def run_worker(
     study.optimize(
         objective,
         n_trials=remaining,
-        timeout=timeout_s,
+        timeout=None if deadline is None else max(0.0, deadline - time.time()),
         catch=(Exception,),
         callbacks=[MaxTrialsCallback(total_trials, states=states)]
         + ([BudgetGuard(deadline)] if deadline is not None else []),
