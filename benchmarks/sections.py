@@ -232,8 +232,10 @@ def cpu_demo(args, device, results) -> None:
     neighbouring r / batch, on batches shaped like the espeak-ng demo corpus. Answers "how many steps
     fit in the demo's 30 minutes, and which knob buys more", on whatever device is given."""
     from tacotron.config import load_config
+    from tacotron.train.precision import resolve_precision
 
     cfg = load_config(args.demo_config, [])
+    precision = resolve_precision(cfg.train.precision, device)  # the demo's own (auto: bf16 where native)
     rows = results.setdefault("cpu_demo", [])
     base_r, base_batch = cfg.model.n_frames_per_step, cfg.train.batch_size
     variants = [
@@ -255,9 +257,15 @@ def cpu_demo(args, device, results) -> None:
             text_range=wl.DEMO_TEXT_RANGE,
             mel_range=wl.DEMO_MEL_RANGE,
         )
-        step = timing.eager_step(model, "fp32", torchaudio_model=False)
+        step = timing.eager_step(model, precision, torchaudio_model=False)
         result = timing.time_train(step, works, warmup=1, iters=args.iters, device=device)
-        row = {"r": r, "batch": batch_size, "threads": torch.get_num_threads(), **result}
+        row = {
+            "r": r,
+            "batch": batch_size,
+            "precision": precision,
+            "threads": torch.get_num_threads(),
+            **result,
+        }
         row["steps_per_s"] = 1.0 / result["s_per_step"]
         logger.info("cpu_demo: %s", row)
         rows.append(row)

@@ -135,7 +135,9 @@ class TrainConfig:
     grad_accum_steps: int = 1
     max_steps: int = 100_000  # optimizer steps
     max_minutes: float = 0.0  # wall-clock budget for this process; 0 = none
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = (
+        "fp32"  # auto: bf16 where native (train/precision.py)
+    )
     tf32: bool = True
     optimizer: Literal["adam", "adamw"] = "adam"
     lr: float = 1e-3

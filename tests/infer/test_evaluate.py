@@ -14,6 +14,16 @@ from tacotron.infer.evaluate import read_sentences, summarise
 from tacotron.infer.metrics import mel_cepstral_distortion
 
 
+def test_mcd_uses_the_cepstral_scale_of_its_formula():
+    """A log-mel ripple a*cos(k w) is c_k = a/2 whatever the band count, so MCD = 10/ln10 * sqrt(2) * a/2."""
+    for n_mels in (40, 80):
+        w = np.pi * (np.arange(n_mels) + 0.5) / n_mels  # DCT-II sampling of the band axis
+        base = np.tile(np.linspace(-8, 0, n_mels)[:, None], (1, 30))
+        ripple = base + 0.5 * np.cos(3 * w)[:, None]
+        expected = 10 / np.log(10) * np.sqrt(2) * 0.25
+        assert mel_cepstral_distortion(ripple, base) == pytest.approx(expected, rel=1e-6)
+
+
 def test_mcd_is_zero_for_identical_and_grows_with_distortion():
     rng = np.random.default_rng(0)
     mel = rng.normal(-4, 2, size=(80, 50))

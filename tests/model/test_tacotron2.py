@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tacotron.config import Config
-from tacotron.data.batch import Batch, Utterance
+from tacotron.data.batch import Batch, Utterance, lengths_to_mask
 from tacotron.data.collate import TextMelCollate
 from tacotron.losses import Tacotron2Loss
 from tacotron.model import Tacotron2, build_model
@@ -169,3 +169,27 @@ def test_masked_energies_stay_finite_under_bf16_autocast(tiny_cfg):
     assert torch.isfinite(out.alignments).all()
     assert (out.alignments[1, :, 3:] == 0).all()
     torch.testing.assert_close(out.alignments.float().sum(-1), torch.ones(2, 6), atol=2e-2, rtol=0)
+
+
+@pytest.mark.parametrize("r", [1, 3])
+def test_teacher_forcing_equals_one_step_at_a_time(tiny_cfg, r):
+    """forward() projects all steps after the loop; that must equal calling step() on each teacher frame."""
+    tiny_cfg.model.n_frames_per_step = r
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg.model, N_SYMBOLS, 80).eval()
+    batch = make_batch([9, 14], [18, 27], r=r)
+    dec = model.decoder
+    with torch.no_grad():
+        memory = model.encoder(batch.text, batch.text_lengths)
+        mask = lengths_to_mask(batch.text_lengths, batch.text.size(1))
+        mel, gate, align = dec(memory, mask, batch.mels, r, prenet_dropout=False)
+        mem = dec.prepare_memory(memory, mask)
+        state, frames, gates = dec.initial_state(mem), [], []
+        for inp in dec.prenet(dec.teacher_inputs(batch.mels, r), dropout_active=False).unbind(1):
+            state, frame, g = dec.step(inp, state, mem, r)
+            frames.append(frame.reshape(2, r, 80))
+            gates.append(g)
+    torch.testing.assert_close(mel, torch.cat(frames, dim=1).transpose(1, 2), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(gate, torch.cat(gates, dim=1), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(align[:, -1], state.attention_weights)
+    assert mel.shape == (2, 80, batch.mels.size(2)) and gate.shape == (2, batch.mels.size(2))

@@ -225,3 +225,19 @@ def test_cuda_graphs_on_cpu_warn_and_train_eagerly(tiny_dataset, tmp_path, caplo
     result = Trainer(cfg, tiny_dataset, tmp_path, device="cpu").fit()
     assert result.step == 2
     assert "train.cuda_graphs needs a CUDA device" in caplog.text
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bf16_only_where_the_cpu_runs_it_natively(
+    tiny_dataset, tmp_path, monkeypatch, native
+):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: native)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+    trainer = Trainer(fast_config(max_steps=1, precision="auto"), tiny_dataset, tmp_path, device="cpu")
+    assert trainer.precision.name == ("bf16" if native else "fp32")
+    assert trainer.precision.dtype == (torch.bfloat16 if native else None)
+    trainer.fit()
+    assert (
+        load_checkpoint(tmp_path / "checkpoints" / "step_00000001.pt")["config"]["train"]["precision"]
+        == "auto"
+    )

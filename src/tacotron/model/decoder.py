@@ -16,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from tacotron.model.attention import LocationSensitiveAttention
+from tacotron.model.dropout import dropout
 from tacotron.model.prenet import Prenet
 
 
@@ -113,7 +113,7 @@ class Decoder(nn.Module):
     def _run_attention_rnn(self, prenet_frame: torch.Tensor, state: DecoderState) -> DecoderState:
         cell_input = torch.cat([prenet_frame, state.attention_context], dim=-1)
         hidden, cell = self.attention_rnn(cell_input, (state.attention_hidden, state.attention_cell))
-        hidden = F.dropout(hidden, self.p_attention_dropout, self.training)
+        hidden = dropout(hidden, self.p_attention_dropout, self.training)
         return replace(state, attention_hidden=hidden, attention_cell=cell)
 
     def _attend(self, state: DecoderState, mem: EncoderMemory) -> DecoderState:
@@ -131,24 +131,30 @@ class Decoder(nn.Module):
     def _run_decoder_rnn(self, state: DecoderState) -> DecoderState:
         cell_input = torch.cat([state.attention_hidden, state.attention_context], dim=-1)
         hidden, cell = self.decoder_rnn(cell_input, (state.decoder_hidden, state.decoder_cell))
-        hidden = F.dropout(hidden, self.p_decoder_dropout, self.training)
+        hidden = dropout(hidden, self.p_decoder_dropout, self.training)
         return replace(state, decoder_hidden=hidden, decoder_cell=cell)
 
-    def _project(self, state: DecoderState, r: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """-> frames [B, r * n_mels] (frame-major: r groups of n_mels), gate logits [B, r]."""
-        features = torch.cat([state.decoder_hidden, state.attention_context], dim=-1)
-        frames = self.frame_projection(features)[:, : r * self.n_mels]
-        gate = self.gate_projection(features)[:, :r]
+    def _project(
+        self, decoder_hidden: torch.Tensor, context: torch.Tensor, r: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """[..., D], [..., E] -> frames [..., r * n_mels] (frame-major: r groups of n_mels), gate logits [..., r]."""
+        features = torch.cat([decoder_hidden, context], dim=-1)
+        frames = self.frame_projection(features)[..., : r * self.n_mels]
+        gate = self.gate_projection(features)[..., :r]
         return frames, gate
+
+    def _recur(self, prenet_frame: torch.Tensor, state: DecoderState, mem: EncoderMemory) -> DecoderState:
+        """The recurrent part of a step: attention LSTM -> attention -> decoder LSTM."""
+        state = self._run_attention_rnn(prenet_frame, state)
+        state = self._attend(state, mem)
+        return self._run_decoder_rnn(state)
 
     def step(
         self, prenet_frame: torch.Tensor, state: DecoderState, mem: EncoderMemory, r: int
     ) -> tuple[DecoderState, torch.Tensor, torch.Tensor]:
         """One decoder step: (new state, frames [B, r * n_mels], gate logits [B, r])."""
-        state = self._run_attention_rnn(prenet_frame, state)
-        state = self._attend(state, mem)
-        state = self._run_decoder_rnn(state)
-        frames, gate = self._project(state, r)
+        state = self._recur(prenet_frame, state, mem)
+        frames, gate = self._project(state.decoder_hidden, state.attention_context, r)
         return state, frames, gate
 
     # --- teacher forcing ---------------------------------------------------------------------
@@ -161,17 +167,24 @@ class Decoder(nn.Module):
         *,
         prenet_dropout: bool,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Teacher-forced decoding -> (mel [B, n_mels, T], gate logits [B, T], alignments [B, T // r, L])."""
+        """Teacher-forced decoding -> (mel [B, n_mels, T], gate logits [B, T], alignments [B, T // r, L]).
+
+        Frames and gates are not fed back under teacher forcing, so the projections run once over all
+        steps after the loop (one large matmul instead of two small ones per step; same values).
+        """
         prenet_out = self.prenet(self.teacher_inputs(mels, r), dropout_active=prenet_dropout)  # (B, S, P)
         mem = self.prepare_memory(memory, mask)
         state = self.initial_state(mem)
-        frames, gates, alignments = [], [], []
+        hiddens, contexts, alignments = [], [], []
         for s in range(prenet_out.size(1)):
-            state, frame, gate = self.step(prenet_out[:, s], state, mem, r)
-            frames.append(frame)
-            gates.append(gate)
+            state = self._recur(prenet_out[:, s], state, mem)
+            hiddens.append(state.decoder_hidden)
+            contexts.append(state.attention_context)
             alignments.append(state.attention_weights)
-        return assemble_outputs(frames, gates, alignments, self.n_mels)
+        frames, gates = self._project(torch.stack(hiddens, dim=1), torch.stack(contexts, dim=1), r)
+        b, steps = frames.shape[:2]
+        mel = frames.reshape(b, steps * r, self.n_mels).transpose(1, 2)  # (B, n_mels, S * r)
+        return mel, gates.reshape(b, steps * r), torch.stack(alignments, dim=1)
 
 
 def assemble_outputs(

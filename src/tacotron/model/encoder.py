@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from tacotron.data.batch import lengths_to_mask
+from tacotron.model.dropout import dropout
 from tacotron.model.fast_lstm import bilstm_padded
 
 
@@ -59,7 +60,7 @@ class Encoder(nn.Module):
         x = self.embedding(text).transpose(1, 2)  # (B, C, L)
         x = x * keep.to(x.dtype)
         for conv, norm in zip(self.convs, self.norms, strict=True):
-            x = F.dropout(F.relu(norm(conv(x))), self.dropout, self.training)
+            x = dropout(F.relu(norm(conv(x))), self.dropout, self.training)
             x = x * keep.to(x.dtype)
         if self.capturable:
             return bilstm_padded(self.lstm, x.transpose(1, 2), lengths)  # (B, L, encoder_dim)

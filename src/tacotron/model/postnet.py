@@ -8,8 +8,9 @@ this is what makes batched synthesis equal to one-at-a-time synthesis.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from tacotron.model.dropout import dropout
 
 
 class Postnet(nn.Module):
@@ -39,5 +40,5 @@ class Postnet(nn.Module):
             x = norm(conv(x))
             if i < last:
                 x = torch.tanh(x)
-            x = F.dropout(x, self.dropout, self.training) * keep
+            x = dropout(x, self.dropout, self.training) * keep
         return x

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tacotron.model.dropout import dropout
+
 
 class Prenet(nn.Module):
     """Linear(no bias) + ReLU + dropout, `len(sizes)` times: [..., in_dim] -> [..., sizes[-1]]."""
@@ -31,13 +33,5 @@ class Prenet(nn.Module):
         for linear in self.layers:
             x = F.relu(linear(x))
             if dropout_active and self.dropout > 0:
-                x = _dropout(x, self.dropout, generator)
+                x = dropout(x, self.dropout, True, generator)
         return x
-
-
-def _dropout(x: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
-    """Inverted dropout; with a generator the mask comes from it (reproducible), else F.dropout."""
-    if generator is None:
-        return F.dropout(x, p, training=True)
-    keep = torch.rand(x.shape, generator=generator, device=x.device) >= p
-    return x * keep.to(x.dtype) / (1.0 - p)

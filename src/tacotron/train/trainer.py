@@ -170,12 +170,12 @@ class Trainer(StateMixin, TrainLoopMixin):
 
     def _setup_optimizer(self) -> None:
         from tacotron.train.optim import LRSchedule, build_optimizer
-        from tacotron.train.precision import Precision, enable_tf32
+        from tacotron.train.precision import Precision, enable_tf32, resolve_precision
 
         enable_tf32(self.device, self.cfg.train.tf32)
         self.optimizer = build_optimizer(self.model, self.cfg.train, self.device)
         self.lr_schedule = LRSchedule(self.optimizer, self.cfg.train)
-        self.precision = Precision(self.cfg.train.precision, self.device)
+        self.precision = Precision(resolve_precision(self.cfg.train.precision, self.device), self.device)
         self.best: dict[str, Any] = {"value": None, "step": None, "bad_evals": 0}
         self.val_metrics: dict[str, float] = {}
 

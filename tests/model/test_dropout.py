@@ -1,0 +1,56 @@
+"""The CPU dropout mask: right drop rate, unbiased, gradients through the mask, seeded, identity off."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tacotron.model.dropout import dropout
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_drops_at_rate_p_and_keeps_the_expectation(p):
+    torch.manual_seed(0)
+    x = torch.ones(64, 128, 300)  # odd sizes for the 4-per-word packing are covered below
+    y = dropout(x, p, training=True)
+    dropped = (y == 0).float().mean().item()
+    assert dropped == pytest.approx(p, abs=0.003)
+    assert y.mean().item() == pytest.approx(1.0, abs=0.006)
+    kept = y[y != 0]
+    assert torch.allclose(kept, torch.full_like(kept, kept[0].item())) and kept[0] > 1
+
+
+def test_every_position_is_dropped_independently_of_its_place_in_the_word():
+    torch.manual_seed(1)
+    y = dropout(torch.ones(200_003), 0.5, training=True)  # not a multiple of 4
+    rates = [(y[k:200_000:4] == 0).float().mean().item() for k in range(4)]
+    assert all(r == pytest.approx(0.5, abs=0.01) for r in rates), rates
+    assert y.shape == (200_003,)
+
+
+def test_gradient_is_the_mask_times_the_scale():
+    torch.manual_seed(2)
+    x = torch.randn(32, 256, requires_grad=True)
+    y = dropout(x, 0.1, training=True)
+    y.sum().backward()
+    scale = y.detach()[y != 0] / x.detach()[y != 0]
+    assert torch.equal(x.grad, (y.detach() != 0).float() * scale[0])
+
+
+def test_same_seed_same_mask_and_identity_when_off():
+    x = torch.randn(8, 100)
+    torch.manual_seed(3)
+    a = dropout(x, 0.3, training=True)
+    torch.manual_seed(3)
+    b = dropout(x, 0.3, training=True)
+    assert torch.equal(a, b)
+    assert dropout(x, 0.3, training=False) is x and dropout(x, 0.0, training=True) is x
+
+
+def test_a_generator_gives_reproducible_masks_and_bad_p_is_refused():
+    x = torch.ones(4, 50)
+    a = dropout(x, 0.5, True, torch.Generator().manual_seed(7))
+    b = dropout(x, 0.5, True, torch.Generator().manual_seed(7))
+    assert torch.equal(a, b) and 0 < (a == 0).sum() < a.numel()
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        dropout(x, 1.0, training=True)
