@@ -44,7 +44,7 @@ def test_unknown_key_names_key_and_suggests(tmp_path):
     [
         ("model.n_frames_per_step=2.5", "must be an integer"),
         ("train.lr=fast", "must be a number"),
-        ("train.precision=fp8", r"must be one of \['fp32', 'bf16', 'fp16'\]"),
+        ("train.precision=fp8", r"must be one of \['fp32', 'bf16', 'fp16', 'auto'\]"),
         ("health.enabled=maybe", "true or false"),
         ("train.betas=0.9", "must be a list"),
         ("train.lr", "section.key=value"),
