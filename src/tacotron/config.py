@@ -135,9 +135,8 @@ class TrainConfig:
     grad_accum_steps: int = 1
     max_steps: int = 100_000  # optimizer steps
     max_minutes: float = 0.0  # wall-clock budget for this process; 0 = none
-    precision: Literal["fp32", "bf16", "fp16", "auto"] = (
-        "fp32"  # auto: bf16 where native (train/precision.py)
-    )
+    # auto: bf16 where the device runs it natively, else fp32 (train/precision.py)
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = "fp32"
     tf32: bool = True
     optimizer: Literal["adam", "adamw"] = "adam"
     lr: float = 1e-3

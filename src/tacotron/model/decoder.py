@@ -182,17 +182,22 @@ class Decoder(nn.Module):
             contexts.append(state.attention_context)
             alignments.append(state.attention_weights)
         frames, gates = self._project(torch.stack(hiddens, dim=1), torch.stack(contexts, dim=1), r)
-        b, steps = frames.shape[:2]
-        mel = frames.reshape(b, steps * r, self.n_mels).transpose(1, 2)  # (B, n_mels, S * r)
-        return mel, gates.reshape(b, steps * r), torch.stack(alignments, dim=1)
+        mel, gate = frames_to_mel(frames, gates, self.n_mels)
+        return mel, gate, torch.stack(alignments, dim=1)
 
 
 def assemble_outputs(
     frames: list[torch.Tensor], gates: list[torch.Tensor], alignments: list[torch.Tensor], n_mels: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Stack per-step outputs once: -> mel [B, n_mels, S*r], gate [B, S*r], alignments [B, S, L]."""
-    stacked = torch.stack(frames, dim=1)  # (B, S, r * n_mels)
-    b, s, _ = stacked.shape
-    mel = stacked.reshape(b, -1, n_mels).transpose(1, 2)  # (B, n_mels, S * r)
-    gate = torch.stack(gates, dim=1).reshape(b, -1)  # (B, S * r)
+    mel, gate = frames_to_mel(torch.stack(frames, dim=1), torch.stack(gates, dim=1), n_mels)
     return mel, gate, torch.stack(alignments, dim=1)
+
+
+def frames_to_mel(
+    frames: torch.Tensor, gates: torch.Tensor, n_mels: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-step groups frames [B, S, r * n_mels] (frame-major), gates [B, S, r] -> mel [B, n_mels, S * r],
+    gate logits [B, S * r]."""
+    b = frames.size(0)
+    return frames.reshape(b, -1, n_mels).transpose(1, 2), gates.reshape(b, -1)

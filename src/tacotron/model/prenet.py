@@ -32,6 +32,5 @@ class Prenet(nn.Module):
     ) -> torch.Tensor:
         for linear in self.layers:
             x = F.relu(linear(x))
-            if dropout_active and self.dropout > 0:
-                x = dropout(x, self.dropout, True, generator)
+            x = dropout(x, self.dropout, dropout_active, generator)
         return x
