@@ -152,6 +152,8 @@ class TrainConfig:
     lr_min: float = 1e-5
     # Gradual training: [[from_step, r, batch_size], ...]; empty = model.n_frames_per_step throughout
     r_schedule: list[list[int]] = field(default_factory=list)
+    # Fresh runs: frame projection bias = the training set's mean log-mel (decoder.init_frame_bias)
+    init_frame_bias: bool = True
     eval_every: int = 500
     checkpoint_every: int = 500
     keep_last: int = 3

@@ -75,3 +75,13 @@ def test_reads_without_librosa_soundfile_or_num2words(tiny_dataset):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "80"
+
+
+def test_mean_mel_is_the_frame_mean_of_the_first_items(tiny_dataset):
+    train = PreparedDataset(tiny_dataset, "train")
+    frames = np.concatenate([train[i].mel.numpy() for i in range(3)], axis=1)
+    mean = train.mean_mel(max_items=3)
+    assert mean.shape == (80,) and mean.dtype == torch.float32
+    np.testing.assert_allclose(mean.numpy(), frames.mean(axis=1), rtol=1e-5, atol=1e-5)
+    # all frames of every item weigh the same, so more items move the mean
+    assert not torch.allclose(train.mean_mel(max_items=len(train)), mean)

@@ -10,6 +10,7 @@ from tacotron.data.batch import Batch, Utterance, lengths_to_mask
 from tacotron.data.collate import TextMelCollate
 from tacotron.losses import Tacotron2Loss
 from tacotron.model import Tacotron2, build_model
+from tacotron.model.decoder import frames_to_mel
 
 N_SYMBOLS = 24
 
@@ -193,3 +194,21 @@ def test_teacher_forcing_equals_one_step_at_a_time(tiny_cfg, r):
     torch.testing.assert_close(gate, torch.cat(gates, dim=1), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(align[:, -1], state.attention_weights)
     assert mel.shape == (2, 80, batch.mels.size(2)) and gate.shape == (2, batch.mels.size(2))
+
+
+@pytest.mark.parametrize("r", [1, 3])
+def test_init_frame_bias_starts_every_frame_of_a_group_at_the_mean(tiny_cfg, r):
+    tiny_cfg.model.n_frames_per_step = r
+    model = build_model(tiny_cfg.model, n_symbols=40, n_mels=80)
+    mean = torch.linspace(-11.5, 1.0, 80)
+    model.decoder.init_frame_bias(mean)
+    with torch.no_grad():
+        model.decoder.frame_projection.weight.zero_()
+        hidden = torch.zeros(2, 5, model.decoder.decoder_rnn.hidden_size)
+        context = torch.zeros(2, 5, model.decoder.frame_projection.in_features - hidden.size(-1))
+        frames, _ = model.decoder._project(hidden, context, r)
+    mel, _ = frames_to_mel(frames, torch.zeros(2, 5, r), 80)  # the layout teacher forcing and infer use
+    assert mel.shape == (2, 80, 5 * r)
+    torch.testing.assert_close(mel, mean[None, :, None].expand(2, 80, 5 * r))
+    with pytest.raises(ValueError, match=r"mean_mel must have shape \(80,\)"):
+        model.decoder.init_frame_bias(torch.zeros(81))

@@ -241,3 +241,19 @@ def test_auto_precision_is_bf16_only_where_the_cpu_runs_it_natively(
         load_checkpoint(tmp_path / "checkpoints" / "step_00000001.pt")["config"]["train"]["precision"]
         == "auto"
     )
+
+
+@pytest.mark.parametrize("init", [True, False])
+def test_fresh_run_starts_frames_at_the_training_mean_mel(tiny_dataset, tmp_path, init):
+    from tacotron.data.dataset import PreparedDataset
+
+    cfg = fast_config(max_steps=1, init_frame_bias=init)
+    cfg.model.ddc = True  # the coarse decoder predicts the same targets and starts the same way
+    cfg.model.ddc_r = 3
+    trainer = Trainer(cfg, tiny_dataset, tmp_path, device="cpu", resume=False)
+    mean = PreparedDataset(tiny_dataset, "train").mean_mel()
+    for decoder in (trainer.model.decoder, trainer.model.coarse_decoder):
+        bias = decoder.frame_projection.bias.detach()
+        expected = mean.repeat(decoder.max_frames_per_step)
+        assert torch.allclose(bias, expected) is init
+    trainer.close()

@@ -69,6 +69,21 @@ class PreparedDataset(Dataset[Utterance]):
             mel=torch.from_numpy(mel.astype(np.float32, copy=False)),
         )
 
+    def mean_mel(self, max_items: int = 256) -> torch.Tensor:
+        """Per-band mean log-mel [n_mels] over the first `max_items` items (all frames of each).
+
+        Deterministic (item order, no sampling) so every DDP rank computes the same value.
+        """
+        if len(self) == 0:
+            raise ValueError(f"{self.root}: the {self.split} split is empty, no mean mel to compute")
+        total = np.zeros(self.config.audio.n_mels, dtype=np.float64)
+        frames = 0
+        for index in range(min(max_items, len(self))):
+            mel = self[index].mel.double().numpy()
+            total += mel.sum(axis=1)
+            frames += mel.shape[1]
+        return torch.from_numpy(total / frames).float()
+
     def mel_basis(self) -> np.ndarray:
         """The filterbank [n_mels, n_fft // 2 + 1] the mels were made with (for MelSpectrogram / Griffin-Lim)."""
         return np.load(self.root / "mel_basis.npy")

@@ -157,6 +157,11 @@ class Trainer(StateMixin, TrainLoopMixin):
         self.model = build_model(self.cfg.model, len(self.train_set.symbols), self.cfg.audio.n_mels).to(
             self.device
         )
+        if t.init_frame_bias:  # a resume or warm start overwrites it with the loaded weights
+            mean_mel = self.train_set.mean_mel()
+            self.model.decoder.init_frame_bias(mean_mel)
+            if self.model.has_ddc:
+                self.model.coarse_decoder.init_frame_bias(mean_mel)
         seed_everything(t.seed + self.dist.rank)  # per-rank dropout masks; rank 0 == single process
         self.schedule = ReductionSchedule.from_config(
             t.r_schedule,
