@@ -11,6 +11,7 @@ import pytest
 import torch
 from tests.train.conftest import fast_config
 
+from tacotron.data.dataset import PreparedDataset
 from tacotron.train import Callback, Trainer, load_checkpoint
 
 
@@ -245,8 +246,6 @@ def test_auto_precision_is_bf16_only_where_the_cpu_runs_it_natively(
 
 @pytest.mark.parametrize("init", [True, False])
 def test_fresh_run_starts_frames_at_the_training_mean_mel(tiny_dataset, tmp_path, init):
-    from tacotron.data.dataset import PreparedDataset
-
     cfg = fast_config(max_steps=1, init_frame_bias=init)
     cfg.model.ddc = True  # the coarse decoder predicts the same targets and starts the same way
     cfg.model.ddc_r = 3
