@@ -4,7 +4,7 @@
 # device; how many steps fit in the CPU demo's 30 minutes is `tacotron bench --device cpu --sections
 # cpu_demo`. Together they pick configs/demo.yaml without spending hours of 2-core CPU time per candidate.
 #
-#   RECIPES="base: lr2e3:train.lr=2e-3 l1:loss.mel_loss=l1,model.postnet_dropout=0.1" \
+#   RECIPES="base: lr2e3:train.lr=2e-3 l1:loss.mel_loss=l1;model.postnet_dropout=0.1" \
 #   STEPS=1600 EVERY=400 MINUTES=6 bash benchmarks/gpu_recipes.sh
 #
 # Each recipe trains in its own process (all at once), checkpoints every EVERY steps; every checkpoint then
@@ -20,6 +20,7 @@ OUT=${OUT:-/tmp/gpu_recipes_out}
 STEPS=${STEPS:-1600}
 EVERY=${EVERY:-400}
 MINUTES=${MINUTES:-6}
+CKPT_EVERY=${CKPT_EVERY:-$EVERY}  # checkpoints (what gets judged); EVERY is the validation interval
 mkdir -p "$OUT"
 source benchmarks/gpu_env.sh
 D=/tmp/gpu_recipes
@@ -30,10 +31,10 @@ python3 -c "from tacotron.data.demo_corpus import heldout_sentences as h; print(
 [ -n "${JUDGE_ONLY:-}" ] || for recipe in $RECIPES; do
   name=${recipe%%:*}
   sets=()
-  IFS=, read -ra pairs <<< "${recipe#*:}"
+  IFS=';' read -ra pairs <<< "${recipe#*:}"  # ';' between overrides: values may hold commas
   for pair in "${pairs[@]}"; do [ -n "$pair" ] && sets+=(--set "$pair"); done
   python3 -m tacotron train --config configs/demo.yaml --data $D/dataset --run "$D/$name" --device cuda \
-    --set train.max_minutes="$MINUTES" --set train.max_steps="$STEPS" --set train.checkpoint_every="$EVERY" \
+    --set train.max_minutes="$MINUTES" --set train.max_steps="$STEPS" --set train.checkpoint_every="$CKPT_EVERY" \
     --set train.eval_every="$EVERY" --set train.keep_last=50 --set train.cuda_graphs=true \
     --set train.graph_mel_multiple=64 --set train.graph_text_multiple=32 "${sets[@]}" \
     > "$OUT/$name.train.log" 2>&1 &
@@ -51,6 +52,7 @@ export D
 for run in $D/*/; do
   [ -d "$run/checkpoints" ] || continue
   cp "$run/metrics.jsonl" "$OUT/$(basename "$run").metrics.jsonl"
+  [ "${JUDGE:-1}" = 1 ] || continue  # JUDGE=0: validation metrics only (alignment screens)
   for ckpt in "$run"/checkpoints/step_*.pt; do echo "$run $ckpt"; done
 done | xargs -P 8 -L 1 bash -c 'judge_checkpoint "$0" "$1"' >> "$OUT/wer.jsonl"
 cat "$OUT/wer.jsonl"

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from tacotron.cli import main
+from tacotron.train.checkpoint import load_checkpoint
 
 
 @pytest.mark.slow
@@ -12,6 +13,7 @@ def test_demo_pipeline_at_ci_size(tmp_path, capsys):
     out = tmp_path / "demo"
     overrides = [
         "train.batch_size=4",
+        "train.r_schedule=[[1,4]]",  # the demo's r 6 -> 4 switch, after the first step
         "train.max_steps=2",
         "train.eval_every=2",
         "train.checkpoint_every=2",
@@ -40,4 +42,5 @@ def test_demo_pipeline_at_ci_size(tmp_path, capsys):
     argv[argv.index("train.max_steps=2")] = "train.max_steps=3"
     assert main(argv) == 0
     assert (out / "run" / "checkpoints" / "step_00000003.pt").is_file()
+    assert load_checkpoint(out / "run" / "checkpoints" / "step_00000003.pt")["r"] == 4
     assert "resumed" in (out / "run" / "events.jsonl").read_text()

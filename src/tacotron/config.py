@@ -150,7 +150,8 @@ class TrainConfig:
     lr_decay_steps: int = 10_000  # step: period; exponential: e-folding-like period of decay_rate
     lr_decay_rate: float = 0.5
     lr_min: float = 1e-5
-    # Gradual training: [[from_step, r, batch_size], ...]; empty = model.n_frames_per_step throughout
+    # Gradual training: [[from_step, r, batch_size], ...] ([from_step, r] keeps batch_size); empty =
+    # model.n_frames_per_step throughout (which is also the r before the first entry)
     r_schedule: list[list[int]] = field(default_factory=list)
     # Fresh runs: frame projection bias = the training set's mean log-mel (decoder.init_frame_bias)
     init_frame_bias: bool = True

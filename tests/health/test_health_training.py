@@ -21,6 +21,7 @@ from tacotron.data.dataset import PreparedDataset
 from tacotron.health.localize import nonfinite_parameters
 from tacotron.health.metrics import health_metrics
 from tacotron.health.monitor import HealthMonitor
+from tacotron.model.reduction import SchedulePoint
 from tacotron.train.callbacks import Callback
 from tacotron.train.trainer import Trainer
 
@@ -249,3 +250,23 @@ def test_no_alignment_by_the_deadline_is_a_warning_not_a_rollback(short_dataset,
     (event,) = [e for e in read_events(run_dir) if e["event"] == "no_alignment"]
     assert event["step"] == 2 and event["action"].startswith("warn")
     assert "guided_attn_weight" in event["action"] and "n_frames_per_step" in event["action"]
+
+
+def test_stage_change_restarts_the_loss_and_gradient_medians():
+    """An r / batch switch moves loss and gradient norm to a new scale: not an explosion to roll back for."""
+    cfg = Config().health
+    cfg.min_history = 3
+    monitor = HealthMonitor(cfg)
+    for step in range(1, 6):
+        assert monitor.grad_explosion.update(step, 1.0) is None
+        assert monitor.loss_spike.update(step, 2.0) is None
+    monitor.on_stage_change(None, SchedulePoint(step=6, r=4, batch_size=32))
+    assert monitor.grad_explosion.update(6, 80.0) is None and monitor.loss_spike.update(6, 30.0) is None
+    for step in (7, 8):
+        monitor.grad_explosion.update(step, 60.0)
+    assert monitor.grad_explosion.update(9, 2000.0) is not None  # the new scale is watched again
+
+    unchanged = HealthMonitor(cfg)
+    for step in range(1, 6):
+        unchanged.grad_explosion.update(step, 1.0)
+    assert unchanged.grad_explosion.update(6, 80.0).kind == "grad_explosion"

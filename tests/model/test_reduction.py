@@ -24,6 +24,10 @@ def test_defaults_apply_before_first_point_and_for_empty_schedule():
     )
     assert schedule.at(50) == SchedulePoint(0, 2, 32)
     assert schedule.at(100).r == 1
+    r_only = ReductionSchedule.from_config(
+        [[100, 1]], default_r=2, default_batch_size=24, max_frames_per_step=2
+    )
+    assert r_only.at(100) == SchedulePoint(100, 1, 24)  # [from_step, r] keeps train.batch_size
     empty = ReductionSchedule.from_config([], default_r=3, default_batch_size=8, max_frames_per_step=0)
     assert empty.at(123) == SchedulePoint(0, 3, 8)
 
@@ -35,7 +39,8 @@ def test_defaults_apply_before_first_point_and_for_empty_schedule():
         ([[0, 0, 32]], r"r=0"),
         ([[0, 2, 0]], "batch_size >= 1"),
         ([[10, 2, 8], [5, 1, 8]], "strictly increasing"),
-        ([[10, 2]], r"\[from_step, r, batch_size\]"),
+        ([[10]], r"\[from_step, r, batch_size\] or \[from_step, r\]"),
+        ([[10, 2, 8, 1]], r"\[from_step, r, batch_size\] or \[from_step, r\]"),
     ],
 )
 def test_invalid_schedules_raise(entries, match):

@@ -39,6 +39,9 @@ class Recorder(Callback):
     def on_eval_end(self, trainer, metrics):
         self.evals.append(metrics)
 
+    def on_stage_change(self, trainer, stage):
+        self.hooks.append(f"stage r={stage.r} batch={stage.batch_size} before step {trainer.step + 1}")
+
     def on_checkpoint(self, trainer, path):
         self.hooks.append(path.name)
 
@@ -62,6 +65,7 @@ def test_run_folder_logs_schedule_and_checkpoint_contents(tiny_dataset, tmp_path
 
     assert (result.step, result.stop_reason, result.skipped_steps) == (4, "max_steps", 0)
     assert rec.hooks[0] == "start" and rec.hooks[-1] == "end" and "step_00000004.pt" in rec.hooks
+    assert [h for h in rec.hooks if h.startswith("stage")] == ["stage r=2 batch=2 before step 3"]
     for name in ("config.yaml", "train.log", "metrics.jsonl", "events.jsonl"):
         assert (tmp_path / name).is_file(), name
     assert any((tmp_path / "tensorboard").iterdir())

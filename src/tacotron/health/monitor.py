@@ -49,6 +49,7 @@ from tacotron.train.callbacks import Callback, StepResult, UpdateInfo
 from tacotron.train.checkpoint import STEP_PATTERN
 
 if TYPE_CHECKING:
+    from tacotron.model.reduction import SchedulePoint
     from tacotron.train.trainer import Trainer
 
 logger = logging.getLogger(__name__)
@@ -90,13 +91,17 @@ class HealthMonitor(Callback):
 
     def _reset_detectors(self) -> None:
         c = self.cfg
+        self._reset_ratio_detectors()
+        self.collapse = CollapseDetector(c.align_threshold, c.collapse_ratio)
+        self.deadline = AlignmentDeadline(c.align_deadline_step, c.align_threshold)
+        self.window = AnomalyWindow(c.anomaly_window)
+
+    def _reset_ratio_detectors(self) -> None:
+        c = self.cfg
         self.loss_spike = RatioDetector("loss_spike", "loss", c.spike_factor, c.spike_window, c.min_history)
         self.grad_explosion = RatioDetector(
             "grad_explosion", "gradient norm", c.grad_explode_factor, c.spike_window, c.min_history
         )
-        self.collapse = CollapseDetector(c.align_threshold, c.collapse_ratio)
-        self.deadline = AlignmentDeadline(c.align_deadline_step, c.align_threshold)
-        self.window = AnomalyWindow(c.anomaly_window)
 
     # ---- callback hooks -------------------------------------------------------------------------
     def on_train_start(self, trainer: Trainer) -> None:
@@ -121,6 +126,15 @@ class HealthMonitor(Callback):
             return  # our own report, echoed back by `trainer.report_anomaly`; or a passive rank
         self._anomaly_since_checkpoint = True
         self._reported.append(str(anomaly.get("kind", "")))
+
+    def on_stage_change(self, trainer: Trainer, stage: SchedulePoint) -> None:
+        """Start the loss and gradient-norm medians afresh: they belong to the previous r / batch size.
+
+        Measured (demo model, r 6 -> 4 at step 500, one H200): the gradient norm was 22-88x the old median
+        at three of the first ten steps after the switch, and the monitor gave up (it would otherwise have
+        rolled back) for what was only a new scale; clipping had bounded those updates anyway.
+        """
+        self._reset_ratio_detectors()
 
     def on_before_optimizer_step(self, trainer: Trainer, info: UpdateInfo) -> bool | None:
         """Skip the update of a loss-spike step, so one bad batch does not move the weights.

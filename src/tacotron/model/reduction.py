@@ -34,12 +34,19 @@ class ReductionSchedule:
     def from_config(
         cls, r_schedule: list[list[int]], *, default_r: int, default_batch_size: int, max_frames_per_step: int
     ) -> ReductionSchedule:
-        """`r_schedule` is `train.r_schedule`: [[from_step, r, batch_size], ...] (may be empty)."""
+        """`r_schedule` is `train.r_schedule`: [[from_step, r, batch_size], ...] (may be empty).
+
+        An entry [from_step, r] keeps `default_batch_size` (train.batch_size), so a batch-size override
+        on the command line still applies to every stage of an r-only schedule.
+        """
         points = []
         for i, entry in enumerate(r_schedule):
-            if len(entry) != 3:
-                raise ValueError(f"train.r_schedule[{i}] must be [from_step, r, batch_size], got {entry!r}")
-            points.append(SchedulePoint(int(entry[0]), int(entry[1]), int(entry[2])))
+            if len(entry) not in (2, 3):
+                raise ValueError(
+                    f"train.r_schedule[{i}] must be [from_step, r, batch_size] or [from_step, r], got {entry!r}"
+                )
+            batch_size = int(entry[2]) if len(entry) == 3 else default_batch_size
+            points.append(SchedulePoint(int(entry[0]), int(entry[1]), batch_size))
         default = SchedulePoint(0, default_r, default_batch_size)
         return cls(points, default, max_frames_per_step or default_r)
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tacotron.data.batch import Batch
+    from tacotron.model.reduction import SchedulePoint
     from tacotron.train.trainer import Trainer
 
 
@@ -80,6 +81,13 @@ class Callback:
 
     def on_eval_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
         """After validation, with `val/...` losses and attention health metrics (main rank only)."""
+
+    def on_stage_change(self, trainer: Trainer, stage: SchedulePoint) -> None:
+        """`train.r_schedule` switched r and/or batch size; the next step is the first of `stage`.
+
+        Loss and gradient norm move to a new scale at a switch, so statistics of the old stage stop
+        describing the run (not called at train start, on resume or when a rollback restores a stage).
+        """
 
     def on_checkpoint(self, trainer: Trainer, path: Path) -> None:
         """After a checkpoint was written and renamed into place (main rank only)."""

@@ -329,6 +329,7 @@ class TrainLoopMixin:
             reason=f"r={stage.r}, batch_size={stage.batch_size}",
             action="new data stream",
         )
+        self.callbacks.call("on_stage_change", self, stage)
 
     def _install_signal_handlers(self) -> dict[int, Any]:
         """SIGTERM / first Ctrl+C: stop after this step and save; second Ctrl+C: default behaviour."""
