@@ -157,7 +157,7 @@ class Trainer(StateMixin, TrainLoopMixin):
         self.model = build_model(self.cfg.model, len(self.train_set.symbols), self.cfg.audio.n_mels).to(
             self.device
         )
-        if t.init_frame_bias:  # a resume or warm start overwrites it with the loaded weights
+        if t.init_frame_bias and self._resume_step() == 0:  # a warm start overwrites what it loads
             mean_mel = self.train_set.mean_mel()
             self.model.decoder.init_frame_bias(mean_mel)
             if self.model.has_ddc:
