@@ -5,7 +5,7 @@
 Writes an espeak-ng demo corpus, prepares it, then trains the same small model with the real
 `tacotron.train.Trainer`, same seed and data order, once with `model.ddc` off and once on. After every
 optimizer step it scores the teacher-forced training alignment with
-`tacotron.health.attention.attention_health` and reports the first step whose diagonality reaches the
+`tacotron.metrics.attention.attention_health` and reports the first step whose diagonality reaches the
 threshold, and the first step from which a 5-step running mean stays there. Preparing the corpus
 needs librosa/soundfile (CPU machine); training needs only torch.
 """
@@ -84,7 +84,7 @@ def small_config(args: argparse.Namespace, ddc: bool) -> Any:
 
 def alignment_tracker(threshold: float) -> Any:
     """A Trainer callback recording the teacher-forced training diagonality after every step."""
-    from tacotron.health.attention import attention_health, decoder_lengths
+    from tacotron.metrics.attention import attention_health, decoder_lengths
     from tacotron.train import Callback
 
     class AlignmentTracker(Callback):

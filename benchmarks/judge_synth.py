@@ -19,11 +19,11 @@ import torch
 
 def main() -> int:
     from tacotron.audio import MelSpectrogram, load_wav, mel_basis
+    from tacotron.audio.vocoder import GriffinLimVocoder
     from tacotron.config import AudioConfig, TextConfig
     from tacotron.data.demo_corpus import write_reference_wavs
     from tacotron.infer.judge import SphinxJudge, word_errors
     from tacotron.infer.lm import corpus_sentences, words_of
-    from tacotron.infer.vocoders import GriffinLimVocoder
     from tacotron.text import TextFrontend
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -79,9 +79,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     import torch
+    from load_client import run_load
 
     from tacotron.serve.app import create_app
-    from tacotron.serve.load import run_load
     from tacotron.serve.server import BackgroundServer, load_voices
     from tacotron.serve.settings import ServeSettings
 

@@ -17,8 +17,8 @@ from workloads import Workload
 
 from tacotron.config import LossConfig
 from tacotron.losses import Tacotron2Loss
-from tacotron.model.graphs import GraphedTrainStep, pad_to_bucket
 from tacotron.model.tacotron2 import Tacotron2Output
+from tacotron.train.graphs import GraphedTrainStep, pad_to_bucket
 
 StepFn = Callable[[Workload, int], None]
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from tacotron.cli import main
-from tacotron.train.checkpoint import load_checkpoint
+from tacotron.model.checkpoint import load_checkpoint
 
 
 @pytest.mark.slow

@@ -137,6 +137,9 @@ class TrainConfig:
     max_minutes: float = 0.0  # wall-clock budget for this process; 0 = none
     # auto: bf16 where the device runs it natively, else fp32 (train/precision.py)
     precision: Literal["fp32", "bf16", "fp16", "auto"] = "fp32"
+    # fp16 only: the GradScaler's first loss scale (torch's default 2^16); steps that overflow are
+    # skipped and halve it, so a lower start skips fewer of the first steps
+    fp16_init_scale: float = 65536.0
     tf32: bool = True
     optimizer: Literal["adam", "adamw"] = "adam"
     lr: float = 1e-3
@@ -164,7 +167,7 @@ class TrainConfig:
     n_val_synth: int = 2  # validation sentences synthesised and logged at each evaluation
     loggers: list[str] = field(default_factory=lambda: ["tensorboard"])
     mlflow_tracking_uri: str = ""  # empty = ./mlruns
-    # --- speed (tacotron.model.graphs; see benchmarks/RESULTS.md) ---
+    # --- speed (tacotron.train.graphs; see benchmarks/RESULTS.md) ---
     cuda_graphs: bool = (
         False  # replay forward+loss+backward from a CUDA graph per batch shape (CUDA; fp32/bf16)
     )

@@ -11,8 +11,8 @@ import torch
 
 from tacotron.audio import MelSpectrogram, load_wav, mel_basis
 from tacotron.audio.griffin_lim import griffin_lim, mel_to_linear
+from tacotron.audio.vocoder import GriffinLimVocoder
 from tacotron.config import AudioConfig
-from tacotron.infer.vocoders import GriffinLimVocoder
 
 
 @pytest.fixture(scope="module")

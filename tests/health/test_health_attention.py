@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tacotron.health.attention import attention_health, attention_health_per_item, decoder_lengths
+from tacotron.metrics.attention import attention_health, attention_health_per_item, decoder_lengths
 
 
 def diagonal(steps: int, symbols: int) -> torch.Tensor:

@@ -8,15 +8,13 @@ from health_fakes import FakeOutput, FakeTacotron, fake_batch
 
 from tacotron.health.metrics import (
     GradNormRecorder,
-    gate_metrics,
     grad_norms,
-    health_metrics,
-    mel_band_errors,
     module_group,
     param_norms,
     snapshot_parameters,
     update_ratios,
 )
+from tacotron.metrics.outputs import gate_metrics, health_metrics, mel_band_errors
 
 
 @pytest.mark.parametrize(

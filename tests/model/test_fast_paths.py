@@ -17,7 +17,7 @@ from tacotron.data.collate import TextMelCollate
 from tacotron.losses import LossNorm, Tacotron2Loss
 from tacotron.model import build_model
 from tacotron.model.fast_lstm import bilstm_padded, reverse_within_lengths
-from tacotron.model.graphs import GraphedTrainStep, pad_to_bucket
+from tacotron.train.graphs import GraphedTrainStep, pad_to_bucket
 
 N_SYMBOLS = 24
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tacotron.model.reduction import ReductionSchedule, SchedulePoint
+from tacotron.train.schedule import ReductionSchedule, SchedulePoint
 
 
 def test_at_returns_point_in_force():

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from tacotron.serve.app import create_app
-from tacotron.serve.load import require_loopback_url, run_load
 from tacotron.serve.server import BackgroundServer
 from tacotron.serve.voices import Voice
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from load_client import require_loopback_url, run_load  # noqa: E402  (benchmarks/ is not a package)
 
 
 def test_bounded_load_finishes_without_errors_and_batches(tiny_synthesizer):

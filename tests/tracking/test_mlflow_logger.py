@@ -130,6 +130,7 @@ def test_tiny_training_with_resume_logs_to_the_file_store_and_alerts(tiny_datase
     samples and report as artifacts; alerts: a refusing endpoint first, a recording one after resume."""
     from tacotron.health.monitor import HealthMonitor
     from tacotron.train import Trainer
+    from tacotron.tune.callbacks import run_callbacks
 
     run_dir = tmp_path / "run"
 
@@ -142,8 +143,8 @@ def test_tiny_training_with_resume_logs_to_the_file_store_and_alerts(tiny_datase
         cfg.model.n_frames_per_step, cfg.model.max_decoder_steps = 3, 20
         cfg.tune.controller = False
         monkeypatch.setenv("TACOTRON_ALERT_WEBHOOK_URL", webhook)
-        # the Trainer itself appends the tracking callbacks (train.loggers, train.alerts) after ours
-        trainer = Trainer(cfg, tiny_dataset, run_dir, device="cpu", callbacks=[HealthMonitor(cfg.health)])
+        # run_callbacks: the Debug Reporter first, then tracking (train.loggers, train.alerts)
+        trainer = Trainer(cfg, tiny_dataset, run_dir, device="cpu", callbacks=run_callbacks(cfg, run_dir))
         result = trainer.fit()
         assert result.step == max_steps
         health_cb, mlflow_cb, alert_cb = list(trainer.callbacks)

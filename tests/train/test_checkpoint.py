@@ -8,13 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from tacotron.model.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint
 from tacotron.train.checkpoint import (
-    FORMAT_VERSION,
-    CheckpointError,
     CheckpointManager,
     atomic_save,
     capture_rng_state,
-    load_checkpoint,
     restore_rng_state,
 )
 

@@ -9,7 +9,8 @@ import pytest
 
 from tacotron.config import TuneConfig
 from tacotron.train.logging import EventLog
-from tacotron.tune.controller import EvalPoint, LiveController, decide, run_callbacks
+from tacotron.tune.callbacks import run_callbacks
+from tacotron.tune.controller import EvalPoint, LiveController, decide
 
 CFG = TuneConfig(
     controller_align_step=300,
@@ -114,12 +115,12 @@ def test_controller_requires_val_loss(tmp_path, tiny_cfg):
         LiveController(CFG, 0.5).on_eval_end(FakeTrainer(tmp_path, tiny_cfg), {"val/attn/diagonality": 0.1})
 
 
-def test_run_callbacks_follow_config(tiny_cfg):
+def test_run_callbacks_follow_config(tiny_cfg, tmp_path):
     tiny_cfg.health.enabled = False
     tiny_cfg.tune.controller = True
-    assert [type(c).__name__ for c in run_callbacks(tiny_cfg)] == ["LiveController"]
+    assert [type(c).__name__ for c in run_callbacks(tiny_cfg, tmp_path)] == ["LiveController"]
     tiny_cfg.tune.controller = False
-    assert run_callbacks(tiny_cfg) == []
+    assert run_callbacks(tiny_cfg, tmp_path) == []
 
 
 def test_controller_steers_a_real_training_run(tmp_path, tiny_cfg, tiny_dataset):
@@ -135,7 +136,12 @@ def test_controller_steers_a_real_training_run(tmp_path, tiny_cfg, tiny_dataset)
     cfg.health.align_threshold = 1.01
     start = cfg.loss.guided_attn_weight
     trainer = Trainer(
-        cfg, tiny_dataset, tmp_path / "run", device="cpu", callbacks=run_callbacks(cfg), resume=False
+        cfg,
+        tiny_dataset,
+        tmp_path / "run",
+        device="cpu",
+        callbacks=run_callbacks(cfg, tmp_path / "run"),
+        resume=False,
     )
     trainer.fit()
     assert trainer.loss_fn.cfg.guided_attn_weight == pytest.approx(

@@ -39,3 +39,18 @@ def run_reporting_input_errors(body: Callable[[argparse.Namespace], int], args: 
     except input_errors() as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+
+
+def run_command(argv: list[str]) -> int:
+    """Run `tacotron ARGV` in this process (argv[0] is the command name, e.g. "prepare"); returns its code.
+
+    For commands that chain others (`demo`): the same parser and `run` as the CLI, without going back
+    up through `tacotron.cli`.
+    """
+    import importlib
+
+    name, rest = argv[0], argv[1:]
+    module = importlib.import_module(f"tacotron.commands.{name.replace('-', '_')}")
+    parser = argparse.ArgumentParser(prog=f"tacotron {name}", description=module.HELP)
+    module.add_arguments(parser)
+    return int(module.run(parser.parse_args(rest)) or 0)

@@ -41,10 +41,10 @@ def _default_config(lang: str, device: str) -> Path:
 
 
 def _run(argv: list[str]) -> None:
-    from tacotron.cli import main
+    from tacotron.commands import run_command
 
     print(f"\n$ tacotron {' '.join(argv)}", flush=True)
-    code = main(argv)
+    code = run_command(argv)
     if code != 0:
         raise SystemExit(f"demo stage failed (exit {code}): tacotron {' '.join(argv)}")
 

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         args.data,
         run_dir,
         device=args.device,
-        callbacks=_default_callbacks(cfg),
+        callbacks=_default_callbacks(cfg, run_dir),
         resume=not args.no_resume,
         init_from=args.init_from,
         init_skip=tuple(args.init_skip),
@@ -104,11 +104,11 @@ def _config(args: argparse.Namespace) -> Config:
     return cfg
 
 
-def _default_callbacks(cfg: Config) -> list:
-    """HealthMonitor (health.enabled) and the tuner's LiveController (tune.controller)."""
-    from tacotron.tune.controller import run_callbacks
+def _default_callbacks(cfg: Config, run_dir: Path) -> list:
+    """What the config asks for: Debug Reporter, live controller, tracking (`tune.callbacks.run_callbacks`)."""
+    from tacotron.tune.callbacks import run_callbacks
 
-    return run_callbacks(cfg)
+    return run_callbacks(cfg, run_dir)
 
 
 def _launch_torchrun(gpus: int) -> int:

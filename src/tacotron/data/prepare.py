@@ -16,40 +16,19 @@ import logging
 import multiprocessing
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from tacotron.config import Config
 from tacotron.data.prepare_item import ItemProcessor, ItemResult, item_hash, process_chunk, source_fingerprint
-from tacotron.data.report import write_report_md
+from tacotron.data.report import PrepareReport, write_report_md
 from tacotron.data.sources import SourceItem, read_filelist, read_ljspeech
 
 logger = logging.getLogger(__name__)
 
 CHUNK = 16  # items per worker task: amortises building the frontend and mel module
-
-
-@dataclass
-class PrepareReport:
-    """What `prepare_dataset` did. `processed` counts items recomputed this run, `reused` those kept from before."""
-
-    out_dir: str
-    kept: int
-    train: int
-    val: int
-    seconds: float
-    processed: int
-    reused: int
-    skipped: list[dict[str, Any]] = field(default_factory=list)
-    unknown_characters: dict[str, int] = field(default_factory=dict)
-    reasons: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def report_md(self) -> Path:
-        return Path(self.out_dir) / "report.md"
 
 
 def prepare_dataset(

@@ -6,11 +6,9 @@ which files were dropped and why, and which characters the alphabet lacks.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from tacotron.data.prepare import PrepareReport
+from typing import Any
 
 REASON_HELP = {
     "missing_file": "the audio file does not exist",
@@ -25,6 +23,26 @@ REASON_HELP = {
     "malformed_line": "the metadata line cannot be parsed",
     "duplicate_id": "the id appears more than once",
 }
+
+
+@dataclass
+class PrepareReport:
+    """What `prepare_dataset` did. `processed` counts items recomputed this run, `reused` those kept from before."""
+
+    out_dir: str
+    kept: int
+    train: int
+    val: int
+    seconds: float
+    processed: int
+    reused: int
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    unknown_characters: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def report_md(self) -> Path:
+        return Path(self.out_dir) / "report.md"
 
 
 def _md_cell(text: str) -> str:

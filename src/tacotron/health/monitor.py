@@ -28,7 +28,6 @@ import numpy as np
 import torch
 
 from tacotron.config import HealthConfig
-from tacotron.health.attention import decoder_lengths
 from tacotron.health.detectors import (
     AlignmentDeadline,
     Anomaly,
@@ -38,18 +37,14 @@ from tacotron.health.detectors import (
     check_step_finite,
 )
 from tacotron.health.localize import localize_nonfinite, nonfinite_buffers, nonfinite_parameters
-from tacotron.health.metrics import (
-    GradNormRecorder,
-    health_metrics,
-    param_norms,
-    snapshot_parameters,
-    update_ratios,
-)
+from tacotron.health.metrics import GradNormRecorder, param_norms, snapshot_parameters, update_ratios
+from tacotron.metrics.attention import decoder_lengths
+from tacotron.metrics.outputs import health_metrics
+from tacotron.model.checkpoint import STEP_PATTERN
 from tacotron.train.callbacks import Callback, StepResult, UpdateInfo
-from tacotron.train.checkpoint import STEP_PATTERN
 
 if TYPE_CHECKING:
-    from tacotron.model.reduction import SchedulePoint
+    from tacotron.train.schedule import SchedulePoint
     from tacotron.train.trainer import Trainer
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tacotron.health import report_plots
+import tacotron.health.report_plots as report_plots
 from tacotron.health.runlog import RunLog, load_run
 from tacotron.health.verdicts import Verdict, is_anomaly, run_verdicts
 

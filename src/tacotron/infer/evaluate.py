@@ -53,7 +53,7 @@ def read_sentences(path: str | Path) -> list[EvalSentence]:
 
 
 def _attention_fields(result: SynthesisResult) -> dict[str, float]:
-    from tacotron.health.attention import attention_health_per_item
+    from tacotron.metrics.attention import attention_health_per_item
 
     steps, symbols = result.alignment.shape
     scores = attention_health_per_item(

@@ -53,7 +53,7 @@ class SynthesisResult:
 
 def resolve_checkpoint(path: str | Path) -> Path:
     """A checkpoint file as given; a run folder (or its checkpoints/) -> best.pt, else the latest step."""
-    from tacotron.train.checkpoint import STEP_PATTERN
+    from tacotron.model.checkpoint import STEP_PATTERN
 
     path = Path(path)
     if path.is_file():
@@ -131,7 +131,7 @@ class Synthesizer:
         from tacotron.audio import mel_basis
         from tacotron.infer.vocoders import build_vocoder
         from tacotron.model import build_model
-        from tacotron.train.checkpoint import load_checkpoint
+        from tacotron.model.checkpoint import load_checkpoint
 
         path = resolve_checkpoint(path)
         ckpt = load_checkpoint(path)
@@ -251,8 +251,8 @@ def input_errors() -> tuple[type[Exception], ...]:
     from tacotron.audio import AudioError
     from tacotron.infer.hifigan import HifiGanConfigError
     from tacotron.infer.style import StyleError
+    from tacotron.model.checkpoint import CheckpointError
     from tacotron.text import EmptyTextError, UnknownCharactersError
-    from tacotron.train.checkpoint import CheckpointError
 
     return (
         FileNotFoundError,

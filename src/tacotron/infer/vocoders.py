@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from tacotron.audio.griffin_lim import griffin_lim, mel_to_linear
+from tacotron.audio.vocoder import GriffinLimVocoder, check_vocoder_batch, pad_tail_with_silence
 from tacotron.config import AudioConfig
 
 logger = logging.getLogger(__name__)
@@ -28,74 +28,6 @@ class Vocoder(Protocol):
     sample_rate: int
 
     def __call__(self, mel: torch.Tensor, lengths: torch.Tensor | list[int]) -> list[np.ndarray]: ...
-
-
-def _check_batch(mel: torch.Tensor, lengths: torch.Tensor | list[int], n_mels: int) -> list[int]:
-    if mel.dim() != 3 or mel.shape[1] != n_mels:
-        raise ValueError(f"mel must be [B, {n_mels}, T], got shape {tuple(mel.shape)}")
-    frames = [int(n) for n in (lengths.tolist() if isinstance(lengths, torch.Tensor) else lengths)]
-    if len(frames) != mel.shape[0]:
-        raise ValueError(f"got {len(frames)} lengths for a batch of {mel.shape[0]} mels")
-    bad = [n for n in frames if not 0 < n <= mel.shape[2]]
-    if bad:
-        raise ValueError(f"lengths must be in [1, {mel.shape[2]}] frames, got {bad}")
-    return frames
-
-
-def _pad_tail(mel: torch.Tensor, frames: list[int], floor: float) -> torch.Tensor:
-    """Set frames past each item's length to the silence floor, whatever the model left there."""
-    steps = torch.arange(mel.shape[2], device=mel.device)
-    beyond = steps[None, :] >= torch.tensor(frames, device=mel.device)[:, None]  # (B, T)
-    return mel.masked_fill(beyond[:, None, :], float(np.log(floor)))
-
-
-class GriffinLimVocoder:
-    """Pseudo-inverse mel -> linear magnitude, then fast Griffin-Lim; batched on the mel's device."""
-
-    def __init__(
-        self,
-        audio_cfg: AudioConfig,
-        basis: np.ndarray | None = None,
-        *,
-        n_iter: int = 32,
-        momentum: float = 0.99,
-        power: float = 1.0,
-        seed: int = 0,
-    ):
-        if basis is None:
-            from tacotron.audio import mel_basis
-
-            basis = mel_basis(audio_cfg)
-        basis_t = torch.as_tensor(np.asarray(basis), dtype=torch.float32)
-        expected = (audio_cfg.n_mels, audio_cfg.n_fft // 2 + 1)
-        if tuple(basis_t.shape) != expected:
-            raise ValueError(f"mel basis has shape {tuple(basis_t.shape)}, audio config needs {expected}")
-        self.cfg = audio_cfg
-        self.sample_rate = audio_cfg.sample_rate
-        self.basis_pinv = torch.linalg.pinv(basis_t)  # (F, n_mels)
-        self.n_iter, self.momentum, self.power, self.seed = n_iter, momentum, power, seed
-
-    @torch.no_grad()
-    def __call__(self, mel: torch.Tensor, lengths: torch.Tensor | list[int]) -> list[np.ndarray]:
-        frames = _check_batch(mel, lengths, self.cfg.n_mels)
-        mel = _pad_tail(mel.float(), frames, self.cfg.log_clamp)
-        linear = mel_to_linear(
-            mel, self.basis_pinv.to(mel.device), log_clamp=self.cfg.log_clamp, power=self.power
-        )
-        # one silent frame more: its centred STFT then spans exactly T * hop samples (and T = 1 works)
-        linear = torch.nn.functional.pad(linear, (0, 1))
-        hop = self.cfg.hop_length
-        wavs = griffin_lim(
-            linear,
-            n_fft=self.cfg.n_fft,
-            hop_length=hop,
-            win_length=self.cfg.win_length,
-            n_iter=self.n_iter,
-            momentum=self.momentum,
-            length=mel.shape[2] * hop,
-            seed=self.seed,
-        )
-        return [wavs[i, : n * hop].cpu().numpy().astype(np.float32) for i, n in enumerate(frames)]
 
 
 class HifiGanVocoder:
@@ -122,9 +54,9 @@ class HifiGanVocoder:
 
     @torch.no_grad()
     def __call__(self, mel: torch.Tensor, lengths: torch.Tensor | list[int]) -> list[np.ndarray]:
-        frames = _check_batch(mel, lengths, self.cfg.n_mels)
+        frames = check_vocoder_batch(mel, lengths, self.cfg.n_mels)
         device = next(self.generator.parameters()).device
-        mel = _pad_tail(mel.float().to(device), frames, self.cfg.log_clamp)
+        mel = pad_tail_with_silence(mel.float().to(device), frames, self.cfg.log_clamp)
         wavs = self.generator(mel).squeeze(1)  # (B, T * hop)
         hop = self.cfg.hop_length
         return [wavs[i, : n * hop].cpu().numpy().astype(np.float32) for i, n in enumerate(frames)]

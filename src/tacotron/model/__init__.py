@@ -3,7 +3,6 @@
 from tacotron.model.ddc import DDCOutput
 from tacotron.model.decoder import DecoderState, EncoderMemory
 from tacotron.model.gst import GlobalStyleTokens
-from tacotron.model.reduction import ReductionSchedule, SchedulePoint
 from tacotron.model.tacotron2 import InferenceOutput, Tacotron2, Tacotron2Output, build_model
 
 __all__ = [
@@ -12,8 +11,6 @@ __all__ = [
     "EncoderMemory",
     "GlobalStyleTokens",
     "InferenceOutput",
-    "ReductionSchedule",
-    "SchedulePoint",
     "Tacotron2",
     "Tacotron2Output",
     "build_model",

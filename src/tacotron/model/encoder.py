@@ -52,7 +52,7 @@ class Encoder(nn.Module):
         self.dropout = dropout
         self.lstm = nn.LSTM(dims[-1], encoder_dim // 2, batch_first=True, bidirectional=True)
         # True: run the BiLSTM without packing (no lengths.cpu() host sync), as CUDA graph capture
-        # needs; same result (tacotron.model.fast_lstm). Set by the fast paths in tacotron.model.graphs.
+        # needs; same result (tacotron.model.fast_lstm). Set by the fast paths in tacotron.train.graphs.
         self.capturable = False
 
     def forward(self, text: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -13,8 +13,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import tacotron.text.cleaners as cleaners
 from tacotron.config import TextConfig
-from tacotron.text import cleaners
 from tacotron.text.abbreviations import expand_abbreviations_en, expand_abbreviations_ru
 from tacotron.text.numbers_en import expand_numbers_en
 from tacotron.text.numbers_ru import expand_numbers_ru

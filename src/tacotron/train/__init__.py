@@ -3,8 +3,8 @@
 Import `Trainer` from here; heavy parts (data, model, losses) are imported when a Trainer is built.
 """
 
+from tacotron.model.checkpoint import CheckpointError, load_checkpoint
 from tacotron.train.callbacks import Callback, StepResult, UpdateInfo
-from tacotron.train.checkpoint import CheckpointError, load_checkpoint
 from tacotron.train.trainer import Trainer, TrainResult
 
 __all__ = [

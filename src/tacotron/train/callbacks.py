@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tacotron.data.batch import Batch
-    from tacotron.model.reduction import SchedulePoint
+    from tacotron.train.schedule import SchedulePoint
     from tacotron.train.trainer import Trainer
 
 

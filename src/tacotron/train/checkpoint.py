@@ -19,15 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from tacotron.model.checkpoint import STEP_PATTERN
+
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-STEP_PATTERN = re.compile(r"^step_(\d{8})\.pt$")
 TEMP_MARK = ".tmp."
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint file is unreadable, incomplete or of an unknown format; the message names the file."""
 
 
 def _noop_before_rename(tmp_path: Path) -> None:
@@ -51,25 +47,6 @@ def atomic_save(obj: Any, path: Path, before_rename: Callable[[Path], None] = _n
     finally:
         os.close(dir_fd)
     return path
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint on CPU (weights only, no arbitrary pickles) and check its format version."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for truncated or foreign files
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from err
-    if not isinstance(ckpt, dict) or "format_version" not in ckpt:
-        raise CheckpointError(f"{path}: not a tacotron checkpoint (no 'format_version' key)")
-    if ckpt["format_version"] != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint format version {ckpt['format_version']} is not supported "
-            f"(this code reads version {FORMAT_VERSION})"
-        )
-    return ckpt
 
 
 def capture_rng_state() -> dict[str, Any]:

@@ -36,6 +36,11 @@ class DistInfo:
         return self.rank == 0
 
 
+def is_main_process() -> bool:
+    """Rank 0 of a torchrun job, or a single process (readable before the process group exists)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def resolve_device(request: str, local_rank: int = 0) -> torch.device:
     """'auto' | 'cpu' | 'cuda' | 'cuda:N' -> a device; under DDP 'cuda'/'auto' mean cuda:LOCAL_RANK."""
     if request == "auto":

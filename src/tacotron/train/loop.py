@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from tacotron.train import distributed
+import tacotron.train.distributed as distributed
 from tacotron.train.callbacks import StepResult, UpdateInfo
 from tacotron.train.loader import move, padding_stats
 
@@ -146,7 +146,7 @@ class TrainLoopMixin:
         """
         from dataclasses import replace
 
-        from tacotron.model.graphs import pad_to_bucket
+        from tacotron.train.graphs import pad_to_bucket
 
         t = self.cfg.train
         totals: dict[str, torch.Tensor] = {}

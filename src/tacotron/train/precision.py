@@ -41,8 +41,11 @@ def resolve_precision(name: str, device: torch.device) -> str:
 class Precision:
     """Owns the autocast context and the GradScaler for one device."""
 
-    def __init__(self, name: str, device: torch.device):
+    def __init__(self, name: str, device: torch.device, fp16_init_scale: float = 2.0**16):
+        if not fp16_init_scale > 0:
+            raise ValueError(f"train.fp16_init_scale must be > 0, got {fp16_init_scale}")
         self.device = device
+        self.fp16_init_scale = fp16_init_scale
         self.name = "fp32"
         self.scaler = torch.amp.GradScaler(device.type, enabled=False)
         self.set(name)
@@ -56,7 +59,9 @@ class Precision:
                 f"train.precision=bf16: {torch.cuda.get_device_name(self.device)} has no bf16 support"
             )
         if name != self.name or (name == "fp16") != self.scaler.is_enabled():
-            self.scaler = torch.amp.GradScaler(self.device.type, enabled=name == "fp16")
+            self.scaler = torch.amp.GradScaler(
+                self.device.type, init_scale=self.fp16_init_scale, enabled=name == "fp16"
+            )
         if name != self.name:
             log.info("precision: %s -> %s", self.name, name)
         self.name = name

@@ -13,8 +13,9 @@ from typing import Any
 
 import torch
 
-from tacotron.train import distributed
-from tacotron.train.checkpoint import FORMAT_VERSION, capture_rng_state, load_checkpoint
+from tacotron.model.checkpoint import FORMAT_VERSION, load_checkpoint
+import tacotron.train.distributed as distributed
+from tacotron.train.checkpoint import capture_rng_state
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,10 @@ from typing import Any
 import torch
 
 from tacotron.config import Config, ConfigError
-from tacotron.train import distributed
+from tacotron.model.checkpoint import STEP_PATTERN
+import tacotron.train.distributed as distributed
 from tacotron.train.callbacks import Callback, CallbackList
-from tacotron.train.checkpoint import STEP_PATTERN, CheckpointManager
+from tacotron.train.checkpoint import CheckpointManager
 from tacotron.train.logging import (
     EventLog,
     JsonlLog,
@@ -119,10 +120,6 @@ class Trainer(StateMixin, TrainLoopMixin):
         self.tensorboard = TensorBoard(
             self.run_dir / "tensorboard", "tensorboard" in self.cfg.train.loggers and main
         )
-        if main:  # MLflow (train.loggers) and alerts (train.alerts) watch the run after the given callbacks
-            from tacotron.tracking import build_tracking_callbacks
-
-            self.callbacks.callbacks.extend(build_tracking_callbacks(self.cfg, self.run_dir))
         if self.device.type == "cpu" and self.cfg.train.precision == "fp16":
             log.warning("fp16 on CPU: autocast and GradScaler work but are slow; bf16 is the CPU choice")
 
@@ -150,7 +147,7 @@ class Trainer(StateMixin, TrainLoopMixin):
     def _setup_model(self, init_from: str | Path | None, init_skip: tuple[str, ...]) -> None:
         from tacotron.losses import Tacotron2Loss
         from tacotron.model import build_model
-        from tacotron.model.reduction import ReductionSchedule
+        from tacotron.train.schedule import ReductionSchedule
 
         t = self.cfg.train
         seed_everything(t.seed)
@@ -180,7 +177,9 @@ class Trainer(StateMixin, TrainLoopMixin):
         enable_tf32(self.device, self.cfg.train.tf32)
         self.optimizer = build_optimizer(self.model, self.cfg.train, self.device)
         self.lr_schedule = LRSchedule(self.optimizer, self.cfg.train)
-        self.precision = Precision(resolve_precision(self.cfg.train.precision, self.device), self.device)
+        self.precision = Precision(
+            resolve_precision(self.cfg.train.precision, self.device), self.device, self.cfg.train.fp16_init_scale
+        )
         self.best: dict[str, Any] = {"value": None, "step": None, "bad_evals": 0}
         self.val_metrics: dict[str, float] = {}
 
@@ -201,7 +200,7 @@ class Trainer(StateMixin, TrainLoopMixin):
             )
         if self.precision.name == "fp16":
             raise ConfigError("train.cuda_graphs supports precision fp32 or bf16, not fp16")
-        from tacotron.model.graphs import GraphedTrainStep
+        from tacotron.train.graphs import GraphedTrainStep
 
         self._graphed = GraphedTrainStep(self.model, self.loss_fn, precision=self.precision.name)
 
@@ -279,7 +278,7 @@ class Trainer(StateMixin, TrainLoopMixin):
             raise ConfigError("train.cuda_graphs supports precision fp32 or bf16, not fp16")
         self.precision.set(precision)
         if self._graphed is not None:  # captured graphs bake the precision in: capture anew
-            from tacotron.model.graphs import GraphedTrainStep
+            from tacotron.train.graphs import GraphedTrainStep
 
             self._graphed = GraphedTrainStep(self.model, self.loss_fn, precision=precision)
         self.cfg.train.precision = precision

@@ -32,8 +32,8 @@ def validation_losses(
     step: int,
 ) -> dict[str, float]:
     """Teacher-forced losses over all `batches`, normalised as one batch, plus batch-weighted health metrics."""
-    from tacotron.health.metrics import health_metrics
     from tacotron.losses import LossNorm
+    from tacotron.metrics.outputs import health_metrics
 
     norm = LossNorm.from_batches(batches)
     totals: dict[str, torch.Tensor] = {}
@@ -71,7 +71,7 @@ def synthesize_samples(
     Returns inference health: "val/infer/attn/*" (over the generated steps), "val/infer/gate_stop"
     (share stopped by the gate) and "val/infer/length_ratio" (generated / reference frames).
     """
-    from tacotron.health.attention import attention_health, decoder_lengths
+    from tacotron.metrics.attention import attention_health, decoder_lengths
 
     batch = batch.to(device)
     out = model.infer(batch.text, batch.text_lengths, deterministic=True)
@@ -180,7 +180,7 @@ def run_validation(trainer: Any) -> dict[str, float]:
 def _vocoder(trainer: Any) -> Any:
     """Griffin-Lim through the dataset's own filterbank (mel_basis.npy), built once per trainer."""
     if getattr(trainer, "_griffin_lim", None) is None:
-        from tacotron.infer.vocoders import GriffinLimVocoder
+        from tacotron.audio.vocoder import GriffinLimVocoder
 
         trainer._griffin_lim = GriffinLimVocoder(trainer.cfg.audio, trainer.train_set.mel_basis())
     return trainer._griffin_lim

@@ -9,9 +9,10 @@ Modules:
 - runner.py      `TuneJob`, `run_trials`, `finish` (export + report), local worker processes
 - export.py      `export_best(study, base_cfg, out_dir) -> (best.yaml, best.pt)`
 - report.py      `write_study_report(study, out_dir) -> (report.html, report.md)`
-- controller.py  `LiveController` (a trainer Callback; pure policy `decide`), `run_callbacks(cfg)`
+- controller.py  `LiveController` (a trainer Callback; pure policy `decide`)
+- callbacks.py   `run_callbacks(cfg, run_dir)`: the one place a run's callbacks are assembled
 - compare.py     `compare_configs(...)`: steps to alignment of several configs on one corpus
 
-Only controller.py is on the training import path (`tacotron train` uses `run_callbacks`); it needs no
-optuna. Everything else imports optuna inside functions.
+Only callbacks.py and controller.py are on the training import path (`tacotron train` uses `run_callbacks`);
+they need no optuna. Everything else imports optuna inside functions.
 """

@@ -41,7 +41,7 @@ def alignment_run(
 ) -> dict[str, Any]:
     """Train `cfg` for `max_steps` and return {"steps_to_align", "evals", "threshold"}."""
     from tacotron.train import Trainer
-    from tacotron.tune.controller import run_callbacks
+    from tacotron.tune.callbacks import run_callbacks
 
     cfg = cfg.copy()
     cfg.train.max_steps = max_steps
@@ -51,7 +51,12 @@ def alignment_run(
     cfg.tune.controller = False
     recorder = EvalRecorder()
     trainer = Trainer(
-        cfg, dataset_dir, run_dir, device=device, callbacks=[recorder, *run_callbacks(cfg)], resume=False
+        cfg,
+        dataset_dir,
+        run_dir,
+        device=device,
+        callbacks=[recorder, *run_callbacks(cfg, run_dir)],
+        resume=False,
     )
     trainer.fit()
     threshold = cfg.health.align_threshold

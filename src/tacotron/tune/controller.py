@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from tacotron.config import Config, TuneConfig
+from tacotron.config import TuneConfig
 from tacotron.train.callbacks import Callback
 
 if TYPE_CHECKING:
@@ -201,20 +201,3 @@ class LiveController(Callback):
         prefix = f"rolled back to {details['rollback_to']}; " if details.get("rollback_to") else ""
         details.update(action=f"{prefix}lr {old_lr:.3g} -> {new_lr:.3g}", old=old_lr, new=new_lr)
         return details
-
-
-def run_callbacks(cfg: Config) -> list[Callback]:
-    """The callbacks a training run gets from its config: what `tacotron train` and tuner trials add.
-
-    HealthMonitor (the Debug Reporter) when `health.enabled`, LiveController when `tune.controller`.
-    The controller reacts to evaluations, the monitor to single steps, so they do not act on the same
-    signal twice: step-level spikes and NaNs are the monitor's, evaluation-level trends are ours.
-    """
-    callbacks: list[Callback] = []
-    if cfg.health.enabled:
-        from tacotron.health.monitor import HealthMonitor
-
-        callbacks.append(HealthMonitor(cfg.health))
-    if cfg.tune.controller:
-        callbacks.append(LiveController(cfg.tune, cfg.health.align_threshold))
-    return callbacks

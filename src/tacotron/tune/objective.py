@@ -167,12 +167,12 @@ class TrialObjective:
         return score
 
     def _train(self, trial: Any, cfg: Config, run_dir: Path, reporter: TrialReporter) -> int:
-        from tacotron.tune.controller import run_callbacks
+        from tacotron.tune.callbacks import run_callbacks
 
         factory = self.trainer_factory
         if factory is None:
             from tacotron.train import Trainer as factory
-        callbacks = [reporter, *run_callbacks(cfg)]
+        callbacks = [reporter, *run_callbacks(cfg, run_dir)]
         if self.extra_callbacks is not None:
             callbacks.extend(self.extra_callbacks(trial))
         trainer = factory(
