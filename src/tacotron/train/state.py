@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from tacotron.model.checkpoint import FORMAT_VERSION, load_checkpoint
 import tacotron.train.distributed as distributed
+from tacotron.model.checkpoint import FORMAT_VERSION, load_checkpoint
 from tacotron.train.checkpoint import capture_rng_state
 
 log = logging.getLogger(__name__)

@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
+import tacotron.train.distributed as distributed
 from tacotron.config import Config, ConfigError
 from tacotron.model.checkpoint import STEP_PATTERN
-import tacotron.train.distributed as distributed
 from tacotron.train.callbacks import Callback, CallbackList
 from tacotron.train.checkpoint import CheckpointManager
 from tacotron.train.logging import (
@@ -178,7 +178,9 @@ class Trainer(StateMixin, TrainLoopMixin):
         self.optimizer = build_optimizer(self.model, self.cfg.train, self.device)
         self.lr_schedule = LRSchedule(self.optimizer, self.cfg.train)
         self.precision = Precision(
-            resolve_precision(self.cfg.train.precision, self.device), self.device, self.cfg.train.fp16_init_scale
+            resolve_precision(self.cfg.train.precision, self.device),
+            self.device,
+            self.cfg.train.fp16_init_scale,
         )
         self.best: dict[str, Any] = {"value": None, "step": None, "bad_evals": 0}
         self.val_metrics: dict[str, float] = {}
