@@ -18,12 +18,32 @@ from typing import Any, Literal
 import yaml
 
 
+class FrozenConfigError(AttributeError):
+    """A config that a running trainer holds was written to; steer through the trainer's setters instead."""
+
+
+class _Section:
+    """Config sections become read-only after `Config.freeze()` (a running trainer's config must not
+    change under it: what callbacks may change mid-run goes through the trainer's logged setters)."""
+
+    _frozen = False
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self._frozen:
+            raise FrozenConfigError(
+                f"{type(self).__name__}.{name}: the config is frozen while a trainer uses it; "
+                "change it through the trainer (scale_lr, set_precision, set_guided_attn_weight) or "
+                "copy it first (cfg.copy())"
+            )
+        object.__setattr__(self, name, value)
+
+
 class ConfigError(ValueError):
     """A config file or override is wrong; the message names the key and what was expected."""
 
 
 @dataclass
-class AudioConfig:
+class AudioConfig(_Section):
     """Feature extraction. Defaults are the LJSpeech / NVIDIA Tacotron 2 recipe."""
 
     sample_rate: int = 22050  # Hz; input audio at another rate is resampled (and logged)
@@ -37,7 +57,7 @@ class AudioConfig:
 
 
 @dataclass
-class TextConfig:
+class TextConfig(_Section):
     """Text frontend. The symbol table follows from `language` and `phonemes`."""
 
     language: Literal["en", "ru"] = "en"
@@ -49,7 +69,7 @@ class TextConfig:
 
 
 @dataclass
-class DataConfig:
+class DataConfig(_Section):
     """Dataset preparation and loading."""
 
     val_fraction: float = 0.05  # share of items held out for validation (deterministic by id hash)
@@ -66,7 +86,7 @@ class DataConfig:
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(_Section):
     """Tacotron 2 sizes (Shen et al. 2018; NVIDIA reference defaults)."""
 
     symbols_embedding_dim: int = 512
@@ -108,7 +128,7 @@ class ModelConfig:
 
 
 @dataclass
-class LossConfig:
+class LossConfig(_Section):
     """Loss terms and their weights; every term is logged by name."""
 
     mel_loss: Literal["mse", "l1"] = "mse"
@@ -127,7 +147,7 @@ class LossConfig:
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(_Section):
     """Optimisation, schedules, checkpoints, logging."""
 
     seed: int = 1234
@@ -183,7 +203,7 @@ class TrainConfig:
 
 
 @dataclass
-class HealthConfig:
+class HealthConfig(_Section):
     """Debug Reporter: anomaly detection and recovery."""
 
     enabled: bool = True
@@ -207,7 +227,7 @@ class HealthConfig:
 
 
 @dataclass
-class TuneConfig:
+class TuneConfig(_Section):
     """Smart Tuner: search and live control."""
 
     trials: int = 20
@@ -242,7 +262,7 @@ class TuneConfig:
 
 
 @dataclass
-class Config:
+class Config(_Section):
     """Everything a run needs; saved in the run folder and in every checkpoint."""
 
     audio: AudioConfig = field(default_factory=AudioConfig)
@@ -275,7 +295,15 @@ class Config:
         return apply_overrides(cfg, overrides or [])
 
     def copy(self) -> Config:
+        """A deep, writable copy (also of a frozen config)."""
         return Config.from_dict(self.to_dict())
+
+    def freeze(self) -> Config:
+        """Make this config and its sections read-only (see `_Section`); returns self."""
+        for section in dataclasses.fields(self):
+            object.__setattr__(getattr(self, section.name), "_frozen", True)
+        object.__setattr__(self, "_frozen", True)
+        return self
 
 
 def _read_layered(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:

@@ -113,7 +113,7 @@ def test_inf_in_one_batch_names_the_utterance(short_dataset, tmp_path):
     trainer = Trainer(
         short_config(max_anomalies=1), short_dataset, run_dir, device="cpu", callbacks=[HealthMonitor()]
     )
-    take, poisoned = trainer._stream.take, []  # the loader is the one seam to corrupt a single batch
+    take, poisoned = trainer.stream.take, []  # the loader is the one seam to corrupt a single batch
 
     def take_poisoned(k: int):
         batches = take(k)
@@ -122,7 +122,7 @@ def test_inf_in_one_batch_names_the_utterance(short_dataset, tmp_path):
             poisoned.append(batches[0].ids[1])
         return batches
 
-    trainer._stream.take = take_poisoned
+    trainer.stream.take = take_poisoned
     result = trainer.fit()
     assert poisoned and result.step == 12 and result.stop_reason == "max_steps"
     events = read_events(run_dir)

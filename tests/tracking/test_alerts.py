@@ -39,7 +39,9 @@ def fake_trainer(run_dir: Path) -> SimpleNamespace:
 
 
 def started(cb: AlertCallback, trainer: SimpleNamespace) -> AlertCallback:
+    """As the Trainer wires it: on_train_start, and every logged event reaches `on_event`."""
     cb.on_train_start(trainer)
+    trainer.events.listeners.append(lambda record: cb.on_event(trainer, record))
     return cb
 
 
@@ -57,11 +59,9 @@ def test_health_events_reach_webhook_and_telegram(tmp_path):
         )
         trainer.events.log(5, "rollback", reason="to step 4", action="checkpoints/step_00000004.pt")
         trainer.events.log(6, "lr_scaled", reason="x0.5")  # not listed
-        cb.on_step_end(trainer, None)
         trainer.events.log(
             8, "no_alignment", reason="diagonality 0.1 < 0.5", fix="raise loss.guided_attn_weight"
         )
-        cb.on_anomaly(trainer, {"kind": "no_alignment"})
         trainer.events.log(10, "train_end", reason="max_steps", action="checkpoint")
         cb.on_train_end(trainer)
         hooks, grams = hook.wait_for(3), telegram.wait_for(3)
@@ -103,10 +103,8 @@ def test_repeated_events_are_suppressed_and_counted(tmp_path):
         )
         for step in (1, 2, 3):
             trainer.events.log(step, "rollback")
-            cb.on_step_end(trainer, None)
         clock.now += 301
         trainer.events.log(4, "rollback")
-        cb.on_step_end(trainer, None)
         cb.on_train_end(trainer)
         got = hook.wait_for(2)
     assert [r.body["step"] for r in got] == [1, 4]
@@ -118,9 +116,8 @@ def test_refusing_endpoint_is_counted_and_logged_without_the_token(tmp_path, cap
     destinations = [WebhookDestination(refusing_url()), TelegramDestination(TOKEN, "42", refusing_url())]
     cb = started(AlertCallback(["rollback", "train_end"], destinations, min_interval_s=0), trainer)
     with caplog.at_level(logging.WARNING, logger="tacotron.tracking"):
-        trainer.events.log(3, "rollback")
         t0 = time.monotonic()
-        cb.on_step_end(trainer, None)
+        trainer.events.log(3, "rollback")
         trainer.events.log(4, "train_end")
         cb.on_train_end(trainer)  # waits for the queue: refused connections fail at once
         elapsed = time.monotonic() - t0
@@ -138,14 +135,13 @@ def test_slow_endpoint_never_blocks_the_training_thread(tmp_path):
             AlertCallback(["rollback"], [WebhookDestination(slow.url)], min_interval_s=0, timeout_s=0.3),
             trainer,
         )
-        trainer.events.log(1, "rollback")
         t0 = time.monotonic()
-        cb.on_step_end(trainer, None)
+        trainer.events.log(1, "rollback")
         hook_time = time.monotonic() - t0
         slow.wait_for(1)
         cb.on_train_end(trainer)
         total = time.monotonic() - t0
-    assert hook_time < 0.2, f"on_step_end blocked for {hook_time:.2f} s"
+    assert hook_time < 0.2, f"logging the event blocked for {hook_time:.2f} s"
     assert total < 2.0  # close() waits about one timeout, not for the slow server
     assert cb.sender.failures == 1  # the 0.3 s timeout
 
@@ -166,7 +162,6 @@ def test_other_ranks_send_nothing(tmp_path):
     trainer.is_main = False
     cb = started(AlertCallback(["rollback"], [WebhookDestination(refusing_url())]), trainer)
     trainer.events.log(1, "rollback")
-    cb.on_step_end(trainer, None)
     cb.on_train_end(trainer)
     assert cb.sender is None
 

@@ -155,14 +155,13 @@ def test_time_budget_stops_with_a_resumable_checkpoint(tiny_dataset, tmp_path):
 
 def test_early_stopping_counts_evaluations_without_improvement(tiny_dataset, tmp_path):
     trainer = Trainer(fast_config(early_stop_patience=2), tiny_dataset, tmp_path, device="cpu")
-    trainer._stop_reason = None
     for value in (3.0, 2.0, 2.5, 1.5, float("nan")):  # an improvement resets the count; NaN is no improvement
-        trainer._update_best({"val/loss": value})
-        assert trainer._stop_reason is None
-    trainer._update_best({"val/loss": 1.5})  # equal is not better
-    assert trainer.best["value"] == 1.5 and "early_stop" in trainer._stop_reason
+        trainer.update_best({"val/loss": value})
+        assert trainer.control.stop_reason is None
+    trainer.update_best({"val/loss": 1.5})  # equal is not better
+    assert trainer.state.best.value == 1.5 and "early_stop" in trainer.control.stop_reason
     with pytest.raises(KeyError, match="best_metric"):
-        trainer._update_best({"val/other": 1.0})
+        trainer.update_best({"val/other": 1.0})
     trainer.close()
 
 

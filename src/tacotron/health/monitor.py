@@ -36,7 +36,7 @@ from tacotron.health.detectors import (
     RatioDetector,
     check_step_finite,
 )
-from tacotron.health.localize import localize_nonfinite, nonfinite_buffers, nonfinite_parameters
+from tacotron.health.localize import localize_nonfinite
 from tacotron.health.metrics import GradNormRecorder, param_norms, snapshot_parameters, update_ratios
 from tacotron.metrics.attention import decoder_lengths
 from tacotron.metrics.outputs import health_metrics
@@ -74,8 +74,6 @@ class HealthMonitor(Callback):
         self.rollbacks = 0
         self.gave_up = False
         self._reset_detectors()
-        self._healthy: list[Path] = []
-        self._anomaly_since_checkpoint = False
         self._before: dict[str, torch.Tensor] | None = None
         self._grads = GradNormRecorder()
         self._grad_scale = 1.0
@@ -114,12 +112,12 @@ class HealthMonitor(Callback):
     def on_anomaly(self, trainer: Trainer, anomaly: dict[str, Any]) -> None:
         """Problems others reported (already logged by `trainer.report_anomaly`).
 
-        They make the next checkpoint unhealthy; a "nonfinite_*" one is explained (localised) at the
-        following `on_step_end`. Others are their reporter's to act on, so they are not counted here.
+        The trainer's checkpoint keeper already counts them against the next checkpoint; a "nonfinite_*"
+        one is explained (localised) at the following `on_step_end`. Others are their reporter's to act
+        on, so they are not counted here.
         """
         if anomaly.get("source") == "health" or not trainer.is_main:
             return  # our own report, echoed back by `trainer.report_anomaly`; or a passive rank
-        self._anomaly_since_checkpoint = True
         self._reported.append(str(anomaly.get("kind", "")))
 
     def on_stage_change(self, trainer: Trainer, stage: SchedulePoint) -> None:
@@ -174,25 +172,12 @@ class HealthMonitor(Callback):
             self._handle(trainer, anomaly)
 
     def on_checkpoint(self, trainer: Trainer, path: Path) -> None:
-        """A checkpoint is healthy if no anomaly happened since the previous one and all weights are finite."""
-        if not self.cfg.enabled or not trainer.is_main:
+        """Keep the last detail step's alignment beside each step checkpoint (for the report).
+
+        Whether the checkpoint is healthy (a rollback target) is the trainer's checkpoint keeper's call.
+        """
+        if not self.cfg.enabled or not trainer.is_main or not STEP_PATTERN.match(Path(path).name):
             return
-        path = Path(path)
-        if not STEP_PATTERN.match(path.name):
-            return  # best.pt and other tags are overwritten later: never a rollback target
-        bad = nonfinite_parameters(trainer.model) + nonfinite_buffers(trainer.model)
-        if self._anomaly_since_checkpoint or bad:
-            why = f"non-finite weights {bad[:3]}" if bad else "anomalies since the previous checkpoint"
-            trainer.events.log(
-                trainer.step,
-                "checkpoint_unhealthy",
-                reason=why,
-                action="not a rollback target",
-                path=str(path),
-            )
-        else:
-            self._healthy.append(path)
-        self._anomaly_since_checkpoint = False
         if self._last_alignment is not None:
             out = Path(trainer.run_dir) / ALIGNMENT_DIR / f"step_{trainer.step:08d}.npy"
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -290,7 +275,6 @@ class HealthMonitor(Callback):
     # ---- recovery policy ------------------------------------------------------------------------
     def _handle(self, trainer: Trainer, anomaly: Anomaly) -> bool:
         """Record `anomaly`, decide the action, act. True when the run was rolled back or stopped."""
-        self._anomaly_since_checkpoint = True
         record = anomaly.to_dict()
         self.anomalies.append(record)
         fix = FIXES.get(anomaly.kind, "")
@@ -321,10 +305,8 @@ class HealthMonitor(Callback):
             anomaly.kind, action=action, source="health", fix=FIXES.get(anomaly.kind, ""), **details
         )
 
-    def _rollback_target(self, trainer: Trainer) -> Path | None:
-        for path in reversed(self._healthy):
-            if path.is_file():
-                return path
+    @staticmethod
+    def _rollback_target(trainer: Trainer) -> Path | None:
         return trainer.last_healthy_checkpoint()
 
     def _rollback(self, trainer: Trainer, why: str, anomaly: Anomaly) -> None:

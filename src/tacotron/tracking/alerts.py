@@ -1,7 +1,7 @@
 """`AlertCallback`: notify a person of health events (rollback, no alignment, give-up, finished, crash).
 
-It watches events.jsonl (see `EventTail`) for the kinds listed in `train.alerts`, rate-limits them and
-hands them to a `BackgroundSender`. Alerting is a side channel: a slow, refusing or broken endpoint
+It hears every event as the trainer logs it (`on_event`), keeps the kinds listed in `train.alerts`,
+rate-limits them and hands them to a `BackgroundSender`. Alerting is a side channel: a slow, refusing or broken endpoint
 costs a warning in the log and a count, never a training step. "crash" is not an event line: it comes
 from `on_crash(trainer, error)`, which the trainer calls when `fit()` raises.
 """
@@ -14,14 +14,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tacotron.tracking.events import EventTail
 from tacotron.tracking.senders import BackgroundSender, Destination, Message
 from tacotron.train.callbacks import Callback
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from tacotron.train.callbacks import StepResult
     from tacotron.train.trainer import Trainer
 
 log = logging.getLogger(__name__)
@@ -94,7 +90,6 @@ class AlertCallback(Callback):
         self.limiter = RateLimiter(min_interval_s, max_per_hour, clock)
         self.suppressed = 0
         self.sender: BackgroundSender | None = None
-        self._tail: EventTail | None = None
         self._run = ""
         self._open = False  # between on_train_start and on_train_end / on_crash
 
@@ -103,31 +98,19 @@ class AlertCallback(Callback):
         if not trainer.is_main:
             return
         self._run = trainer.run_dir.name
-        self._tail = EventTail(trainer.events.path)
-        self._tail.start_at_end()
         self.sender = BackgroundSender(self.destinations, self.timeout_s)
         self._open = True
         log.info("alerts on %s via %s", sorted(self.kinds), ", ".join(d.name for d in self.destinations))
 
-    def on_step_end(self, trainer: Trainer, result: StepResult) -> None:
-        self._poll()
-
-    def on_eval_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
-        self._poll()
-
-    def on_checkpoint(self, trainer: Trainer, path: Path) -> None:
-        self._poll()
-
-    def on_anomaly(self, trainer: Trainer, anomaly: dict[str, Any]) -> None:
-        self._poll()
+    def on_event(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        if trainer.is_main:
+            self._emit(record)
 
     def on_train_end(self, trainer: Trainer) -> None:
-        self._poll()
         self._close()
 
     def on_crash(self, trainer: Trainer, error: BaseException) -> None:
         """`fit()` raised: alert "crash" (if listed) with the exception, then flush what is queued."""
-        self._poll()
         record = {
             "event": "crash",
             "step": trainer.step,
@@ -138,12 +121,6 @@ class AlertCallback(Callback):
         self._close()
 
     # ---- internals -------------------------------------------------------------------------------
-    def _poll(self) -> None:
-        if self._tail is None:
-            return
-        for record in self._tail.read_new():
-            self._emit(record)
-
     def _emit(self, record: dict[str, Any]) -> None:
         kind = str(record.get("event", ""))
         if not self._open or self.sender is None or kind not in self.kinds:
@@ -171,4 +148,3 @@ class AlertCallback(Callback):
             s.dropped,
             self.suppressed,
         )
-        self._tail = None

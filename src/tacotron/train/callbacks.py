@@ -95,6 +95,13 @@ class Callback:
     def on_anomaly(self, trainer: Trainer, anomaly: dict[str, Any]) -> None:
         """A problem the trainer saw, e.g. {"kind": "nonfinite_grad", "step", "batch_ids", ...}."""
 
+    def on_event(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        """Every events.jsonl record as it is written ({"step", "time", "event", "reason", "action", ...}).
+
+        Called on every rank, also for events logged during setup (resume, warm start); a callback must
+        not log an event from here (it would be called again with it).
+        """
+
     def on_train_end(self, trainer: Trainer) -> None:
         """After the last checkpoint, before the process group is torn down."""
 

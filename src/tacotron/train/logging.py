@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,15 @@ class MetricsLog(JsonlLog):
 
 
 class EventLog(JsonlLog):
-    """events.jsonl plus a line in train.log: `log(step, event, reason, action, **details)`."""
+    """events.jsonl plus a line in train.log: `log(step, event, reason, action, **details)`.
+
+    `listeners` are called with every record as it is logged (the trainer passes each record to its
+    callbacks' `on_event`), so nothing has to read back the file this process writes.
+    """
+
+    def __init__(self, path: Path, enabled: bool = True):
+        super().__init__(path, enabled)
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
 
     def log(
         self,
@@ -114,6 +123,8 @@ class EventLog(JsonlLog):
             f" ({reason})" if reason else "",
             f" -> {action}" if action else "",
         )
+        for listener in self.listeners:
+            listener(record)
         return record
 
     def read(self) -> list[dict[str, Any]]:

@@ -1,14 +1,21 @@
-"""`Trainer`: the one training loop (devices, AMP, accumulation, clipping, checkpoints, DDP, validation).
+"""`Trainer`: one training run, composed of named parts with explicit handoff.
 
-Setup is split into `_setup_*` methods; extensions (Debug Reporter, Smart Tuner, tests) plug in through
-`Callback`s and the public hooks below instead of editing the loop. The loop reads one packed vector
-(grad norm, stop flag, loss terms) from the device per optimizer step: the skip decision needs it, and
-under DDP the same all-reduce makes every rank agree on skipping and stopping.
+The parts (each its own module): `TrainState` (progress record), `CheckpointKeeper` (the only owner of
+checkpoint files, resume point and healthy checkpoints), `Steering` (LR scale, precision and
+guided-attention weight, changed only through logged setters and broadcast whole under DDP), a step
+runner (`EagerStep` or `GraphedStep`: forward + loss + backward), `Validator` (validation losses,
+health, samples), the `BatchStream` of the current r-schedule stage, and the run logs. The config is
+frozen once the dataset's audio/text settings are in it. Extensions plug in through `Callback`s
+(assembled by `tacotron.tune.callbacks.run_callbacks`) and the public methods below.
+
+One host sync per optimizer step: a packed vector (non-finite flag, stop flag, grad norm, loss terms),
+all-reduced under DDP, decides whether the update is applied and makes every rank agree on it.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,9 +24,11 @@ import torch
 
 import tacotron.train.distributed as distributed
 from tacotron.config import Config, ConfigError
-from tacotron.model.checkpoint import STEP_PATTERN
-from tacotron.train.callbacks import Callback, CallbackList
-from tacotron.train.checkpoint import CheckpointManager
+from tacotron.losses import LossNorm
+from tacotron.model.checkpoint import FORMAT_VERSION, STEP_PATTERN, load_checkpoint
+from tacotron.train.callbacks import Callback, CallbackList, StepResult, UpdateInfo
+from tacotron.train.checkpoint import capture_rng_state, restore_rng_state
+from tacotron.train.keeper import CheckpointKeeper
 from tacotron.train.logging import (
     EventLog,
     JsonlLog,
@@ -28,10 +37,14 @@ from tacotron.train.logging import (
     attach_file_log,
     detach_file_log,
 )
-from tacotron.train.loop import TrainLoopMixin
-from tacotron.train.state import StateMixin
+from tacotron.train.run_control import RunControl
+from tacotron.train.state import TrainState
+from tacotron.train.steering import Steering, SteeringValues
+from tacotron.train.window import MetricsWindow
 
 log = logging.getLogger(__name__)
+
+NONFINITE = "non-finite gradient"  # StepResult.skip_reason of a step skipped for inf/nan gradients
 
 
 @dataclass
@@ -48,15 +61,17 @@ class TrainResult:
     val_metrics: dict[str, float] = field(default_factory=dict)
 
 
-class Trainer(StateMixin, TrainLoopMixin):
+class Trainer:
     """Train a Tacotron 2 on a prepared dataset folder, writing everything into `run_dir`.
 
     cfg: the full config (its audio/text sections are replaced by the dataset's own, so model and data
-        cannot drift). resume: continue from the newest `run_dir/checkpoints/step_*.pt` if there is one.
-    init_from: warm-start weights from a checkpoint (weights only), skipping parameters whose names start
-        with any prefix in `init_skip` (e.g. "encoder.embedding" for a new language).
-    Public state for callbacks: cfg, model (unwrapped), optimizer, precision (.scaler), step, epoch, device,
-    run_dir, events, metrics, dist, is_main.
+        cannot drift); the trainer keeps a frozen copy. resume: continue from the newest
+        `run_dir/checkpoints/step_*.pt` if there is one. init_from: warm-start weights from a checkpoint
+        (weights only), skipping parameters whose names start with a prefix in `init_skip`.
+    For callbacks: cfg, model (unwrapped), optimizer, precision, step, epoch, stage, device, run_dir,
+    dataset_dir, events, metrics, tensorboard, dist, is_main, uses_cuda_graphs, and the methods
+    current_lr, scale_lr, set_precision, set_guided_attn_weight, rollback, last_healthy_checkpoint,
+    save_checkpoint, request_stop, report_anomaly, evaluate.
     """
 
     def __init__(
@@ -74,48 +89,55 @@ class Trainer(StateMixin, TrainLoopMixin):
         self.dataset_dir = Path(dataset_dir)
         self.run_dir = Path(run_dir)
         self.callbacks = CallbackList(callbacks)
-        self._resume_enabled = resume
-        self.step = 0
-        self.skipped_steps = 0
-        self._graphed = None  # GraphedTrainStep when train.cuda_graphs is on (see _setup_graphs)
+        self.state = TrainState()
+        self.control = RunControl()
         self.dist, self.device = distributed.init_distributed(device)
-        self._setup_run_dir()
+        self._log_handler: logging.Handler | None = None
+        self._setup_logs(resume)
         try:
             self._setup_data()
+            self.cfg.freeze()
             self._setup_model(init_from, tuple(init_skip))
             self._setup_optimizer()
-            self._setup_checkpoints(resume)
-            self._setup_stream()
-            self._setup_ddp()
-            self._setup_graphs()
+            resumed = self._resume_latest() if resume else None
+            self._setup_stream(resumed)
+            self._setup_runner()
         except BaseException:
             self.close()  # release log files and the process group, then re-raise
             raise
 
+    # ---- read-only views for callbacks ----------------------------------------------------------------
     @property
-    def uses_cuda_graphs(self) -> bool:
-        """True when steps replay captured CUDA graphs (Python hooks on parameters do not run then)."""
-        return self._graphed is not None
+    def step(self) -> int:
+        return self.state.step
+
+    @property
+    def epoch(self) -> int:
+        return self.stream.epoch
 
     @property
     def is_main(self) -> bool:
         return self.dist.is_main
 
     @property
-    def epoch(self) -> int:
-        return self._stream.epoch
+    def uses_cuda_graphs(self) -> bool:
+        """True when steps replay captured CUDA graphs (Python hooks on parameters do not run then)."""
+        return self.runner.uses_cuda_graphs
 
-    # ---- setup -------------------------------------------------------------------------------------
-    def _setup_run_dir(self) -> None:
+    # ---- setup ---------------------------------------------------------------------------------------
+    def _setup_logs(self, resume: bool) -> None:
         main = self.is_main
+        self.checkpoints = CheckpointKeeper(
+            self.run_dir, self.cfg.train.keep_last, is_main=main, log_event=self._log_event
+        )
+        self._resume_from = self.checkpoints.latest() if resume else None
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-        if main:  # history after the checkpoint we continue from is replaced by the re-run steps
-            start = self._resume_step()
-            for name in ("metrics.jsonl", "events.jsonl"):
-                JsonlLog.keep_until(self.run_dir / name, start)
-        self._log_handler = attach_file_log(self.run_dir / "train.log") if main else None
+            for name in ("metrics.jsonl", "events.jsonl"):  # history after the resumed checkpoint is re-run
+                JsonlLog.keep_until(self.run_dir / name, self._resume_step())
+            self._log_handler = attach_file_log(self.run_dir / "train.log")
         self.events = EventLog(self.run_dir / "events.jsonl", enabled=main)
+        self.events.listeners.append(lambda record: self.callbacks.call("on_event", self, record))
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", enabled=main)
         self.tensorboard = TensorBoard(
             self.run_dir / "tensorboard", "tensorboard" in self.cfg.train.loggers and main
@@ -123,10 +145,12 @@ class Trainer(StateMixin, TrainLoopMixin):
         if self.device.type == "cpu" and self.cfg.train.precision == "fp16":
             log.warning("fp16 on CPU: autocast and GradScaler work but are slow; bf16 is the CPU choice")
 
+    def _log_event(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return self.events.log(*args, **kwargs)
+
     def _resume_step(self) -> int:
-        """Step of the checkpoint `_setup_checkpoints` will resume from (from its name), else 0."""
-        latest = CheckpointManager(self.run_dir / "checkpoints", 0).latest() if self._resume_enabled else None
-        return int(STEP_PATTERN.match(latest.name).group(1)) if latest is not None else 0
+        path = self._resume_from
+        return int(STEP_PATTERN.match(path.name).group(1)) if path is not None else 0
 
     def _setup_data(self) -> None:
         from tacotron.data.dataset import PreparedDataset
@@ -148,13 +172,13 @@ class Trainer(StateMixin, TrainLoopMixin):
         from tacotron.losses import Tacotron2Loss
         from tacotron.model import build_model
         from tacotron.train.schedule import ReductionSchedule
+        from tacotron.train.warm_start import warm_start
 
         t = self.cfg.train
         seed_everything(t.seed)
-        self.model = build_model(self.cfg.model, len(self.train_set.symbols), self.cfg.audio.n_mels).to(
-            self.device
-        )
-        if t.init_frame_bias and self._resume_step() == 0:  # a warm start overwrites what it loads
+        self.model = build_model(self.cfg.model, len(self.train_set.symbols), self.cfg.audio.n_mels)
+        self.model.to(self.device)
+        if t.init_frame_bias and self._resume_from is None:  # a resume or warm start overwrites it
             mean_mel = self.train_set.mean_mel()
             self.model.decoder.init_frame_bias(mean_mel)
             if self.model.has_ddc:
@@ -168,90 +192,81 @@ class Trainer(StateMixin, TrainLoopMixin):
         )
         self.loss_fn = Tacotron2Loss(self.cfg.loss).to(self.device)
         if init_from is not None:
-            self._warm_start(Path(init_from), init_skip)
+            warm_start(self.model, Path(init_from), init_skip, self._log_event)
 
     def _setup_optimizer(self) -> None:
         from tacotron.train.optim import LRSchedule, build_optimizer
         from tacotron.train.precision import Precision, enable_tf32, resolve_precision
 
-        enable_tf32(self.device, self.cfg.train.tf32)
-        self.optimizer = build_optimizer(self.model, self.cfg.train, self.device)
-        self.lr_schedule = LRSchedule(self.optimizer, self.cfg.train)
+        t = self.cfg.train
+        enable_tf32(self.device, t.tf32)
+        self.optimizer = build_optimizer(self.model, t, self.device)
+        self.lr_schedule = LRSchedule(self.optimizer, t)
         self.precision = Precision(
-            resolve_precision(self.cfg.train.precision, self.device),
-            self.device,
-            self.cfg.train.fp16_init_scale,
+            resolve_precision(t.precision, self.device), self.device, t.fp16_init_scale
         )
-        self.best: dict[str, Any] = {"value": None, "step": None, "bad_evals": 0}
-        self.val_metrics: dict[str, float] = {}
+        self.steering = Steering(self.lr_schedule, self.precision, self._log_event)
+        self._synced_steering: SteeringValues | None = None
+        self._pending_rollback: Path | None = None
 
-    def _setup_graphs(self) -> None:
-        """train.cuda_graphs: forward+loss+backward replayed as one CUDA graph per length bucket.
-
-        Not combined with DDP (its gradient hooks cannot run inside a captured graph) or fp16 (the
-        GradScaler's dynamic scale is host state): those are clear errors, never a silent fallback.
-        """
-        self._graphed = None
-        if not self.cfg.train.cuda_graphs or self.device.type != "cuda":
-            if self.cfg.train.cuda_graphs:
-                log.warning("train.cuda_graphs needs a CUDA device; training eagerly on %s", self.device)
-            return
-        if self.dist.enabled:
-            raise ConfigError(
-                "train.cuda_graphs does not work with multi-GPU (DDP) training yet; set it false"
+    def _resume_latest(self) -> dict[str, Any] | None:
+        """Load the newest checkpoint into the built parts; sampler and RNG follow in `_setup_stream`."""
+        self.checkpoints.remove_stale_temp_files()
+        path = self._resume_from
+        if path is None:
+            return None
+        ckpt = load_checkpoint(path)
+        self._check_same_model(ckpt, path)
+        self.lr_schedule.load_state_dict(ckpt["scheduler"])
+        self._load_weights_and_optimizer(ckpt)
+        self.state = TrainState.from_checkpoint(ckpt)
+        self.lr_schedule.apply(self.step)
+        self.steering.restore_guided_attn_weight(ckpt.get("steering", {}).get("guided_attn_weight"))
+        self.checkpoints.trust(path)
+        self.checkpoints.last_saved_step = self.step
+        if ckpt.get("world_size", 1) != self.dist.world_size:
+            log.warning(
+                "resuming a %s-process run with %d processes: the data order differs from an uninterrupted run",
+                ckpt.get("world_size"),
+                self.dist.world_size,
             )
-        if self.precision.name == "fp16":
-            raise ConfigError("train.cuda_graphs supports precision fp32 or bf16, not fp16")
-        from tacotron.train.graphs import GraphedTrainStep
+        self.events.log(self.step, "resumed", reason=str(path), action="continue")
+        return ckpt
 
-        self._graphed = GraphedTrainStep(self.model, self.loss_fn, precision=self.precision.name)
+    def _check_same_model(self, ckpt: dict[str, Any], path: Path) -> None:
+        saved, now = ckpt["config"]["model"], self.cfg.to_dict()["model"]
+        diff = {k: (saved.get(k), v) for k, v in now.items() if saved.get(k) != v}
+        if diff:
+            raise ValueError(
+                f"{path}: the model config differs from the checkpoint's (key: (checkpoint, now)): {diff}; "
+                "use a new --run folder, or --init-from to warm-start from this checkpoint"
+            )
+        if ckpt["symbols"] != self.symbols:
+            raise ValueError(f"{path}: the dataset's symbol table differs from the checkpoint's")
 
-    def _zero_grad(self) -> None:
-        """CUDA graphs accumulate into .grad tensors allocated before capture: zero them, keep them."""
-        self.optimizer.zero_grad(set_to_none=self._graphed is None)
+    def _load_weights_and_optimizer(self, ckpt: dict[str, Any]) -> None:
+        """Model, optimizer, precision + GradScaler (not the LR scale: see `rollback`)."""
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.precision.set(ckpt["precision"])
+        if self.precision.scaler.is_enabled() and ckpt["scaler"]:
+            self.precision.scaler.load_state_dict(ckpt["scaler"])
 
-    def _setup_checkpoints(self, resume: bool) -> None:
-        self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", self.cfg.train.keep_last)
-        self._healthy: list[Path] = []
-        self._anomaly_since_save = False
-        self._last_saved_step: int | None = None
-        self._resume_state: dict[str, Any] | None = None
-        self._rollback_generation = 0  # +1 per rollback: the step's post-processing checks it
-        self._pending_rollback: Path | None = None  # DDP: rank 0's rollback, not yet sent to the others
-        self._synced_steering: tuple[float, str, float] | None = None
-        if self.is_main:
-            self.checkpoints.remove_stale_temp_files()
-        latest = self.checkpoints.latest() if resume else None
-        if latest is not None:
-            self._resume(latest)
+    def _setup_stream(self, resumed: dict[str, Any] | None) -> None:
+        self.stage = self.schedule.at(self.step)
+        self.model.set_reduction_factor(self.stage.r)
+        self.stream = self._make_stream(epoch=0)
+        if resumed is not None:
+            self.stream.load_state_dict(resumed["sampler"])
+            restore_rng_state(resumed["rng"])  # last: building things above may draw numbers
 
-    def _setup_stream(self) -> None:
-        self._stage = self.schedule.at(self.step)
-        self.model.set_reduction_factor(self._stage.r)
-        self._stream = self._make_stream(epoch=0)
-        self._val_batches = None
-        if self._resume_state is not None:
-            self._stream.load_state_dict(self._resume_state["sampler"])
-            from tacotron.train.checkpoint import restore_rng_state
-
-            restore_rng_state(self._resume_state["rng"])  # last: building things above may draw numbers
-            self._resume_state = None
-
-    def _setup_ddp(self) -> None:
-        self._ddp = None
-        if self.dist.enabled:
-            from torch.nn.parallel import DistributedDataParallel
-
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self._ddp = DistributedDataParallel(self.model, device_ids=ids)
-
-    def _make_stream(self, epoch: int):
+    def _make_stream(self, epoch: int) -> Any:
         from tacotron.train.loader import BatchStream
 
         return BatchStream(
             self.train_set,
-            batch_size=self._stage.batch_size,
-            r=self._stage.r,
+            batch_size=self.stage.batch_size,
+            r=self.stage.r,
             bucket_size=self.cfg.data.bucket_size,
             seed=self.cfg.train.seed,
             dist=self.dist,
@@ -260,62 +275,384 @@ class Trainer(StateMixin, TrainLoopMixin):
             epoch=epoch,
         )
 
-    # ---- public hooks for callbacks ------------------------------------------------------------------
+    def _setup_runner(self) -> None:
+        from tacotron.train.step import build_runner
+        from tacotron.train.validate import Validator
+
+        self.runner = build_runner(
+            self.cfg.train, self.model, self.loss_fn, self.precision, self.device, self.dist
+        )
+        self.validator = Validator(
+            self.val_set,
+            self.loss_fn,
+            device=self.device,
+            audio_cfg=self.cfg.audio,
+            n_val_synth=self.cfg.train.n_val_synth,
+            samples_dir=self.run_dir / "samples",
+            tensorboard=self.tensorboard,
+            write_files=self.is_main,
+        )
+
+    # ---- the loop --------------------------------------------------------------------------------------
+    def fit(self) -> TrainResult:
+        """Train until max_steps, a stop request, early stopping, the time budget or a signal.
+
+        Always leaves a resumable checkpoint of the final step. Returns a `TrainResult`.
+        """
+        self._window = MetricsWindow()
+        self.control.start(self.cfg.train.max_minutes, self.request_stop)
+        bar = self.control.progress_bar(self.cfg.train.max_steps, self.step, enabled=self.is_main)
+        try:
+            self.callbacks.call("on_train_start", self)
+            self._sync_steering()
+            self.lr_schedule.apply(self.step)
+            while not self._should_stop():
+                self._maybe_switch_stage()
+                result = self._train_step(self.stream.take(self.cfg.train.grad_accum_steps))
+                bar.update(1)
+                self._after_step(result, bar)
+            if self.checkpoints.last_saved_step != self.step or not self.checkpoints.latest():
+                self.save_checkpoint()
+            self.events.log(
+                self.step, "train_end", reason=self.control.stop_reason or "max_steps", action="checkpoint"
+            )
+            self.callbacks.call("on_train_end", self)
+            return self._result()
+        except BaseException as error:
+            self.callbacks.call("on_crash", self, error)
+            raise
+        finally:
+            bar.close()
+            self.control.stop()
+            self.close()
+
+    def _train_step(self, micro: list[Any]) -> StepResult:
+        """One optimizer step over k micro-batches; the update is skipped for non-finite gradients or a veto."""
+        self.model.train()
+        for host_batch in micro:
+            self._window.count(host_batch)
+        norm = self._global_norm(LossNorm.from_batches(micro))
+        outputs = self.runner.run(micro, norm, self.step, self.steering.guided_attn_weight)
+        self.precision.scaler.unscale_(self.optimizer)
+        grad_norm = self._clip_gradients()
+        names = list(outputs.totals)
+        stop = grad_norm.new_tensor(1.0 if self.control.stop_reason is not None else 0.0)
+        nonfinite = (~torch.isfinite(grad_norm)).float()
+        host = self._agree(torch.stack([nonfinite, stop, grad_norm, *(outputs.totals[n] for n in names)]))
+        skipped = host[0] > 0
+        self.control.stop_agreed = self.control.stop_agreed or host[1] > 0
+        if skipped:
+            grad_norm_value = float("nan") if math.isnan(host[2]) else float("inf")
+        else:
+            grad_norm_value = host[2] / self.dist.world_size  # every rank holds the same averaged grads
+        lr = self.lr_schedule.lr(self.step)
+        losses = dict(zip(names, host[3:], strict=True))
+        info = UpdateInfo(self.step + 1, losses, grad_norm_value, lr, outputs.batch)
+        reason = NONFINITE if skipped else self._veto(info)
+        self._apply_update(skipped=bool(reason), vetoed=bool(reason) and not skipped)
+        self.state.step += 1
+        self.lr_schedule.apply(self.step)
+        return StepResult(
+            self.step, losses, grad_norm_value, lr, bool(reason), outputs.batch, outputs.output, reason
+        )
+
+    def _veto(self, info: UpdateInfo) -> str:
+        """Ask `on_before_optimizer_step`: "" applies the update, else why it is skipped (all ranks alike).
+
+        Nothing is called, and under DDP nothing is all-reduced, unless a callback overrides the hook.
+        """
+        if not self.callbacks.implements("on_before_optimizer_step"):
+            return ""
+        vetoed_by = self.callbacks.vetoes("on_before_optimizer_step", self, info)
+        if self.dist.enabled:
+            flag = torch.tensor([1.0 if vetoed_by else 0.0], device=self.device)
+            if distributed.agree(flag, self.dist).item() == 0:
+                return ""
+            if not vetoed_by:
+                return "update vetoed on another rank"
+        if not vetoed_by:
+            return ""
+        return info.reason or f"vetoed by {', '.join(vetoed_by)}"
+
+    def _apply_update(self, skipped: bool, vetoed: bool) -> None:
+        """skipped: no update this step; vetoed: skipped by a callback although the gradients are finite."""
+        scaler = self.precision.scaler
+        if scaler.is_enabled():
+            if not vetoed:
+                scaler.step(self.optimizer)  # skips by itself: unscale_ recorded the same inf/nan
+            scaler.update()  # also after a veto: it closes the unscale_ of this step
+        elif not skipped:
+            self.optimizer.step()
+        self.runner.zero_grad(self.optimizer)
+
+    def _global_norm(self, norm: LossNorm) -> LossNorm:
+        """Under DDP the loss is normalised by the counts of all ranks' micro-batches together, so the
+        summed update over ranks equals one process training on the union (one extra sync under DDP)."""
+        if not self.dist.enabled:
+            return norm
+        counts = torch.tensor(
+            [norm.mel_elements, norm.frames, norm.attn_cells, norm.items],
+            dtype=torch.float64,
+            device=self.device,
+        )
+        mel_elements, frames, attn_cells, items = distributed.all_sum(counts, self.dist).tolist()
+        return LossNorm(mel_elements, frames, attn_cells, int(items))
+
+    def _clip_gradients(self) -> torch.Tensor:
+        """Global grad norm before clipping (clipping off when train.grad_clip <= 0)."""
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        if self.cfg.train.grad_clip > 0:
+            return torch.nn.utils.clip_grad_norm_(params, self.cfg.train.grad_clip).float()
+        return torch.nn.utils.get_total_norm([p.grad for p in params]).float()
+
+    def _agree(self, packed: torch.Tensor) -> list[float]:
+        """All-reduce (sum) [nonfinite, stop, grad_norm, losses...] so every rank decides alike."""
+        distributed.all_sum(packed, self.dist)
+        return packed.tolist()
+
+    def _after_step(self, result: StepResult, bar: Any) -> None:
+        """Callbacks, the train log row, evaluation, checkpoint, then (DDP) the steering sync.
+
+        `step` is captured first: a rollback in a callback moves `self.step`, but the row belongs to the
+        step that ran, and evaluating or checkpointing the restored state under that step would be wrong.
+        """
+        step, generation = self.step, self.control.rollback_generation
+        if result.skipped:
+            self.state.skipped_steps += 1
+            self._report_skip(result)
+        self._window.add(result)
+        self.callbacks.call("on_step_end", self, result)
+        t = self.cfg.train
+        if step % t.log_every == 0:
+            self._log_train(bar, step)
+        if self.control.rollback_generation == generation and step % t.eval_every == 0:
+            self.evaluate()
+        if self.control.rollback_generation == generation and step % t.checkpoint_every == 0:
+            self.save_checkpoint()
+        self._sync_steering()
+
+    def _report_skip(self, result: StepResult) -> None:
+        """A non-finite gradient is an anomaly; a callback's veto is logged (the callback reports its why)."""
+        details = {
+            "batch_ids": list(result.batch.ids),
+            "grad_norm": result.grad_norm,
+            "losses": result.losses,
+        }
+        if result.skip_reason != NONFINITE:
+            self.events.log(
+                result.step, "update_skipped", reason=result.skip_reason, action="skip_step",
+                level=logging.WARNING, **details,
+            )  # fmt: skip
+            return
+        self.report_anomaly(
+            "nonfinite_grad", reason=NONFINITE, action="skip_step", precision=self.precision.name, **details
+        )
+
+    def _log_train(self, bar: Any, step: int) -> None:
+        t = self.cfg.train
+        record = self._window.flush(self.dist.world_size)
+        record.update(
+            lr=self.lr_schedule.lr(step),
+            effective_batch_size=self.stage.batch_size * t.grad_accum_steps * self.dist.world_size,
+            skipped_steps=self.state.skipped_steps,
+            epoch=self.epoch,
+            r=self.stage.r,
+        )
+        if self.precision.scaler.is_enabled():
+            record["loss_scale"] = self.precision.loss_scale()
+        if self.device.type == "cuda":
+            record["memory/max_allocated_gb"] = torch.cuda.max_memory_allocated(self.device) / 2**30
+        self.metrics.log(step, "train", record)
+        self.tensorboard.scalars(step, record, prefix="train/")
+        bar.set_postfix(loss=f"{record.get('loss', float('nan')):.4f}", fps=f"{record['frames_per_s']:.0f}")
+
+    def _should_stop(self) -> bool:
+        if self.control.out_of_time():
+            self.request_stop(f"time budget of {self.cfg.train.max_minutes:g} min reached")
+        reason = self.control.should_stop(distributed=self.dist.enabled)
+        return reason or self.step >= self.cfg.train.max_steps
+
+    def _maybe_switch_stage(self) -> None:
+        stage = self.schedule.at(self.step)
+        if stage == self.stage:
+            return
+        epoch = self.epoch
+        self.stage = stage
+        self.model.set_reduction_factor(stage.r)
+        self.stream = self._make_stream(epoch=epoch)
+        self.events.log(
+            self.step,
+            "r_schedule",
+            reason=f"r={stage.r}, batch_size={stage.batch_size}",
+            action="new data stream",
+        )
+        self.callbacks.call("on_stage_change", self, stage)
+
+    # ---- validation ------------------------------------------------------------------------------------
+    def evaluate(self) -> dict[str, float]:
+        """Validation on rank 0 (losses, health, samples); early-stopping bookkeeping. Other ranks skip it."""
+        if not self.is_main or len(self.val_set) == 0:
+            return {}
+        metrics = self.validator.run(
+            self.model,
+            step=self.step,
+            batch_size=self.stage.batch_size,
+            r=self.stage.r,
+            autocast=self.precision.autocast,
+            guided_attn_weight=self.steering.guided_attn_weight,
+        )
+        self.state.val_metrics = metrics
+        self.metrics.log(self.step, "val", metrics)
+        self.tensorboard.scalars(self.step, metrics)
+        self.update_best(metrics)
+        self.callbacks.call("on_eval_end", self, metrics)
+        return metrics
+
+    def update_best(self, metrics: dict[str, float]) -> None:
+        """Track `train.best_metric` (save best.pt on a new best) and stop after `early_stop_patience`."""
+        name, best = self.cfg.train.best_metric, self.state.best
+        if name not in metrics:
+            raise KeyError(
+                f"train.best_metric {name!r} is not among the validation metrics {sorted(metrics)}"
+            )
+        if best.update(metrics[name], self.step):
+            self.save_checkpoint(tag="best")
+            return
+        patience = self.cfg.train.early_stop_patience
+        if patience and best.bad_evals >= patience:
+            self.request_stop(
+                f"early_stop: {name} not better than {best.value:.4g} (step {best.step}) for {patience} evaluations"
+            )
+
+    # ---- checkpoints, rollback -------------------------------------------------------------------------
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Everything needed to continue this run bit-exactly (RNG states captured now)."""
+        return {
+            "format_version": FORMAT_VERSION,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.lr_schedule.state_dict(),
+            "scaler": self.precision.scaler.state_dict(),
+            "precision": self.precision.name,
+            **self.state.to_checkpoint(),
+            "epoch": self.epoch,
+            "sampler": self.stream.state_dict(),
+            "rng": capture_rng_state(),
+            "config": self.cfg.to_dict(),
+            "symbols": self.symbols,
+            "r": self.stage.r,
+            "steering": {"guided_attn_weight": self.steering.guided_attn_weight},
+            "world_size": self.dist.world_size,
+        }
+
+    def save_checkpoint(self, tag: str | None = None) -> Path:
+        """Write `checkpoints/step_XXXXXXXX.pt` (or `<tag>.pt`) atomically; only rank 0 writes.
+
+        Other ranks return the path rank 0 writes, without waiting for it.
+        """
+        if not self.is_main:
+            return self.checkpoints.save({}, self.step, self.model, tag)
+        path = self.checkpoints.save(self.checkpoint_state(), self.step, self.model, tag)
+        self.callbacks.call("on_checkpoint", self, path)
+        return path
+
+    def last_healthy_checkpoint(self) -> Path | None:
+        """Newest checkpoint saved with no anomaly since the one before and finite weights, or None."""
+        return self.checkpoints.last_healthy()
+
+    def rollback(self, path: str | Path) -> None:
+        """Return model, optimizer, scaler and step to checkpoint `path`; the data stream moves on.
+
+        The steering values (LR scale, guided-attention weight) are kept (a recovery policy typically
+        rolls back, then lowers the LR), and the batches after the checkpoint are not replayed, so a bad
+        batch is not met again. The rest of the step's post-processing (evaluation, checkpoint) is
+        skipped. Under DDP rank 0 decides, as only it knows which checkpoints are healthy: its call acts
+        at once there and on the other ranks at the end of the step; a call on another rank is ignored.
+        """
+        path = Path(path)
+        if self.dist.enabled and not self.is_main:
+            log.info("rank %d: rollback to %s ignored: under DDP rank 0 decides", self.dist.rank, path)
+            return
+        self._load_rollback(path)
+        if self.dist.enabled:
+            self._pending_rollback = path
+
+    def _load_rollback(self, path: Path) -> None:
+        ckpt = load_checkpoint(path)
+        from_step = self.step
+        self._load_weights_and_optimizer(ckpt)
+        self.state.step = int(ckpt["step"])
+        self.lr_schedule.apply(self.step)
+        self.model.set_reduction_factor(self.stage.r)
+        self.runner.zero_grad(self.optimizer)
+        self.checkpoints.clear_anomaly()
+        self.control.rollback_generation += 1
+        self.events.log(from_step, "rollback", reason=f"to step {self.step}", action=str(path))
+
+    # ---- steering --------------------------------------------------------------------------------------
     def current_lr(self) -> float:
         return self.lr_schedule.lr(self.step)
 
     def scale_lr(self, factor: float) -> float:
         """Multiply the LR (now and for the rest of the schedule) by `factor`; returns the new LR."""
-        if not factor > 0:
-            raise ValueError(f"scale_lr: factor must be > 0, got {factor}")
-        self.lr_schedule.scale *= factor
-        lr = self.lr_schedule.apply(self.step)
-        self.events.log(self.step, "lr_scaled", reason=f"x{factor:g}", action=f"lr={lr:.3g}")
-        return lr
+        return self.steering.scale_lr(factor, self.step)
 
     def set_precision(self, precision: str) -> None:
         """Switch fp32/bf16/fp16 from the next step on (e.g. fp16 -> bf16 after overflow)."""
-        old = self.precision.name
-        if self._graphed is not None and precision == "fp16":
+        if self.runner.uses_cuda_graphs and precision == "fp16":
             raise ConfigError("train.cuda_graphs supports precision fp32 or bf16, not fp16")
-        self.precision.set(precision)
-        if self._graphed is not None:  # captured graphs bake the precision in: capture anew
-            from tacotron.train.graphs import GraphedTrainStep
+        self.steering.set_precision(precision, self.step)
 
-            self._graphed = GraphedTrainStep(self.model, self.loss_fn, precision=precision)
-        self.cfg.train.precision = precision
-        self.events.log(
-            self.step, "precision_changed", reason=f"{old} -> {precision}", action="set_precision"
+    def set_guided_attn_weight(self, weight: float) -> None:
+        """New guided-attention base weight from the next step on (the live controller raises it)."""
+        self.steering.set_guided_attn_weight(weight, self.step)
+
+    def guided_attn_weight(self) -> float:
+        """The guided-attention base weight in force (steered, else `loss.guided_attn_weight`)."""
+        steered = self.steering.guided_attn_weight
+        return self.cfg.loss.guided_attn_weight if steered is None else steered
+
+    def _sync_steering(self) -> None:
+        """DDP: every rank takes rank 0's pending rollback and its steering values (no-op in one process).
+
+        Called by all ranks at fixed points (after `on_train_start`, at the end of every step), so all
+        load the same checkpoint at the same step. Costs one flag all-reduce; the object broadcast
+        happens only when rank 0 rolled back or changed a value.
+        """
+        if not self.dist.enabled:
+            return
+        values = self.steering.values()
+        changed = self.is_main and (self._pending_rollback is not None or values != self._synced_steering)
+        flag = torch.tensor([1.0 if changed else 0.0], device=self.device)
+        if distributed.agree(flag, self.dist).item() == 0:
+            return
+        target = self._pending_rollback
+        decision = distributed.broadcast_object(
+            {"rollback": None if target is None else str(target), "steering": values.to_dict()}, self.dist
         )
+        self._pending_rollback = None
+        synced = SteeringValues(**decision["steering"])
+        if not self.is_main:
+            if decision["rollback"] is not None:
+                self._load_rollback(Path(decision["rollback"]))
+            self.steering.apply(synced, self.step)
+        self._synced_steering = synced
 
+    # ---- stopping and reporting ------------------------------------------------------------------------
     def request_stop(self, reason: str) -> None:
         """Stop after the current step (all ranks agree at the next step); a checkpoint is saved."""
-        if self._stop_reason is None:
-            self._stop_reason = reason
+        if self.control.request_stop(reason):
             self.events.log(self.step, "stop_requested", reason=reason, action="stop")
 
     def report_anomaly(self, kind: str, **details: Any) -> dict[str, Any]:
-        """Record a problem (events.jsonl), mark checkpoints from now on as unhealthy, tell callbacks."""
+        """Record a problem (events.jsonl), mark the next checkpoint unhealthy, tell callbacks."""
         anomaly = {"kind": kind, "step": self.step, **details}
-        self._anomaly_since_save = True
+        self.checkpoints.note_anomaly()
         action = details.pop("action", "")
-        self.events.log(
-            self.step,
-            kind,
-            reason=details.get("reason", ""),
-            action=action,
-            level=logging.WARNING,
-            **{k: v for k, v in details.items() if k != "reason"},
-        )
+        reason = details.pop("reason", "")
+        self.events.log(self.step, kind, reason=reason, action=action, level=logging.WARNING, **details)
         self.callbacks.call("on_anomaly", self, anomaly)
         return anomaly
-
-    def last_healthy_checkpoint(self) -> Path | None:
-        """Newest checkpoint saved with no anomaly since the one before (still on disk), or None."""
-        for path in reversed(self._healthy):
-            if path.is_file():
-                return path
-        return None
 
     def close(self) -> None:
         """Close log files and the process group; `fit()` calls it, call it yourself if you skip fit()."""
@@ -332,12 +669,12 @@ class Trainer(StateMixin, TrainLoopMixin):
         return TrainResult(
             step=self.step,
             epoch=self.epoch,
-            stop_reason=self._stop_reason or "max_steps",
+            stop_reason=self.control.stop_reason or "max_steps",
             last_checkpoint=self.checkpoints.latest(),
             best_checkpoint=best if best.is_file() else None,
-            best_metric=self.best["value"],
-            skipped_steps=self.skipped_steps,
-            val_metrics=dict(self.val_metrics),
+            best_metric=self.state.best.value,
+            skipped_steps=self.state.skipped_steps,
+            val_metrics=dict(self.state.val_metrics),
         )
 
 

@@ -7,6 +7,7 @@ validates at step N continues exactly like one that resumes from the checkpoint 
 
 from __future__ import annotations
 
+import functools
 import logging
 import wave
 from collections.abc import Callable
@@ -133,54 +134,83 @@ def write_pcm16(path: Path, wav: np.ndarray, sample_rate: int) -> None:
         f.writeframes(pcm.tobytes())
 
 
-def run_validation(trainer: Any) -> dict[str, float]:
-    """Everything `Trainer.evaluate` logs, computed in eval mode inside a forked RNG (see module doc)."""
-    from tacotron.train.loader import collate_all
+class Validator:
+    """Everything `Trainer.evaluate` logs: losses over the validation split, health, a few syntheses.
 
-    t = trainer.cfg.train
-    if trainer._val_batches is None:
-        indices = list(range(len(trainer.val_set)))
-        trainer._val_batches = collate_all(
-            trainer.val_set, indices, trainer._stage.batch_size, trainer._stage.r
-        )
-    devices = [trainer.device] if trainer.device.type == "cuda" else []
-    model = trainer.model
-    with torch.random.fork_rng(devices=devices):
-        model.eval()
-        try:
-            metrics = validation_losses(
-                model,
-                trainer.loss_fn,
-                trainer._val_batches,
-                device=trainer.device,
-                autocast=trainer.precision.autocast,
-                step=trainer.step,
-            )
-            if t.n_val_synth > 0:
-                first = trainer._val_batches[0]
-                sample = first.select(list(range(min(t.n_val_synth, first.size))))
-                metrics.update(
-                    synthesize_samples(
-                        model,
-                        sample,
-                        device=trainer.device,
-                        step=trainer.step,
-                        out_dir=trainer.run_dir / "samples",
-                        vocoder=_vocoder(trainer),
-                        sample_rate=trainer.cfg.audio.sample_rate,
-                        tensorboard=trainer.tensorboard,
-                        write_files=trainer.is_main,
-                    )
+    Runs in eval mode inside a forked RNG (see module doc). The validation batches are collated once
+    per (batch size, r) stage; the Griffin-Lim vocoder for the samples is built on first use from the
+    dataset's own filterbank (mel_basis.npy).
+    """
+
+    def __init__(
+        self,
+        val_set: Any,
+        loss_fn: Callable[..., dict[str, torch.Tensor]],
+        *,
+        device: torch.device,
+        audio_cfg: Any,
+        n_val_synth: int,
+        samples_dir: Path,
+        tensorboard: Any,
+        write_files: bool,
+    ):
+        self.val_set, self.loss_fn, self.device = val_set, loss_fn, device
+        self.audio_cfg, self.n_val_synth = audio_cfg, n_val_synth
+        self.samples_dir, self.tensorboard, self.write_files = samples_dir, tensorboard, write_files
+        self._batches: list[Batch] | None = None
+        self._batches_for: tuple[int, int] | None = None
+        self._vocoder: Any = None
+
+    def batches(self, batch_size: int, r: int) -> list[Batch]:
+        from tacotron.train.loader import collate_all
+
+        if self._batches_for != (batch_size, r):
+            self._batches = collate_all(self.val_set, list(range(len(self.val_set))), batch_size, r)
+            self._batches_for = (batch_size, r)
+        return self._batches
+
+    def run(
+        self,
+        model: torch.nn.Module,
+        *,
+        step: int,
+        batch_size: int,
+        r: int,
+        autocast: Callable[[], Any],
+        guided_attn_weight: float | None = None,
+    ) -> dict[str, float]:
+        batches = self.batches(batch_size, r)
+        devices = [self.device] if self.device.type == "cuda" else []
+        loss_fn = functools.partial(self.loss_fn, guided_attn_weight=guided_attn_weight)
+        with torch.random.fork_rng(devices=devices):
+            model.eval()
+            try:
+                metrics = validation_losses(
+                    model, loss_fn, batches, device=self.device, autocast=autocast, step=step
                 )
-        finally:
-            model.train()
-    return metrics
+                if self.n_val_synth > 0:
+                    first = batches[0]
+                    sample = first.select(list(range(min(self.n_val_synth, first.size))))
+                    metrics.update(
+                        synthesize_samples(
+                            model,
+                            sample,
+                            device=self.device,
+                            step=step,
+                            out_dir=self.samples_dir,
+                            vocoder=self.vocoder(),
+                            sample_rate=self.audio_cfg.sample_rate,
+                            tensorboard=self.tensorboard,
+                            write_files=self.write_files,
+                        )
+                    )
+            finally:
+                model.train()
+        return metrics
 
+    def vocoder(self) -> Any:
+        if self._vocoder is None:
+            from tacotron.audio.vocoder import GriffinLimVocoder
 
-def _vocoder(trainer: Any) -> Any:
-    """Griffin-Lim through the dataset's own filterbank (mel_basis.npy), built once per trainer."""
-    if getattr(trainer, "_griffin_lim", None) is None:
-        from tacotron.audio.vocoder import GriffinLimVocoder
-
-        trainer._griffin_lim = GriffinLimVocoder(trainer.cfg.audio, trainer.train_set.mel_basis())
-    return trainer._griffin_lim
+            self._vocoder = GriffinLimVocoder(self.audio_cfg, self.val_set.mel_basis())
+        return self._vocoder

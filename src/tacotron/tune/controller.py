@@ -15,9 +15,9 @@ Rules, checked after each evaluation in this order (at most one action per evalu
 3. plateau: no relative improvement of `controller_plateau_min_delta` in the last
    `controller_plateau_evals` evaluations -> multiply the LR by `controller_lr_factor`.
 
-The guided-attention weight is changed in `trainer.cfg.loss.guided_attn_weight`, the same
-`LossConfig` object the trainer's `Tacotron2Loss` reads its weight (and decay schedule base) from,
-so the next step's loss uses it. Enabled by `tune.controller`.
+The guided-attention weight is changed through `trainer.set_guided_attn_weight` (a logged steering
+setter: the next step's loss uses it as the base of its decay schedule, checkpoints keep it, and under
+DDP it reaches every rank). Enabled by `tune.controller`.
 """
 
 from __future__ import annotations
@@ -182,10 +182,9 @@ class LiveController(Callback):
 
     def _apply(self, trainer: Trainer, decision: Decision) -> dict:
         if decision.action == "raise_guided_attn":
-            loss_cfg = trainer.cfg.loss
-            old = loss_cfg.guided_attn_weight
+            old = trainer.guided_attn_weight()
             new = min(max(old, 1e-3) * decision.factor, self.cfg.controller_max_guided_attn_weight)
-            loss_cfg.guided_attn_weight = new
+            trainer.set_guided_attn_weight(new)
             return {"action": f"loss.guided_attn_weight {old:g} -> {new:g}", "old": old, "new": new}
         details: dict = {}
         if decision.action == "rollback_cut_lr":

@@ -25,5 +25,5 @@ def kill_on_nth_write(tmp_path):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-trainer.checkpoints.before_rename = kill_on_nth_write
+trainer.checkpoints.files.before_rename = kill_on_nth_write
 trainer.fit()

@@ -34,7 +34,7 @@ class SaveParameters(Callback):
                 "params": params,
                 "step": trainer.step,
                 "steps": self.steps,
-                "skipped_steps": trainer.skipped_steps,
+                "skipped_steps": trainer.state.skipped_steps,
                 "lr": trainer.current_lr(),
                 "healthy": str(trainer.last_healthy_checkpoint()),
             },

@@ -1,0 +1,191 @@
+"""Step runners: forward + loss + backward of one optimizer step's micro-batches, eager or graphed.
+
+Why two strategies behind one interface: `train.cuda_graphs` replays captured CUDA graphs per length
+bucket (no autograd bookkeeping, a few launches per step), everything else runs eager autograd, with
+DDP's gradient all-reduce on the last micro-batch only. The trainer picks one at setup (`build_runner`)
+and calls `run(...)` the same way; unscaling, clipping, the skip decision and the update stay in the
+trainer, which is the same for both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+
+from tacotron.config import ConfigError, TrainConfig
+from tacotron.data.batch import Batch
+from tacotron.losses import LossNorm
+from tacotron.train.distributed import DistInfo
+from tacotron.train.loader import move
+from tacotron.train.precision import Precision
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StepOutputs:
+    """Loss terms summed over the micro-batches (device tensors), the last batch and its detached output."""
+
+    totals: dict[str, torch.Tensor]
+    batch: Batch
+    output: Any
+
+
+def _accumulate(totals: dict[str, torch.Tensor], losses: dict[str, torch.Tensor]) -> None:
+    for name, value in losses.items():
+        value = value.detach().float()
+        totals[name] = totals[name] + value if name in totals else value
+
+
+class EagerStep:
+    """Autograd on every micro-batch; under DDP (`ddp` = the wrapped model) gradients sync on the last."""
+
+    uses_cuda_graphs = False
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        loss_fn: Any,
+        precision: Precision,
+        device: torch.device,
+        *,
+        ddp: torch.nn.Module | None = None,
+        world_size: int = 1,
+    ):
+        self.model, self.loss_fn, self.precision, self.device = model, loss_fn, precision, device
+        self.ddp, self.world_size = ddp, world_size
+
+    def run(
+        self, micro: list[Batch], norm: LossNorm, step: int, guided_attn_weight: float | None
+    ) -> StepOutputs:
+        net = self.ddp if self.ddp is not None else self.model
+        totals: dict[str, torch.Tensor] = {}
+        batch = out = None
+        for i, host_batch in enumerate(micro):
+            batch = move(host_batch, self.device)
+            last = i == len(micro) - 1
+            sync = contextlib.nullcontext() if self.ddp is None or last else self.ddp.no_sync()
+            with sync:
+                with self.precision.autocast():
+                    out = net(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths)
+                    losses = self.loss_fn(out, batch, step, norm, guided_attn_weight=guided_attn_weight)
+                # the loss is normalised by all ranks' counts and DDP averages: scale back to a sum
+                self.precision.scaler.scale(losses["loss"] * self.world_size).backward()
+            _accumulate(totals, losses)
+        return StepOutputs(totals, batch, out.detach())
+
+    @staticmethod
+    def zero_grad(optimizer: torch.optim.Optimizer) -> None:
+        optimizer.zero_grad(set_to_none=True)
+
+
+class GraphedStep:
+    """Replays one captured CUDA graph per (batch, text, mel, r) bucket; single process, fp32 or bf16.
+
+    Batches are padded to length buckets (masked: the loss is unchanged). A precision switch (the Debug
+    Reporter's fp16 fallback cannot happen here, but bf16 <-> fp32 can) captures anew, since a graph bakes
+    its dtypes in. The graph's outputs are static buffers the next replay overwrites: what leaves is cloned.
+    """
+
+    uses_cuda_graphs = True
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        loss_fn: Any,
+        precision: Precision,
+        device: torch.device,
+        *,
+        text_multiple: int,
+        mel_multiple: int,
+    ):
+        self.model, self.loss_fn, self.precision, self.device = model, loss_fn, precision, device
+        self.text_multiple, self.mel_multiple = text_multiple, mel_multiple
+        self._graphed = None
+        self._captured_precision: str | None = None
+
+    def _graphs(self) -> Any:
+        from tacotron.train.graphs import GraphedTrainStep
+
+        if self.precision.name == "fp16":
+            raise ConfigError("train.cuda_graphs supports precision fp32 or bf16, not fp16")
+        if self._graphed is None or self._captured_precision != self.precision.name:
+            self._graphed = GraphedTrainStep(self.model, self.loss_fn, precision=self.precision.name)
+            self._captured_precision = self.precision.name
+        return self._graphed
+
+    def run(
+        self, micro: list[Batch], norm: LossNorm, step: int, guided_attn_weight: float | None
+    ) -> StepOutputs:
+        from tacotron.train.graphs import pad_to_bucket
+
+        graphed = self._graphs()
+        totals: dict[str, torch.Tensor] = {}
+        padded = out = None
+        for host_batch in micro:
+            padded = pad_to_bucket(
+                host_batch, text_multiple=self.text_multiple, mel_multiple=self.mel_multiple
+            )
+            losses, out = graphed(padded, step, norm, guided_attn_weight=guided_attn_weight)
+            _accumulate(totals, {k: v.clone() for k, v in losses.items()})
+        return StepOutputs(totals, move(padded, self.device), _clone_output(out))
+
+    @staticmethod
+    def zero_grad(optimizer: torch.optim.Optimizer) -> None:
+        """Captured graphs accumulate into .grad tensors allocated before capture: zero them, keep them."""
+        optimizer.zero_grad(set_to_none=False)
+
+
+def _clone_output(out: Any) -> Any:
+    """A copy of a graph's static output tensors (and the DDC coarse decoder's) that replays cannot overwrite."""
+    fields = ("mel", "mel_postnet", "gate_logits", "alignments")
+    copied = replace(out, **{name: getattr(out, name).detach().clone() for name in fields})
+    ddc = getattr(out, "ddc", None)
+    if ddc is not None:
+        coarse = ("mel", "gate_logits", "alignments")
+        copied = replace(
+            copied, ddc=replace(ddc, **{name: getattr(ddc, name).detach().clone() for name in coarse})
+        )
+    return copied
+
+
+def build_runner(
+    t: TrainConfig,
+    model: torch.nn.Module,
+    loss_fn: Any,
+    precision: Precision,
+    device: torch.device,
+    dist: DistInfo,
+) -> EagerStep | GraphedStep:
+    """`train.cuda_graphs` on a CUDA device -> GraphedStep, else EagerStep (DDP-wrapped when distributed).
+
+    Graphs are not combined with DDP (its gradient hooks cannot run inside a captured graph) or fp16 (the
+    GradScaler's dynamic scale is host state): clear errors, never a silent fallback.
+    """
+    if t.cuda_graphs and device.type == "cuda":
+        if dist.enabled:
+            raise ConfigError(
+                "train.cuda_graphs does not work with multi-GPU (DDP) training yet; set it false"
+            )
+        if precision.name == "fp16":
+            raise ConfigError("train.cuda_graphs supports precision fp32 or bf16, not fp16")
+        return GraphedStep(
+            model,
+            loss_fn,
+            precision,
+            device,
+            text_multiple=t.graph_text_multiple,
+            mel_multiple=t.graph_mel_multiple,
+        )
+    if t.cuda_graphs:
+        log.warning("train.cuda_graphs needs a CUDA device; training eagerly on %s", device)
+    ddp = None
+    if dist.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return EagerStep(model, loss_fn, precision, device, ddp=ddp, world_size=dist.world_size)
