@@ -7,8 +7,9 @@ from dataclasses import replace
 
 import pytest
 import torch
+from tests.conftest import tiny_config
 
-from tacotron.config import LossConfig
+from tacotron.config import Config, LossConfig
 from tacotron.data.batch import Batch, Utterance
 from tacotron.data.collate import TextMelCollate
 from tacotron.losses import (
@@ -19,6 +20,7 @@ from tacotron.losses import (
     guided_attention_weight,
     masked_gate_loss,
     masked_mel_loss,
+    weighted_total,
 )
 from tacotron.model import build_model
 from tacotron.model.tacotron2 import Tacotron2Output
@@ -70,6 +72,91 @@ def test_returns_named_terms_and_weighted_total():
         losses["mel/before"] + 2 * losses["mel/after"] + 0.5 * losses["gate"] + 3 * losses["attn/guided"]
     )
     torch.testing.assert_close(losses["loss"], expected)
+
+
+def test_weighted_total_sums_weighted_terms_and_skips_numeric_zeros():
+    terms = {"a": torch.tensor(2.0), "b": torch.tensor(float("nan")), "c": torch.tensor(5.0)}
+    total = weighted_total(terms, {"a": 1.5, "b": 0.0, "c": torch.tensor(0.2), "unused": 9.0})
+    assert total.item() == pytest.approx(1.5 * 2 + 0.2 * 5)  # the NaN term is switched off, not 0 * NaN
+    with_tensor_zero = weighted_total(terms, {"a": 1.0, "b": torch.tensor(0.0), "c": 1.0})
+    assert torch.isnan(with_tensor_zero), "a tensor weight is always applied (its value is not read)"
+    with pytest.raises(ValueError, match=r"no weight for loss term\(s\) \['c'\]"):
+        weighted_total(terms, {"a": 1.0, "b": 1.0})
+    with pytest.raises(ValueError, match="no active loss term"):
+        weighted_total(terms, {"a": 0, "b": 0.0, "c": 0})
+
+
+def test_weighted_total_keeps_the_order_of_the_terms():
+    """Same terms, same order, same bits: the eager and graphed totals must not differ by summation order."""
+    terms = {k: torch.tensor(v, dtype=torch.float32) for k, v in (("a", 1e8), ("b", 1.0), ("c", -1e8))}
+    weights = {"c": 1.0, "b": 1.0, "a": 1.0}  # weight order does not matter
+    assert weighted_total(terms, weights).item() == 0.0  # (1e8 + 1) - 1e8 in float32
+    reordered = {k: terms[k] for k in ("a", "c", "b")}
+    assert weighted_total(reordered, weights).item() == 1.0
+
+
+def model_config(kind: str) -> Config:
+    """A tiny plain, GST or DDC model with every dropout off."""
+    cfg = tiny_config()
+    m = cfg.model
+    m.encoder_dropout = m.prenet_dropout = m.postnet_dropout = 0.0
+    m.p_attention_dropout = m.p_decoder_dropout = 0.0
+    if kind == "gst":
+        m.gst, m.gst_n_tokens, m.gst_heads, m.gst_token_dim = True, 4, 2, 8
+        m.gst_ref_channels, m.gst_ref_gru_dim = [4], 8
+    if kind == "ddc":
+        m.ddc, m.ddc_r = True, 3
+    cfg.loss = LossConfig(
+        mel_weight=0.5,
+        postnet_weight=2.0,
+        gate_weight=0.7,
+        guided_attn_weight=3.0,
+        guided_attn_decay_rate=0.5,
+        guided_attn_decay_steps=4,
+        ddc_weight=0.3,
+        ddc_attn_weight=1.5,
+    )
+    return cfg
+
+
+@pytest.mark.parametrize("kind", ["plain", "gst", "ddc"])
+def test_forward_total_is_the_weighted_total_of_its_terms(kind):
+    cfg = model_config(kind)
+    torch.manual_seed(0)
+    model = build_model(cfg.model, N_SYMBOLS, 80).train()
+    batch = make_batch([9, 6, 4], [21, 14, 8], r=1)
+    loss_fn = Tacotron2Loss(cfg.loss)
+    out = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths)
+    losses = loss_fn(out, batch, step=6)
+    terms = loss_fn.terms(out, batch)
+    expected_keys = set(KEYS) - {"loss"} | (
+        {"ddc/mel", "ddc/gate", "ddc/attn_consistency"} if kind == "ddc" else set()
+    )
+    assert set(terms) == expected_keys and set(losses) == expected_keys | {"loss"}
+    weights = loss_fn.weights(6)
+    assert weights["attn/guided"] == pytest.approx(3.0 * 0.5**1.5)
+    torch.testing.assert_close(losses["loss"], weighted_total(terms, weights), rtol=0, atol=0)
+    by_hand = sum(weights[k] * terms[k] for k in terms)
+    torch.testing.assert_close(losses["loss"], by_hand)
+
+
+def test_guided_attention_override_changes_only_the_guided_weight():
+    cfg = model_config("ddc").loss
+    loss_fn = Tacotron2Loss(cfg)
+    base, steered = loss_fn.weights(8), loss_fn.weights(8, guided_attn_weight=10.0)
+    assert {k for k in base if base[k] != steered[k]} == {"attn/guided"}
+    assert steered["attn/guided"] == pytest.approx(10.0 * 0.5**2)  # the config's decay, applied to 10
+    assert steered["attn/guided"] == guided_attention_weight(cfg, 8, 10.0)
+    assert cfg.guided_attn_weight == 3.0, "the override must not write into the config"
+    assert loss_fn.weights(8, guided_attn_weight=0.0)["attn/guided"] == 0.0
+    batch = make_batch([7, 5], [13, 9], r=1)
+    out = random_output(batch)
+    plain, override = loss_fn(out, batch, 8), loss_fn(out, batch, 8, guided_attn_weight=10.0)
+    for key in plain:
+        if key != "loss":
+            torch.testing.assert_close(override[key], plain[key])
+    shift = (steered["attn/guided"] - base["attn/guided"]) * plain["attn/guided"]
+    torch.testing.assert_close(override["loss"], plain["loss"] + shift)
 
 
 def test_mel_loss_is_mean_over_real_elements_only():
@@ -137,6 +224,9 @@ def test_guided_attention_weight_schedule():
     assert guided_attention_weight(cfg, 175) == pytest.approx(2.0 * 0.5**1.5)
     assert guided_attention_weight(cfg, 10_000) == 0.3
     assert guided_attention_weight(replace(cfg, guided_attn_weight=0.0), 0) == 0.0
+    assert guided_attention_weight(cfg, 150, 4.0) == pytest.approx(2.0)  # a given base, same schedule
+    assert guided_attention_weight(cfg, 150, 0.0) == 0.0
+    assert guided_attention_weight(replace(cfg, guided_attn_weight=0.0), 0, 1.5) == 1.5
 
 
 def test_all_weights_zero_raises():

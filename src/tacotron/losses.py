@@ -1,11 +1,15 @@
-"""Tacotron 2 losses: small masked primitives and `Tacotron2Loss`, which weights and sums them.
+"""Tacotron 2 losses: small masked primitives, `Tacotron2Loss` (the terms and their weights) and
+`weighted_total`, the one weighted sum that every training path uses.
 
-Lessons from the system we replace: losses without padding masks, a guided-attention loss computed
-with padded lengths, NaN terms replaced by constants, and constant `requires_grad=True` "losses" that
-trained nothing. Here every term is masked to real frames / real (decoder step, symbol) cells, the
-guided-attention region is each item's own [ceil(mel_len / r), text_len], non-finite terms are
-returned as they are (the health monitor acts on them), and a configuration with no active term or a
-total that does not depend on the model raises.
+Every term is masked to real frames / real (decoder step, symbol) cells, so padding never enters a
+value or a gradient; the guided-attention region is each item's own [ceil(mel_len / r), text_len], not
+the padded one; non-finite terms are returned as they are (the health monitor acts on them), never
+replaced by constants; a configuration with no active term, or a total that does not depend on the
+model, raises.
+
+One total: the eager step calls `Tacotron2Loss.forward`, the CUDA-graph step (`tacotron.train.graphs`)
+calls `Tacotron2Loss.terms` and `weighted_total` with the weights as device tensors. Both sum the same
+terms with the same weights in the same order, so GST and DDC models train alike on either path.
 
 Normalisation: every term is a *sum* over real elements divided by a `LossNorm` count. Passing the
 norm of the whole accumulated batch (`LossNorm.from_batches(micro_batches)`) makes the sum of k
@@ -14,6 +18,7 @@ micro-batch losses equal the full-batch loss, whatever the micro-batches' length
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -22,6 +27,7 @@ from torch import nn
 
 from tacotron.config import LossConfig
 from tacotron.data.batch import Batch, lengths_to_mask
+from tacotron.frames import decoder_steps
 from tacotron.model.ddc import (
     DDCOutput,
     attention_consistency_loss,
@@ -48,7 +54,7 @@ class LossNorm:
     def from_batch(cls, batch: Batch) -> LossNorm:
         """Counts of one batch (one host sync; compute it on the CPU batch if you can)."""
         frames = int(batch.mel_lengths.sum())
-        steps = torch.div(batch.mel_lengths + batch.r - 1, batch.r, rounding_mode="floor")
+        steps = decoder_steps(batch.mel_lengths, batch.r)
         cells = int((steps * batch.text_lengths).sum())
         return cls(float(frames * batch.mels.size(1)), float(frames), float(cells), batch.size)
 
@@ -126,22 +132,52 @@ def guided_attention_loss(
     return (a * w).sum() / denominator
 
 
-def guided_attention_weight(cfg: LossConfig, step: int) -> float:
-    """weight * rate ** (max(0, step - start) / decay_steps), floored at min weight; 0 if weight is 0."""
-    if cfg.guided_attn_weight == 0:
+def guided_attention_weight(cfg: LossConfig, step: int, weight: float | None = None) -> float:
+    """weight * rate ** (max(0, step - start) / decay_steps), floored at min weight; 0 if weight is 0.
+
+    weight: the base weight before decay; None = `cfg.guided_attn_weight`. Steering (the live
+    controller) passes its own base here, so the config stays what the run was started with.
+    """
+    base = cfg.guided_attn_weight if weight is None else weight
+    if base == 0:
         return 0.0
     exponent = max(0, step - cfg.guided_attn_decay_start) / max(1, cfg.guided_attn_decay_steps)
-    decayed = cfg.guided_attn_weight * cfg.guided_attn_decay_rate**exponent
+    decayed = base * cfg.guided_attn_decay_rate**exponent
     return max(decayed, cfg.guided_attn_min_weight)
 
 
-class Tacotron2Loss(nn.Module):
-    """Weighted sum of mel (before/after postnet), gate and guided-attention terms.
+def weighted_total(
+    terms: Mapping[str, torch.Tensor], weights: Mapping[str, float | torch.Tensor]
+) -> torch.Tensor:
+    """sum(weights[k] * terms[k]): the one loss total of every training path (eager, graphed, GST, DDC).
 
-    forward returns {"loss", "mel/before", "mel/after", "gate", "attn/guided"}: the four terms
-    unweighted (for logging), "loss" the sum of the terms whose weight is non-zero. When the model has a
-    DDC coarse decoder (`out.ddc`), also "ddc/mel", "ddc/gate" (weight loss.ddc_weight) and
-    "ddc/attn_consistency" (weight loss.ddc_attn_weight).
+    Summed in the order of `terms`, so the same terms always give the same floating-point result.
+    A weight that is the *number* 0 leaves its term out (a NaN in a switched-off term stays out of the
+    total); a weight that is a tensor (0-dim, e.g. a device tensor a CUDA graph reads at each replay)
+    is always applied, since reading its value would sync with the host. Weights for terms that are
+    not in `terms` (e.g. DDC weights for a model without DDC) are ignored; a term without a weight,
+    or no active term at all, raises.
+    """
+    missing = [k for k in terms if k not in weights]
+    if missing:
+        raise ValueError(f"no weight for loss term(s) {missing}; weights are given for {sorted(weights)}")
+    active = [k for k in terms if isinstance(weights[k], torch.Tensor) or weights[k] != 0]
+    if not active:
+        shown = {k: weights[k] for k in terms}
+        raise ValueError(f"no active loss term: every weight is 0 ({shown})")
+    total = weights[active[0]] * terms[active[0]]
+    for k in active[1:]:
+        total = total + weights[k] * terms[k]
+    return total  # type: ignore[return-value]
+
+
+class Tacotron2Loss(nn.Module):
+    """Mel (before/after postnet), gate and guided-attention terms, and their weighted total.
+
+    `terms` are the unweighted terms (for logging): "mel/before", "mel/after", "gate", "attn/guided",
+    and when the model has a DDC coarse decoder (`out.ddc`) also "ddc/mel", "ddc/gate" (weight
+    loss.ddc_weight) and "ddc/attn_consistency" (weight loss.ddc_attn_weight). `weights(step)` gives a
+    weight for each of them; `forward` returns {"loss": weighted_total(terms, weights), **terms}.
     """
 
     def __init__(self, cfg: LossConfig):
@@ -150,26 +186,34 @@ class Tacotron2Loss(nn.Module):
         if cfg.mel_loss not in ("mse", "l1"):
             raise ValueError(f"loss.mel_loss must be 'mse' or 'l1', got {cfg.mel_loss!r}")
 
-    def weights(self, step: int) -> dict[str, float]:
+    def weights(self, step: int, *, guided_attn_weight: float | None = None) -> dict[str, float]:
+        """Weight of every term at `step` (DDC ones too; they apply only when the terms exist).
+
+        guided_attn_weight: the steered base weight of the guided-attention term, decayed by the
+        config's schedule like the configured one; None = `loss.guided_attn_weight`.
+        """
         c = self.cfg
         return {
             "mel/before": c.mel_weight,
             "mel/after": c.postnet_weight,
             "gate": c.gate_weight,
-            "attn/guided": guided_attention_weight(c, step),
+            "attn/guided": guided_attention_weight(c, step, guided_attn_weight),
+            "ddc/mel": c.ddc_weight,
+            "ddc/gate": c.ddc_weight,
+            "ddc/attn_consistency": c.ddc_attn_weight,
         }
 
-    def forward(
-        self, out: Tacotron2Output, batch: Batch, step: int, norm: LossNorm | None = None
+    def terms(
+        self, out: Tacotron2Output, batch: Batch, norm: LossNorm | None = None
     ) -> dict[str, torch.Tensor]:
-        weights = self.weights(step)
-        if not any(w != 0 for w in weights.values()):
-            raise ValueError(f"no active loss term: all weights are 0 at step {step} ({weights})")
+        """Unweighted terms, each a masked sum over real elements divided by a `norm` count.
+
+        The norm's counts may be floats or 0-dim tensors (the CUDA-graph step feeds device tensors).
+        """
         check_shapes(out, batch)
         norm = norm or LossNorm.from_batch(batch)
         mel_mask = batch.mel_mask
         c = self.cfg
-        decoder_lengths = torch.div(batch.mel_lengths + batch.r - 1, batch.r, rounding_mode="floor")
         terms = {
             "mel/before": masked_mel_loss(out.mel, batch.mels, mel_mask, c.mel_loss, norm.mel_elements),
             "mel/after": masked_mel_loss(
@@ -179,15 +223,29 @@ class Tacotron2Loss(nn.Module):
                 out.gate_logits, batch.gate_target, mel_mask, c.gate_pos_weight, norm.frames
             ),
             "attn/guided": guided_attention_loss(
-                out.alignments, batch.text_lengths, decoder_lengths, c.guided_attn_sigma, norm.attn_cells
+                out.alignments,
+                batch.text_lengths,
+                decoder_steps(batch.mel_lengths, batch.r),
+                c.guided_attn_sigma,
+                norm.attn_cells,
             ),
         }
         if out.ddc is not None:
             terms.update(ddc_terms(out.ddc, out.alignments, batch, c, norm))
-            weights.update(
-                {"ddc/mel": c.ddc_weight, "ddc/gate": c.ddc_weight, "ddc/attn_consistency": c.ddc_attn_weight}
-            )
-        total = sum(weights[k] * v for k, v in terms.items() if weights[k] != 0)
+        return terms
+
+    def forward(
+        self,
+        out: Tacotron2Output,
+        batch: Batch,
+        step: int,
+        norm: LossNorm | None = None,
+        *,
+        guided_attn_weight: float | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """{"loss": the weighted total, **terms}; see `weights` for `guided_attn_weight`."""
+        terms = self.terms(out, batch, norm)
+        total = weighted_total(terms, self.weights(step, guided_attn_weight=guided_attn_weight))
         if torch.is_grad_enabled() and total.grad_fn is None:
             raise ValueError(
                 "total loss does not depend on the model (no grad_fn): the model outputs were computed "
@@ -260,4 +318,5 @@ __all__ = [
     "guided_attention_weight",
     "masked_gate_loss",
     "masked_mel_loss",
+    "weighted_total",
 ]

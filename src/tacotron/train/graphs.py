@@ -8,8 +8,12 @@ static shapes and addresses, hence:
   graph; all graphs share one memory pool (they never run concurrently, and their static inputs
   and outputs stay referenced, so pooled intermediates can be reused safely);
 - nothing inside syncs with the host: the encoder runs its capturable BiLSTM
-  (`Encoder.capturable`), the loss normaliser and the loss weights are device tensors copied in
-  before each replay (so a guided-attention decay or a different batch never goes stale);
+  (`Encoder.capturable`); the loss normaliser and the loss weights are device tensors (`LossInputs`)
+  copied in before each replay, so a guided-attention decay, a steered weight or a different batch
+  never goes stale;
+- the loss is the eager one: `Tacotron2Loss.terms` and `tacotron.losses.weighted_total`, so every
+  model the eager step trains (GST, DDC) trains here with the same total (`step_losses`, which also
+  runs uncaptured, is what the graph records);
 - gradients accumulate into `.grad` tensors allocated before capture: call
   `optimizer.zero_grad(set_to_none=False)`; replaying checks the tensors are still the same;
 - when a new shape is captured, no autograd graph of an earlier eager step may still be alive (keep
@@ -24,19 +28,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 
 from tacotron.data.batch import Batch
-from tacotron.losses import LossNorm, Tacotron2Loss
+from tacotron.losses import LossNorm, Tacotron2Loss, weighted_total
 from tacotron.model.tacotron2 import Tacotron2, Tacotron2Output
 
 logger = logging.getLogger(__name__)
-
-TERMS = ("mel/before", "mel/after", "gate", "attn/guided")
 
 
 def bucket_length(length: int, multiple: int) -> int:
@@ -78,39 +80,104 @@ def capturable(model: Tacotron2) -> Iterator[None]:
 
 
 @dataclass
+class LossInputs:
+    """The loss's host numbers as one device tensor that a captured graph reads at every replay.
+
+    values [3 + len(active)]: the `LossNorm` counts (mel_elements, frames, attn_cells), then the weight
+    of each active term in `active` order. A Python float would be baked into the graph at capture.
+
+    active: the terms whose weight was non-zero when the graph was captured; the other names get the
+    number 0, which `weighted_total` leaves out of the total, exactly as the eager step does. The
+    alternative, keeping every term with a 0 weight tensor, would let a non-finite switched-off term
+    poison the total (0 * NaN = NaN) and would run its backward for nothing; so a change of the
+    active set captures a new graph instead (it is part of the graph key). That is rare: steering
+    changes a weight's value, not whether it is 0, and a decaying guided-attention weight reaches 0
+    only at a 0 loss.guided_attn_min_weight after float underflow (one more capture, once). Names
+    without a term in the model (DDC weights of a model without DDC) only cost an unused slot.
+    """
+
+    names: tuple[str, ...]  # every weight name, in `Tacotron2Loss.weights` order
+    active: tuple[str, ...]
+    values: torch.Tensor
+
+    @classmethod
+    def allocate(cls, weights: Mapping[str, float], device: torch.device | str) -> LossInputs:
+        active = active_terms(weights)
+        return cls(tuple(weights), active, torch.zeros(3 + len(active), device=device))
+
+    def load(self, norm: LossNorm, weights: Mapping[str, float]) -> None:
+        """Copy this step's counts and weights in (one host-to-device copy, no sync)."""
+        if active_terms(weights) != self.active:
+            raise ValueError(f"weights {dict(weights)} switch terms on or off; captured with {self.active}")
+        host = [norm.mel_elements, norm.frames, norm.attn_cells, *(weights[k] for k in self.active)]
+        self.values.copy_(torch.tensor(host, dtype=torch.float32), non_blocking=True)
+
+    def norm(self, items: int) -> LossNorm:
+        v = self.values
+        return LossNorm(mel_elements=v[0], frames=v[1], attn_cells=v[2], items=items)  # type: ignore[arg-type]
+
+    def weights(self) -> dict[str, float | torch.Tensor]:
+        """Every weight name: active ones as 0-dim views of `values`, the others the number 0."""
+        slots = {k: self.values[3 + i] for i, k in enumerate(self.active)}
+        return {k: slots.get(k, 0.0) for k in self.names}
+
+
+def active_terms(weights: Mapping[str, float]) -> tuple[str, ...]:
+    """Names of the non-zero weights, in order."""
+    return tuple(k for k, w in weights.items() if w != 0)
+
+
+def step_losses(
+    model: Tacotron2, loss_fn: Tacotron2Loss, batch: Batch, inputs: LossInputs, *, precision: str
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], Tacotron2Output]:
+    """Forward, loss terms and their weighted total, every host number read from `inputs`.
+
+    What a capture records (and, uncaptured, what the tests compare with the eager step). Returns
+    (total, {"loss": total, **terms}, model output).
+    """
+    # The autocast region opens and closes inside the capture, so its weight-cast cache is safe
+    # and saves re-casting (and saving for backward) every LSTM weight at every decoder step.
+    device_type = batch.text.device.type
+    with torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        out = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths)
+    terms = loss_fn.terms(out, batch, inputs.norm(batch.size))
+    total = weighted_total(terms, inputs.weights())
+    return total, {"loss": total, **terms}, out
+
+
+@dataclass
 class _Captured:
-    """One captured shape: static inputs (copied into before replay) and static outputs."""
+    """One captured graph: static inputs (copied into before replay) and static outputs."""
 
     graph: torch.cuda.CUDAGraph
     batch: Batch  # static device tensors
-    denominators: torch.Tensor  # [3] mel_elements, frames, attn_cells
-    weights: torch.Tensor  # [4] in TERMS order
+    inputs: LossInputs
     losses: dict[str, torch.Tensor]
     output: Tacotron2Output
 
 
+BATCH_FIELDS = ("text", "text_lengths", "mels", "mel_lengths", "gate_target")
+
+
 class GraphedTrainStep:
-    """`step(batch, step, norm)` = forward + `loss_fn` + backward of `model`, replayed from a CUDA graph.
+    """`step(batch, step, norm, guided_attn_weight=None)` = forward + loss + backward, replayed from a CUDA graph.
 
     Gradients are *added* to `.grad` as `loss.backward()` would; returned losses and outputs are static
-    tensors overwritten by the next replay (clone what you keep). The model must stay in training
-    mode and on one CUDA device; `precision` is "fp32" (TF32 per the global flags) or "bf16".
+    tensors overwritten by the next replay (clone what you keep). The model (plain, GST or DDC) must
+    stay in training mode and on one CUDA device; `precision` is "fp32" (TF32 per the global flags) or
+    "bf16". One graph per (B, L, T, r, active loss terms); see `LossInputs` for the last.
     """
 
     def __init__(self, model: Tacotron2, loss_fn: Tacotron2Loss, *, precision: str = "bf16", warmup: int = 1):
         if precision not in ("fp32", "bf16"):
             raise ValueError(f"GraphedTrainStep supports precision 'fp32' or 'bf16', got {precision!r}")
-        if model.has_gst or model.has_ddc:  # their extra inputs and loss terms are not in the captured step
-            raise ValueError(
-                "GraphedTrainStep does not support model.gst or model.ddc; set train.cuda_graphs=false"
-            )
         device = next(model.parameters()).device
         if device.type != "cuda":
             raise ValueError(f"GraphedTrainStep needs the model on a CUDA device, got {device}")
         self.model, self.loss_fn, self.precision, self.warmup = model, loss_fn, precision, warmup
         self.device = device
         self.pool = torch.cuda.graph_pool_handle()
-        self.graphs: dict[tuple[int, ...], _Captured] = {}
+        self.graphs: dict[tuple, _Captured] = {}
         self._grads = self._allocate_grads()
 
     def _allocate_grads(self) -> list[torch.Tensor]:
@@ -130,80 +197,62 @@ class GraphedTrainStep:
                 "use optimizer.zero_grad(set_to_none=False) with CUDA-graph training"
             )
 
-    def key(self, batch: Batch) -> tuple[int, ...]:
-        return (batch.size, batch.text.size(1), batch.mels.size(2), batch.r)
+    def key(self, batch: Batch, weights: Mapping[str, float]) -> tuple:
+        """(B, L, T, r, active terms): what a captured graph is specific to."""
+        return (batch.size, batch.text.size(1), batch.mels.size(2), batch.r, active_terms(weights))
 
     def __call__(
-        self, batch: Batch, step: int, norm: LossNorm | None = None
+        self,
+        batch: Batch,
+        step: int,
+        norm: LossNorm | None = None,
+        *,
+        guided_attn_weight: float | None = None,
     ) -> tuple[dict[str, torch.Tensor], Tacotron2Output]:
-        """Copy `batch` (CPU or device, already bucket-padded) into the graph for its shape and replay."""
+        """Copy `batch` (CPU or device, already bucket-padded) into the graph for its shape and replay.
+
+        step and guided_attn_weight give the loss weights as in `Tacotron2Loss.weights`.
+        """
         if not self.model.training:
             raise RuntimeError("GraphedTrainStep is for training; call model.train() first")
         if batch.r != self.model.r:
             raise ValueError(f"batch was padded for r={batch.r} but the model has r={self.model.r}")
         norm = norm or LossNorm.from_batch(batch)
-        key = self.key(batch)
+        weights = self.loss_fn.weights(step, guided_attn_weight=guided_attn_weight)
+        key = self.key(batch, weights)
         captured = self.graphs.get(key)
         if captured is None:
-            captured = self._capture(batch, step, norm)
+            captured = self._capture(batch, norm, weights)
             self.graphs[key] = captured
-            logger.info("captured training CUDA graph %d for (B, L, T, r) = %s", len(self.graphs), key)
+            logger.info("captured training CUDA graph %d for (B, L, T, r, terms) = %s", len(self.graphs), key)
         self._check_grads()
-        self._load(captured, batch, step, norm)
+        self._load(captured, batch, norm, weights)
         captured.graph.replay()
         return captured.losses, captured.output
 
-    def _load(self, captured: _Captured, batch: Batch, step: int, norm: LossNorm) -> None:
-        s = captured.batch
-        for name in ("text", "text_lengths", "mels", "mel_lengths", "gate_target"):
-            getattr(s, name).copy_(getattr(batch, name), non_blocking=True)
-        denominators = [norm.mel_elements, norm.frames, norm.attn_cells]
-        captured.denominators.copy_(torch.tensor(denominators, dtype=torch.float32), non_blocking=True)
-        weights = self.loss_fn.weights(step)
-        captured.weights.copy_(
-            torch.tensor([weights[k] for k in TERMS], dtype=torch.float32), non_blocking=True
-        )
+    def _load(self, captured: _Captured, batch: Batch, norm: LossNorm, weights: Mapping[str, float]) -> None:
+        for name in BATCH_FIELDS:
+            getattr(captured.batch, name).copy_(getattr(batch, name), non_blocking=True)
+        captured.inputs.load(norm, weights)
 
-    def _compute(
-        self, static: Batch, denominators: torch.Tensor, weights: torch.Tensor, step: int
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], Tacotron2Output]:
-        """Forward + loss terms; total weighted by the device tensor `weights` (not baked floats)."""
-        # The autocast region opens and closes inside the capture, so its weight-cast cache is safe
-        # and saves re-casting (and saving for backward) every LSTM weight at every decoder step.
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.precision == "bf16")
-        with autocast:
-            out = self.model(static.text, static.text_lengths, static.mels, static.mel_lengths)
-        d = denominators
-        norm = LossNorm(mel_elements=d[0], frames=d[1], attn_cells=d[2], items=static.size)  # type: ignore[arg-type]
-        terms = self.loss_fn(out, static, step, norm)
-        total = sum(weights[i] * terms[k] for i, k in enumerate(TERMS))
-        return total, {"loss": total, **{k: terms[k] for k in TERMS}}, out
-
-    def _capture(self, batch: Batch, step: int, norm: LossNorm) -> _Captured:
+    def _capture(self, batch: Batch, norm: LossNorm, weights: Mapping[str, float]) -> _Captured:
         static = batch.to(self.device)
-        static = replace(
-            static,
-            **{
-                n: getattr(static, n).clone()
-                for n in ("text", "text_lengths", "mels", "mel_lengths", "gate_target")
-            },
-        )
-        denominators = torch.zeros(3, device=self.device)
-        weights = torch.zeros(len(TERMS), device=self.device)
-        captured = _Captured(torch.cuda.CUDAGraph(), static, denominators, weights, {}, None)  # type: ignore[arg-type]
-        self._load(captured, batch, step, norm)
+        static = replace(static, **{n: getattr(static, n).clone() for n in BATCH_FIELDS})
+        inputs = LossInputs.allocate(weights, self.device)
+        captured = _Captured(torch.cuda.CUDAGraph(), static, inputs, {}, None)  # type: ignore[arg-type]
+        self._load(captured, batch, norm, weights)
         params = [p for p in self.model.parameters() if p.requires_grad]
         with capturable(self.model):
-            self._warm_up(static, denominators, weights, step, params)
+            self._warm_up(static, inputs, params)
             with torch.cuda.graph(captured.graph, pool=self.pool):
-                total, losses, out = self._compute(static, denominators, weights, step)
+                total, losses, out = step_losses(
+                    self.model, self.loss_fn, static, inputs, precision=self.precision
+                )
                 total.backward()
         captured.losses, captured.output = losses, out
         return captured
 
-    def _warm_up(
-        self, static: Batch, denominators: torch.Tensor, weights: torch.Tensor, step: int, params: list
-    ) -> None:
+    def _warm_up(self, static: Batch, inputs: LossInputs, params: list) -> None:
         """Eager iterations on a side stream (lazy cuBLAS/cuDNN init) that leave no trace: gradients via
         autograd.grad (not accumulated into .grad), BatchNorm running statistics restored."""
         buffers = [b.detach().clone() for b in self.model.buffers()]
@@ -211,7 +260,7 @@ class GraphedTrainStep:
         stream.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(stream):
             for _ in range(self.warmup):
-                total, _, _ = self._compute(static, denominators, weights, step)
+                total, _, _ = step_losses(self.model, self.loss_fn, static, inputs, precision=self.precision)
                 torch.autograd.grad(total, params, allow_unused=True)
         torch.cuda.current_stream(self.device).wait_stream(stream)
         with torch.no_grad():
