@@ -127,6 +127,28 @@ class CallbackList:
         base = getattr(Callback, hook)
         return any(getattr(type(cb), hook, base) is not base for cb in self.callbacks)
 
+    def veto(self, trainer: Trainer, info: UpdateInfo, dist: Any, device: Any) -> str:
+        """Ask `on_before_optimizer_step`: "" applies the update, else why it is skipped (all ranks alike).
+
+        Nothing is called, and under DDP nothing is all-reduced, unless a callback overrides the hook.
+        """
+        if not self.implements("on_before_optimizer_step"):
+            return ""
+        vetoed_by = self.vetoes("on_before_optimizer_step", trainer, info)
+        if dist.enabled:
+            import torch
+
+            from tacotron.train.distributed import agree
+
+            flag = torch.tensor([1.0 if vetoed_by else 0.0], device=device)
+            if agree(flag, dist).item() == 0:
+                return ""
+            if not vetoed_by:
+                return "update vetoed on another rank"
+        if not vetoed_by:
+            return ""
+        return info.reason or f"vetoed by {', '.join(vetoed_by)}"
+
     def vetoes(self, hook: str, *args: Any) -> list[str]:
         """Call `hook` on every callback (all see it, even after a veto); names of those that returned False."""
         return [type(cb).__name__ for cb in self.callbacks if getattr(cb, hook)(*args) is False]

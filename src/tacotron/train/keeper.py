@@ -1,7 +1,9 @@
-"""`CheckpointKeeper`: the one owner of a run's checkpoint files and of which of them are healthy.
+"""`CheckpointKeeper`: the one owner of a run's checkpoint files, their content, and which are healthy.
 
-Why one owner: resume, rotation, rollback and "the last healthy checkpoint" all answer questions about
-the same files. A checkpoint is healthy when no anomaly was reported between the previous save and this
+Why one owner: saving, resume, rotation, rollback and "the last healthy checkpoint" all answer questions
+about the same files. The keeper writes and reads the checkpoint format (see docs/ARCHITECTURE.md):
+model, optimizer, LR scale, GradScaler, precision, `TrainState`, steering, sampler position, RNG states,
+full config, symbol table and r, so resume continues a run bit-exactly and inference needs nothing else. A checkpoint is healthy when no anomaly was reported between the previous save and this
 one and every weight and buffer is finite; only healthy `step_*.pt` files are rollback targets, and
 rotation never deletes the newest healthy one. The Debug Reporter and the live controller ask this
 object (through `Trainer.last_healthy_checkpoint`), they keep no list of their own.
@@ -11,13 +13,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from tacotron.model.checkpoint import STEP_PATTERN
-from tacotron.train.checkpoint import CheckpointManager
+from tacotron.model.checkpoint import FORMAT_VERSION, STEP_PATTERN, load_checkpoint
+from tacotron.train.checkpoint import CheckpointManager, capture_rng_state
+from tacotron.train.optim import LRSchedule
+from tacotron.train.precision import Precision
+from tacotron.train.state import TrainState
+from tacotron.train.steering import Steering
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +40,26 @@ def nonfinite_state(model: torch.nn.Module) -> list[str]:
         return []
     finite = torch.stack(checks).tolist()
     return [name for name, ok in zip(names, finite, strict=True) if not ok]
+
+
+@dataclass
+class RunParts:
+    """The trainer's parts whose state a checkpoint holds (handed to the keeper explicitly)."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    lr_schedule: LRSchedule
+    precision: Precision
+    steering: Steering
+
+
+@dataclass
+class RunIdentity:
+    """What must match for a checkpoint to continue this run: model config and symbol table."""
+
+    config: dict[str, Any]  # Config.to_dict()
+    symbols: dict[str, Any]  # SymbolTable.to_dict()
+    world_size: int
 
 
 class CheckpointKeeper:
@@ -111,3 +138,78 @@ class CheckpointKeeper:
         elif STEP_PATTERN.match(path.name):
             self._healthy.append(path)
         self._anomaly_since_save = False
+
+    # ---- content ---------------------------------------------------------------------------------
+    def content(
+        self, parts: RunParts, state: TrainState, run: RunIdentity, **position: Any
+    ) -> dict[str, Any]:
+        """Everything needed to continue the run bit-exactly (RNG states captured now).
+
+        position: where the data stream stands: "epoch", "sampler" (BatchStream.state_dict()), "r".
+        """
+        return {
+            "format_version": FORMAT_VERSION,
+            "model": parts.model.state_dict(),
+            "optimizer": parts.optimizer.state_dict(),
+            "scheduler": parts.lr_schedule.state_dict(),
+            "scaler": parts.precision.scaler.state_dict(),
+            "precision": parts.precision.name,
+            **state.to_checkpoint(),
+            **position,
+            "rng": capture_rng_state(),
+            "config": run.config,
+            "symbols": run.symbols,
+            "steering": {"guided_attn_weight": parts.steering.guided_attn_weight},
+            "world_size": run.world_size,
+        }
+
+    def resume(self, path: Path, parts: RunParts, run: RunIdentity) -> tuple[TrainState, dict[str, Any]]:
+        """Load checkpoint `path` into `parts`; returns the restored `TrainState` and the checkpoint (its
+        "sampler" and "rng" entries are for the caller to restore once its data stream exists)."""
+        ckpt = load_checkpoint(path)
+        self._check_same_run(ckpt, path, run)
+        parts.lr_schedule.load_state_dict(ckpt["scheduler"])
+        self._load_weights(ckpt, parts)
+        state = TrainState.from_checkpoint(ckpt)
+        parts.lr_schedule.apply(state.step)
+        parts.steering.restore_guided_attn_weight(ckpt.get("steering", {}).get("guided_attn_weight"))
+        self.trust(path)
+        self.last_saved_step = state.step
+        if ckpt.get("world_size", 1) != run.world_size:
+            log.warning(
+                "resuming a %s-process run with %d processes: the data order differs from an uninterrupted run",
+                ckpt.get("world_size"),
+                run.world_size,
+            )
+        self._log_event(state.step, "resumed", reason=str(path), action="continue")
+        return state, ckpt
+
+    def rollback(self, path: Path, parts: RunParts, from_step: int) -> int:
+        """Load weights, optimizer and precision of `path` (not the steering values); returns its step."""
+        ckpt = load_checkpoint(path)
+        self._load_weights(ckpt, parts)
+        step = int(ckpt["step"])
+        parts.lr_schedule.apply(step)
+        self.clear_anomaly()
+        self._log_event(from_step, "rollback", reason=f"to step {step}", action=str(path))
+        return step
+
+    @staticmethod
+    def _load_weights(ckpt: dict[str, Any], parts: RunParts) -> None:
+        parts.model.load_state_dict(ckpt["model"])
+        parts.optimizer.load_state_dict(ckpt["optimizer"])
+        parts.precision.set(ckpt["precision"])
+        if parts.precision.scaler.is_enabled() and ckpt["scaler"]:
+            parts.precision.scaler.load_state_dict(ckpt["scaler"])
+
+    @staticmethod
+    def _check_same_run(ckpt: dict[str, Any], path: Path, run: RunIdentity) -> None:
+        saved, now = ckpt["config"]["model"], run.config["model"]
+        diff = {k: (saved.get(k), v) for k, v in now.items() if saved.get(k) != v}
+        if diff:
+            raise ValueError(
+                f"{path}: the model config differs from the checkpoint's (key: (checkpoint, now)): {diff}; "
+                "use a new --run folder, or --init-from to warm-start from this checkpoint"
+            )
+        if ckpt["symbols"] != run.symbols:
+            raise ValueError(f"{path}: the dataset's symbol table differs from the checkpoint's")

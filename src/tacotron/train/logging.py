@@ -183,3 +183,31 @@ def attach_file_log(path: Path) -> logging.Handler:
 def detach_file_log(handler: logging.Handler) -> None:
     logging.getLogger("tacotron").removeHandler(handler)
     handler.close()
+
+
+class RunLogs:
+    """A run folder's logs, opened together and closed together: events.jsonl, metrics.jsonl,
+    TensorBoard and the train.log copy of `tacotron.*` log records. Only the main rank writes.
+
+    resume_step: records after this step (left by the run being resumed, past its checkpoint) are
+    dropped first, so readers see one consistent history.
+    """
+
+    def __init__(self, run_dir: Path, *, main: bool, tensorboard: bool, resume_step: int):
+        self._handler: logging.Handler | None = None
+        if main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            for name in ("metrics.jsonl", "events.jsonl"):
+                JsonlLog.keep_until(run_dir / name, resume_step)
+            self._handler = attach_file_log(run_dir / "train.log")
+        self.events = EventLog(run_dir / "events.jsonl", enabled=main)
+        self.metrics = MetricsLog(run_dir / "metrics.jsonl", enabled=main)
+        self.tensorboard = TensorBoard(run_dir / "tensorboard", tensorboard and main)
+
+    def close(self) -> None:
+        self.metrics.close()
+        self.events.close()
+        self.tensorboard.close()
+        if self._handler is not None:
+            detach_file_log(self._handler)
+            self._handler = None

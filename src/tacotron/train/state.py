@@ -28,6 +28,18 @@ class BestMetric:
         self.bad_evals += 1
         return False
 
+    def update_from(self, metrics: dict[str, float], name: str, step: int) -> bool:
+        """`update` with `metrics[name]`; a name not among the metrics is a KeyError listing them."""
+        if name not in metrics:
+            raise KeyError(
+                f"train.best_metric {name!r} is not among the validation metrics {sorted(metrics)}"
+            )
+        return self.update(metrics[name], step)
+
+    def exhausted(self, patience: int) -> bool:
+        """`patience` evaluations in a row without a new best (0 = never)."""
+        return bool(patience) and self.bad_evals >= patience
+
     def to_dict(self) -> dict[str, Any]:
         return {"value": self.value, "step": self.step, "bad_evals": self.bad_evals}
 

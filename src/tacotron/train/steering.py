@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
+import torch
+
+import tacotron.train.distributed as distributed
 from tacotron.train.optim import LRSchedule
 from tacotron.train.precision import Precision
 
@@ -43,6 +47,7 @@ class Steering:
         self._precision = precision
         self._log_event = log_event
         self._guided_attn_weight: float | None = None
+        self._synced: SteeringValues | None = None
 
     # ---- reading -----------------------------------------------------------------------------------
     def values(self) -> SteeringValues:
@@ -94,3 +99,34 @@ class Steering:
     def restore_guided_attn_weight(self, weight: float | None) -> None:
         """From a checkpoint's "steering" entry (LR scale and precision have their own entries)."""
         self._guided_attn_weight = None if weight is None else float(weight)
+
+    # ---- DDP ---------------------------------------------------------------------------------------
+    def sync(
+        self,
+        dist: distributed.DistInfo,
+        device: torch.device,
+        step: int,
+        rollback: Path | None,
+        load_rollback: Callable[[Path], int],
+    ) -> None:
+        """Every rank takes rank 0's pending `rollback` and its values (`load_rollback(path)` -> new step).
+
+        All ranks call this at the same points (after `on_train_start`, at the end of every step), so all
+        load the same checkpoint at the same step. Costs one flag all-reduce; the broadcast of the whole
+        `SteeringValues` happens only when rank 0 rolled back or changed a value. No-op in one process.
+        """
+        if not dist.enabled:
+            return
+        values = self.values()
+        changed = dist.is_main and (rollback is not None or values != self._synced)
+        flag = torch.tensor([1.0 if changed else 0.0], device=device)
+        if distributed.agree(flag, dist).item() == 0:
+            return
+        decision = distributed.broadcast_object(
+            {"rollback": None if rollback is None else str(rollback), "steering": values.to_dict()}, dist
+        )
+        self._synced = SteeringValues(**decision["steering"])
+        if not dist.is_main:
+            if decision["rollback"] is not None:
+                step = load_rollback(Path(decision["rollback"]))
+            self.apply(self._synced, step)

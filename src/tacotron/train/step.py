@@ -189,3 +189,39 @@ def build_runner(
 
         ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     return EagerStep(model, loss_fn, precision, device, ddp=ddp, world_size=dist.world_size)
+
+
+# ---- after backward: the same for both runners ------------------------------------------------------
+def global_norm(norm: LossNorm, dist: DistInfo, device: torch.device) -> LossNorm:
+    """Under DDP the loss is normalised by the counts of all ranks' micro-batches together, so the
+    summed update over ranks equals one process training on the union (one extra sync under DDP)."""
+    if not dist.enabled:
+        return norm
+    from tacotron.train.distributed import all_sum
+
+    counts = torch.tensor(
+        [norm.mel_elements, norm.frames, norm.attn_cells, norm.items], dtype=torch.float64, device=device
+    )
+    mel_elements, frames, attn_cells, items = all_sum(counts, dist).tolist()
+    return LossNorm(mel_elements, frames, attn_cells, int(items))
+
+
+def clip_gradients(model: torch.nn.Module, max_norm: float) -> torch.Tensor:
+    """Global grad norm before clipping (clipping off when max_norm <= 0), as a 0-dim device tensor."""
+    params = [p for p in model.parameters() if p.grad is not None]
+    if max_norm > 0:
+        return torch.nn.utils.clip_grad_norm_(params, max_norm).float()
+    return torch.nn.utils.get_total_norm([p.grad for p in params]).float()
+
+
+def apply_update(
+    optimizer: torch.optim.Optimizer, precision: Precision, *, skipped: bool, vetoed: bool
+) -> None:
+    """skipped: no update this step; vetoed: skipped by a callback although the gradients are finite."""
+    scaler = precision.scaler
+    if scaler.is_enabled():
+        if not vetoed:
+            scaler.step(optimizer)  # skips by itself: unscale_ recorded the same inf/nan
+        scaler.update()  # also after a veto: it closes the unscale_ of this step
+    elif not skipped:
+        optimizer.step()

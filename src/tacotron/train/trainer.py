@@ -25,21 +25,15 @@ import torch
 import tacotron.train.distributed as distributed
 from tacotron.config import Config, ConfigError
 from tacotron.losses import LossNorm
-from tacotron.model.checkpoint import FORMAT_VERSION, STEP_PATTERN, load_checkpoint
+from tacotron.model.checkpoint import STEP_PATTERN
 from tacotron.train.callbacks import Callback, CallbackList, StepResult, UpdateInfo
-from tacotron.train.checkpoint import capture_rng_state, restore_rng_state
-from tacotron.train.keeper import CheckpointKeeper
-from tacotron.train.logging import (
-    EventLog,
-    JsonlLog,
-    MetricsLog,
-    TensorBoard,
-    attach_file_log,
-    detach_file_log,
-)
+from tacotron.train.checkpoint import restore_rng_state
+from tacotron.train.keeper import CheckpointKeeper, RunIdentity, RunParts
+from tacotron.train.logging import RunLogs
 from tacotron.train.run_control import RunControl
 from tacotron.train.state import TrainState
-from tacotron.train.steering import Steering, SteeringValues
+from tacotron.train.steering import Steering
+from tacotron.train.step import apply_update, clip_gradients, global_norm
 from tacotron.train.window import MetricsWindow
 
 log = logging.getLogger(__name__)
@@ -92,14 +86,14 @@ class Trainer:
         self.state = TrainState()
         self.control = RunControl()
         self.dist, self.device = distributed.init_distributed(device)
-        self._log_handler: logging.Handler | None = None
+        self.logs: RunLogs | None = None
         self._setup_logs(resume)
         try:
             self._setup_data()
             self.cfg.freeze()
             self._setup_model(init_from, tuple(init_skip))
             self._setup_optimizer()
-            resumed = self._resume_latest() if resume else None
+            resumed = self._resume() if resume else None
             self._setup_stream(resumed)
             self._setup_runner()
         except BaseException:
@@ -131,17 +125,14 @@ class Trainer:
             self.run_dir, self.cfg.train.keep_last, is_main=main, log_event=self._log_event
         )
         self._resume_from = self.checkpoints.latest() if resume else None
-        if main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            for name in ("metrics.jsonl", "events.jsonl"):  # history after the resumed checkpoint is re-run
-                JsonlLog.keep_until(self.run_dir / name, self._resume_step())
-            self._log_handler = attach_file_log(self.run_dir / "train.log")
-        self.events = EventLog(self.run_dir / "events.jsonl", enabled=main)
-        self.events.listeners.append(lambda record: self.callbacks.call("on_event", self, record))
-        self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", enabled=main)
-        self.tensorboard = TensorBoard(
-            self.run_dir / "tensorboard", "tensorboard" in self.cfg.train.loggers and main
+        tensorboard = "tensorboard" in self.cfg.train.loggers
+        self.logs = RunLogs(self.run_dir, main=main, tensorboard=tensorboard, resume_step=self._resume_step())
+        self.events, self.metrics, self.tensorboard = (
+            self.logs.events,
+            self.logs.metrics,
+            self.logs.tensorboard,
         )
+        self.events.listeners.append(lambda record: self.callbacks.call("on_event", self, record))
         if self.device.type == "cpu" and self.cfg.train.precision == "fp16":
             log.warning("fp16 on CPU: autocast and GradScaler work but are slow; bf16 is the CPU choice")
 
@@ -206,51 +197,19 @@ class Trainer:
             resolve_precision(t.precision, self.device), self.device, t.fp16_init_scale
         )
         self.steering = Steering(self.lr_schedule, self.precision, self._log_event)
-        self._synced_steering: SteeringValues | None = None
-        self._pending_rollback: Path | None = None
+        self.parts = RunParts(self.model, self.optimizer, self.lr_schedule, self.precision, self.steering)
+        self._pending_rollback: Path | None = None  # DDP: rank 0's rollback, not yet sent to the others
 
-    def _resume_latest(self) -> dict[str, Any] | None:
-        """Load the newest checkpoint into the built parts; sampler and RNG follow in `_setup_stream`."""
+    def _resume(self) -> dict[str, Any] | None:
+        """The newest checkpoint into the built parts; sampler and RNG follow in `_setup_stream`."""
         self.checkpoints.remove_stale_temp_files()
-        path = self._resume_from
-        if path is None:
+        if self._resume_from is None:
             return None
-        ckpt = load_checkpoint(path)
-        self._check_same_model(ckpt, path)
-        self.lr_schedule.load_state_dict(ckpt["scheduler"])
-        self._load_weights_and_optimizer(ckpt)
-        self.state = TrainState.from_checkpoint(ckpt)
-        self.lr_schedule.apply(self.step)
-        self.steering.restore_guided_attn_weight(ckpt.get("steering", {}).get("guided_attn_weight"))
-        self.checkpoints.trust(path)
-        self.checkpoints.last_saved_step = self.step
-        if ckpt.get("world_size", 1) != self.dist.world_size:
-            log.warning(
-                "resuming a %s-process run with %d processes: the data order differs from an uninterrupted run",
-                ckpt.get("world_size"),
-                self.dist.world_size,
-            )
-        self.events.log(self.step, "resumed", reason=str(path), action="continue")
+        self.state, ckpt = self.checkpoints.resume(self._resume_from, self.parts, self._identity())
         return ckpt
 
-    def _check_same_model(self, ckpt: dict[str, Any], path: Path) -> None:
-        saved, now = ckpt["config"]["model"], self.cfg.to_dict()["model"]
-        diff = {k: (saved.get(k), v) for k, v in now.items() if saved.get(k) != v}
-        if diff:
-            raise ValueError(
-                f"{path}: the model config differs from the checkpoint's (key: (checkpoint, now)): {diff}; "
-                "use a new --run folder, or --init-from to warm-start from this checkpoint"
-            )
-        if ckpt["symbols"] != self.symbols:
-            raise ValueError(f"{path}: the dataset's symbol table differs from the checkpoint's")
-
-    def _load_weights_and_optimizer(self, ckpt: dict[str, Any]) -> None:
-        """Model, optimizer, precision + GradScaler (not the LR scale: see `rollback`)."""
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.precision.set(ckpt["precision"])
-        if self.precision.scaler.is_enabled() and ckpt["scaler"]:
-            self.precision.scaler.load_state_dict(ckpt["scaler"])
+    def _identity(self) -> RunIdentity:
+        return RunIdentity(self.cfg.to_dict(), self.symbols, self.dist.world_size)
 
     def _setup_stream(self, resumed: dict[str, Any] | None) -> None:
         self.stage = self.schedule.at(self.step)
@@ -331,14 +290,15 @@ class Trainer:
         self.model.train()
         for host_batch in micro:
             self._window.count(host_batch)
-        norm = self._global_norm(LossNorm.from_batches(micro))
+        norm = global_norm(LossNorm.from_batches(micro), self.dist, self.device)
         outputs = self.runner.run(micro, norm, self.step, self.steering.guided_attn_weight)
         self.precision.scaler.unscale_(self.optimizer)
-        grad_norm = self._clip_gradients()
+        grad_norm = clip_gradients(self.model, self.cfg.train.grad_clip)
         names = list(outputs.totals)
         stop = grad_norm.new_tensor(1.0 if self.control.stop_reason is not None else 0.0)
         nonfinite = (~torch.isfinite(grad_norm)).float()
-        host = self._agree(torch.stack([nonfinite, stop, grad_norm, *(outputs.totals[n] for n in names)]))
+        packed = torch.stack([nonfinite, stop, grad_norm, *(outputs.totals[n] for n in names)])
+        host = distributed.all_sum(packed, self.dist).tolist()  # every rank decides alike
         skipped = host[0] > 0
         self.control.stop_agreed = self.control.stop_agreed or host[1] > 0
         if skipped:
@@ -348,67 +308,16 @@ class Trainer:
         lr = self.lr_schedule.lr(self.step)
         losses = dict(zip(names, host[3:], strict=True))
         info = UpdateInfo(self.step + 1, losses, grad_norm_value, lr, outputs.batch)
-        reason = NONFINITE if skipped else self._veto(info)
-        self._apply_update(skipped=bool(reason), vetoed=bool(reason) and not skipped)
+        reason = NONFINITE if skipped else self.callbacks.veto(self, info, self.dist, self.device)
+        apply_update(
+            self.optimizer, self.precision, skipped=bool(reason), vetoed=bool(reason) and not skipped
+        )
+        self.runner.zero_grad(self.optimizer)
         self.state.step += 1
         self.lr_schedule.apply(self.step)
         return StepResult(
             self.step, losses, grad_norm_value, lr, bool(reason), outputs.batch, outputs.output, reason
         )
-
-    def _veto(self, info: UpdateInfo) -> str:
-        """Ask `on_before_optimizer_step`: "" applies the update, else why it is skipped (all ranks alike).
-
-        Nothing is called, and under DDP nothing is all-reduced, unless a callback overrides the hook.
-        """
-        if not self.callbacks.implements("on_before_optimizer_step"):
-            return ""
-        vetoed_by = self.callbacks.vetoes("on_before_optimizer_step", self, info)
-        if self.dist.enabled:
-            flag = torch.tensor([1.0 if vetoed_by else 0.0], device=self.device)
-            if distributed.agree(flag, self.dist).item() == 0:
-                return ""
-            if not vetoed_by:
-                return "update vetoed on another rank"
-        if not vetoed_by:
-            return ""
-        return info.reason or f"vetoed by {', '.join(vetoed_by)}"
-
-    def _apply_update(self, skipped: bool, vetoed: bool) -> None:
-        """skipped: no update this step; vetoed: skipped by a callback although the gradients are finite."""
-        scaler = self.precision.scaler
-        if scaler.is_enabled():
-            if not vetoed:
-                scaler.step(self.optimizer)  # skips by itself: unscale_ recorded the same inf/nan
-            scaler.update()  # also after a veto: it closes the unscale_ of this step
-        elif not skipped:
-            self.optimizer.step()
-        self.runner.zero_grad(self.optimizer)
-
-    def _global_norm(self, norm: LossNorm) -> LossNorm:
-        """Under DDP the loss is normalised by the counts of all ranks' micro-batches together, so the
-        summed update over ranks equals one process training on the union (one extra sync under DDP)."""
-        if not self.dist.enabled:
-            return norm
-        counts = torch.tensor(
-            [norm.mel_elements, norm.frames, norm.attn_cells, norm.items],
-            dtype=torch.float64,
-            device=self.device,
-        )
-        mel_elements, frames, attn_cells, items = distributed.all_sum(counts, self.dist).tolist()
-        return LossNorm(mel_elements, frames, attn_cells, int(items))
-
-    def _clip_gradients(self) -> torch.Tensor:
-        """Global grad norm before clipping (clipping off when train.grad_clip <= 0)."""
-        params = [p for p in self.model.parameters() if p.grad is not None]
-        if self.cfg.train.grad_clip > 0:
-            return torch.nn.utils.clip_grad_norm_(params, self.cfg.train.grad_clip).float()
-        return torch.nn.utils.get_total_norm([p.grad for p in params]).float()
-
-    def _agree(self, packed: torch.Tensor) -> list[float]:
-        """All-reduce (sum) [nonfinite, stop, grad_norm, losses...] so every rank decides alike."""
-        distributed.all_sum(packed, self.dist)
-        return packed.tolist()
 
     def _after_step(self, result: StepResult, bar: Any) -> None:
         """Callbacks, the train log row, evaluation, checkpoint, then (DDP) the steering sync.
@@ -509,42 +418,18 @@ class Trainer:
         return metrics
 
     def update_best(self, metrics: dict[str, float]) -> None:
-        """Track `train.best_metric` (save best.pt on a new best) and stop after `early_stop_patience`."""
-        name, best = self.cfg.train.best_metric, self.state.best
-        if name not in metrics:
-            raise KeyError(
-                f"train.best_metric {name!r} is not among the validation metrics {sorted(metrics)}"
-            )
-        if best.update(metrics[name], self.step):
+        """Track `train.best_metric` (best.pt on a new best); stop after `early_stop_patience` without one."""
+        t = self.cfg.train
+        if self.state.best.update_from(metrics, t.best_metric, self.step):
             self.save_checkpoint(tag="best")
-            return
-        patience = self.cfg.train.early_stop_patience
-        if patience and best.bad_evals >= patience:
+        elif self.state.best.exhausted(t.early_stop_patience):
+            best = self.state.best
             self.request_stop(
-                f"early_stop: {name} not better than {best.value:.4g} (step {best.step}) for {patience} evaluations"
+                f"early_stop: {t.best_metric} not better than {best.value:.4g} (step {best.step}) "
+                f"for {t.early_stop_patience} evaluations"
             )
 
     # ---- checkpoints, rollback -------------------------------------------------------------------------
-    def checkpoint_state(self) -> dict[str, Any]:
-        """Everything needed to continue this run bit-exactly (RNG states captured now)."""
-        return {
-            "format_version": FORMAT_VERSION,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.lr_schedule.state_dict(),
-            "scaler": self.precision.scaler.state_dict(),
-            "precision": self.precision.name,
-            **self.state.to_checkpoint(),
-            "epoch": self.epoch,
-            "sampler": self.stream.state_dict(),
-            "rng": capture_rng_state(),
-            "config": self.cfg.to_dict(),
-            "symbols": self.symbols,
-            "r": self.stage.r,
-            "steering": {"guided_attn_weight": self.steering.guided_attn_weight},
-            "world_size": self.dist.world_size,
-        }
-
     def save_checkpoint(self, tag: str | None = None) -> Path:
         """Write `checkpoints/step_XXXXXXXX.pt` (or `<tag>.pt`) atomically; only rank 0 writes.
 
@@ -552,7 +437,9 @@ class Trainer:
         """
         if not self.is_main:
             return self.checkpoints.save({}, self.step, self.model, tag)
-        path = self.checkpoints.save(self.checkpoint_state(), self.step, self.model, tag)
+        position = {"epoch": self.epoch, "sampler": self.stream.state_dict(), "r": self.stage.r}
+        content = self.checkpoints.content(self.parts, self.state, self._identity(), **position)
+        path = self.checkpoints.save(content, self.step, self.model, tag)
         self.callbacks.call("on_checkpoint", self, path)
         return path
 
@@ -577,17 +464,12 @@ class Trainer:
         if self.dist.enabled:
             self._pending_rollback = path
 
-    def _load_rollback(self, path: Path) -> None:
-        ckpt = load_checkpoint(path)
-        from_step = self.step
-        self._load_weights_and_optimizer(ckpt)
-        self.state.step = int(ckpt["step"])
-        self.lr_schedule.apply(self.step)
+    def _load_rollback(self, path: Path) -> int:
+        self.state.step = self.checkpoints.rollback(path, self.parts, from_step=self.step)
         self.model.set_reduction_factor(self.stage.r)
         self.runner.zero_grad(self.optimizer)
-        self.checkpoints.clear_anomaly()
         self.control.rollback_generation += 1
-        self.events.log(from_step, "rollback", reason=f"to step {self.step}", action=str(path))
+        return self.step
 
     # ---- steering --------------------------------------------------------------------------------------
     def current_lr(self) -> float:
@@ -613,30 +495,9 @@ class Trainer:
         return self.cfg.loss.guided_attn_weight if steered is None else steered
 
     def _sync_steering(self) -> None:
-        """DDP: every rank takes rank 0's pending rollback and its steering values (no-op in one process).
-
-        Called by all ranks at fixed points (after `on_train_start`, at the end of every step), so all
-        load the same checkpoint at the same step. Costs one flag all-reduce; the object broadcast
-        happens only when rank 0 rolled back or changed a value.
-        """
-        if not self.dist.enabled:
-            return
-        values = self.steering.values()
-        changed = self.is_main and (self._pending_rollback is not None or values != self._synced_steering)
-        flag = torch.tensor([1.0 if changed else 0.0], device=self.device)
-        if distributed.agree(flag, self.dist).item() == 0:
-            return
-        target = self._pending_rollback
-        decision = distributed.broadcast_object(
-            {"rollback": None if target is None else str(target), "steering": values.to_dict()}, self.dist
-        )
-        self._pending_rollback = None
-        synced = SteeringValues(**decision["steering"])
-        if not self.is_main:
-            if decision["rollback"] is not None:
-                self._load_rollback(Path(decision["rollback"]))
-            self.steering.apply(synced, self.step)
-        self._synced_steering = synced
+        """DDP: rank 0's pending rollback and steering values reach every rank (see `Steering.sync`)."""
+        rollback, self._pending_rollback = self._pending_rollback, None
+        self.steering.sync(self.dist, self.device, self.step, rollback, self._load_rollback)
 
     # ---- stopping and reporting ------------------------------------------------------------------------
     def request_stop(self, reason: str) -> None:
@@ -656,12 +517,8 @@ class Trainer:
 
     def close(self) -> None:
         """Close log files and the process group; `fit()` calls it, call it yourself if you skip fit()."""
-        self.metrics.close()
-        self.events.close()
-        self.tensorboard.close()
-        if self._log_handler is not None:
-            detach_file_log(self._log_handler)
-            self._log_handler = None
+        if self.logs is not None:
+            self.logs.close()
         distributed.teardown(self.dist)
 
     def _result(self) -> TrainResult:
