@@ -3,7 +3,7 @@
 Lessons from the system we replace: losses without padding masks, a guided-attention loss computed
 with padded lengths, NaN terms replaced by constants, and constant `requires_grad=True` "losses" that
 trained nothing. Here every term is masked to real frames / real (decoder step, symbol) cells, the
-guided-attention region is each item's own [ceil(mel_len / r), text_len], non-finite terms are
+guided-attention region is each item's own [decoder_steps(mel_len, r), text_len], non-finite terms are
 returned as they are (the health monitor acts on them), and a configuration with no active term or a
 total that does not depend on the model raises.
 
@@ -22,6 +22,7 @@ from torch import nn
 
 from tacotron.config import LossConfig
 from tacotron.data.batch import Batch, lengths_to_mask
+from tacotron.frames import check_same_r, decoder_steps, padded_frames
 from tacotron.model.ddc import (
     DDCOutput,
     attention_consistency_loss,
@@ -36,7 +37,7 @@ class LossNorm:
     """Counts of real elements that the summed terms are divided by.
 
     mel_elements: real frames x n_mels; frames: real frames; attn_cells: sum over items of
-    ceil(mel_len / r) x text_len; items: batch size.
+    decoder_steps(mel_len, r) x text_len; items: batch size.
     """
 
     mel_elements: float
@@ -48,7 +49,7 @@ class LossNorm:
     def from_batch(cls, batch: Batch) -> LossNorm:
         """Counts of one batch (one host sync; compute it on the CPU batch if you can)."""
         frames = int(batch.mel_lengths.sum())
-        steps = torch.div(batch.mel_lengths + batch.r - 1, batch.r, rounding_mode="floor")
+        steps = decoder_steps(batch.mel_lengths, batch.r)
         cells = int((steps * batch.text_lengths).sum())
         return cls(float(frames * batch.mels.size(1)), float(frames), float(cells), batch.size)
 
@@ -169,7 +170,7 @@ class Tacotron2Loss(nn.Module):
         norm = norm or LossNorm.from_batch(batch)
         mel_mask = batch.mel_mask
         c = self.cfg
-        decoder_lengths = torch.div(batch.mel_lengths + batch.r - 1, batch.r, rounding_mode="floor")
+        decoder_lengths = decoder_steps(batch.mel_lengths, batch.r)
         terms = {
             "mel/before": masked_mel_loss(out.mel, batch.mels, mel_mask, c.mel_loss, norm.mel_elements),
             "mel/after": masked_mel_loss(
@@ -203,7 +204,11 @@ def ddc_terms(
     and the fine/coarse attention consistency (mean L1 per real fine decoder step)."""
     t_c = ddc.mel.size(2)
     target = pad_frames_to_multiple(batch.mels, ddc.r)
-    if target.size(2) != t_c or ddc.alignments.shape != (batch.size, t_c // ddc.r, batch.text.size(1)):
+    if target.size(2) != t_c or ddc.alignments.shape != (
+        batch.size,
+        decoder_steps(t_c, ddc.r),
+        batch.text.size(1),
+    ):
         raise ValueError(
             f"ddc outputs mel {tuple(ddc.mel.shape)}, alignments {tuple(ddc.alignments.shape)} do not match "
             f"batch.mels {tuple(batch.mels.shape)} padded to a multiple of ddc r={ddc.r} "
@@ -228,17 +233,18 @@ def ddc_terms(
 
 
 def check_shapes(out: Tacotron2Output, batch: Batch) -> None:
-    """Raise ValueError naming the tensors, their shapes and r if outputs do not match the batch."""
-    r = batch.r
+    """Raise ValueError naming the tensors, their shapes and r if outputs do not match the batch
+    (or the output was computed with another r than the batch was padded for)."""
+    r = check_same_r(out.r, batch.r, "Tacotron2Loss")
     b, n_mels, t = batch.mels.shape
     length = batch.text.size(1)
     expected = {
         "mel": (out.mel, (b, n_mels, t)),
         "mel_postnet": (out.mel_postnet, (b, n_mels, t)),
         "gate_logits": (out.gate_logits, (b, t)),
-        "alignments": (out.alignments, (b, t // r, length)),
+        "alignments": (out.alignments, (b, decoder_steps(t, r), length)),
     }
-    if t % r:
+    if padded_frames(t, r) != t:
         raise ValueError(f"batch.mels {tuple(batch.mels.shape)}: T={t} is not a multiple of r={r}")
     for name, (tensor, shape) in expected.items():
         if tuple(tensor.shape) != shape:

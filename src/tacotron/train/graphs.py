@@ -131,6 +131,7 @@ class GraphedTrainStep:
             )
 
     def key(self, batch: Batch) -> tuple[int, ...]:
+        """(B, L, T, r): r is part of the key because the captured model call runs with the batch's r."""
         return (batch.size, batch.text.size(1), batch.mels.size(2), batch.r)
 
     def __call__(
@@ -139,8 +140,6 @@ class GraphedTrainStep:
         """Copy `batch` (CPU or device, already bucket-padded) into the graph for its shape and replay."""
         if not self.model.training:
             raise RuntimeError("GraphedTrainStep is for training; call model.train() first")
-        if batch.r != self.model.r:
-            raise ValueError(f"batch was padded for r={batch.r} but the model has r={self.model.r}")
         norm = norm or LossNorm.from_batch(batch)
         key = self.key(batch)
         captured = self.graphs.get(key)
@@ -172,7 +171,7 @@ class GraphedTrainStep:
         # and saves re-casting (and saving for backward) every LSTM weight at every decoder step.
         autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.precision == "bf16")
         with autocast:
-            out = self.model(static.text, static.text_lengths, static.mels, static.mel_lengths)
+            out = self.model(static.text, static.text_lengths, static.mels, static.mel_lengths, r=static.r)
         d = denominators
         norm = LossNorm(mel_elements=d[0], frames=d[1], attn_cells=d[2], items=static.size)  # type: ignore[arg-type]
         terms = self.loss_fn(out, static, step, norm)

@@ -127,7 +127,7 @@ class TrainLoopMixin:
             sync = contextlib.nullcontext() if self._ddp is None or last else self._ddp.no_sync()
             with sync:
                 with self.precision.autocast():
-                    out = net(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths)
+                    out = net(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=batch.r)
                     losses = self.loss_fn(out, batch, self.step, norm)
                 # the loss is normalised by all ranks' counts and DDP averages: scale back to a sum
                 self.precision.scaler.scale(losses["loss"] * self.dist.world_size).backward()
@@ -320,7 +320,6 @@ class TrainLoopMixin:
             return
         epoch = self.epoch
         self._stage = stage
-        self.model.set_reduction_factor(stage.r)
         self._stream = self._make_stream(epoch=epoch)
         self._val_batches = None
         self.events.log(

@@ -38,7 +38,7 @@ class StateMixin:
             "rng": capture_rng_state(),
             "config": self.cfg.to_dict(),
             "symbols": self.symbols,
-            "r": self.model.r,
+            "r": self._stage.r,
             "best": dict(self.best),
             "metrics": dict(self.val_metrics),
             "skipped_steps": self.skipped_steps,
@@ -130,7 +130,6 @@ class StateMixin:
         ckpt = load_checkpoint(path)
         from_step = self.step
         self._load_training_state(ckpt)
-        self.model.set_reduction_factor(self._stage.r)
         self._zero_grad()
         self._anomaly_since_save = False
         self._rollback_generation += 1

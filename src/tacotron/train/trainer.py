@@ -227,7 +227,6 @@ class Trainer(StateMixin, TrainLoopMixin):
 
     def _setup_stream(self) -> None:
         self._stage = self.schedule.at(self.step)
-        self.model.set_reduction_factor(self._stage.r)
         self._stream = self._make_stream(epoch=0)
         self._val_batches = None
         if self._resume_state is not None:
