@@ -84,7 +84,8 @@ def small_config(args: argparse.Namespace, ddc: bool) -> Any:
 
 def alignment_tracker(threshold: float) -> Any:
     """A Trainer callback recording the teacher-forced training diagonality after every step."""
-    from tacotron.metrics.attention import attention_health, decoder_lengths
+    from tacotron.frames import decoder_steps
+    from tacotron.metrics.attention import attention_health
     from tacotron.train import Callback
 
     class AlignmentTracker(Callback):
@@ -104,7 +105,7 @@ def alignment_tracker(threshold: float) -> Any:
                 return
             batch = result.batch
             health = attention_health(
-                result.output.alignments, batch.text_lengths, decoder_lengths(batch.mel_lengths, batch.r)
+                result.output.alignments, batch.text_lengths, decoder_steps(batch.mel_lengths, batch.r)
             )
             self.diagonality.append(float(health["attn/diagonality"]))
 

@@ -92,19 +92,19 @@ def decode(args, device, results) -> None:
         frames = batch_size * steps
 
         def eager(model=model, text=text, lengths=lengths):
-            return model.infer(text, lengths, max_decoder_steps=steps, gate_threshold=never)
+            return model.infer(text, lengths, r=1, max_decoder_steps=steps, gate_threshold=never)
 
         row["ours_eager"] = frames / timing.time_calls(eager, repeats=2, device=device)
         for key, dtype in (("ours_graphed", torch.float32), ("ours_graphed_bf16", torch.bfloat16)):
             fast = GraphedInference(model, dtype=dtype)
-            out = fast.infer(text, lengths, max_decoder_steps=steps, gate_threshold=never)
+            out = fast.infer(text, lengths, r=1, max_decoder_steps=steps, gate_threshold=never)
             if int(out.lengths.min()) != steps:
                 raise RuntimeError(
                     f"{key}: decoding stopped early ({out.lengths.tolist()}); workload not fixed"
                 )
             row[key] = frames / timing.time_calls(
                 lambda fast=fast, text=text, lengths=lengths: fast.infer(
-                    text, lengths, max_decoder_steps=steps, gate_threshold=never
+                    text, lengths, r=1, max_decoder_steps=steps, gate_threshold=never
                 ),
                 repeats=3,
                 device=device,
@@ -162,7 +162,7 @@ def rtf(args, device, results) -> None:
 
     def ours(fast=fast):
         return vocode(
-            fast.infer(text, lengths, max_decoder_steps=steps, gate_threshold=1.0 - 1e-6).mel_postnet
+            fast.infer(text, lengths, r=1, max_decoder_steps=steps, gate_threshold=1.0 - 1e-6).mel_postnet
         )
 
     seconds = timing.time_calls(ours, repeats=3, device=device)

@@ -56,7 +56,7 @@ def write_random_checkpoint(path: Path, max_decoder_steps: int, seed: int = 0) -
             "model": state,
             "config": cfg.to_dict(),
             "symbols": frontend.symbols.to_dict(),
-            "r": model.r,
+            "r": cfg.model.n_frames_per_step,
             "step": 0,
         },
         path,

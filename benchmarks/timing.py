@@ -52,8 +52,10 @@ def eager_step(model: nn.Module, precision: str, *, torchaudio_model: bool) -> S
     def step(work: Workload, i: int) -> None:
         b = work.batch
         with _autocast(device, precision):
-            raw = model(b.text, b.text_lengths, b.mels, b.mel_lengths)
-        out = Tacotron2Output(*raw) if torchaudio_model else raw
+            if torchaudio_model:
+                out = Tacotron2Output(*model(b.text, b.text_lengths, b.mels, b.mel_lengths), r=b.r)
+            else:
+                out = model(b.text, b.text_lengths, b.mels, b.mel_lengths, r=b.r)
         loss_fn(out, b, i, work.norm)["loss"].backward()
         _finish_step(model, opt)
 

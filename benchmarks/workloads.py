@@ -113,7 +113,7 @@ def check_same_work(ours: Tacotron2, theirs: nn.Module, work: Workload) -> dict[
     b = work.batch
     small = b.select(list(range(min(2, b.size))))
     with torch.no_grad():
-        out = ours(small.text, small.text_lengths, small.mels, small.mel_lengths)
+        out = ours(small.text, small.text_lengths, small.mels, small.mel_lengths, r=small.r)
         mel, mel_post, gate, align = theirs(small.text, small.text_lengths, small.mels, small.mel_lengths)
     shapes = {
         "ours": [list(out.mel.shape), list(out.gate_logits.shape), list(out.alignments.shape)],

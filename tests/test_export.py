@@ -56,7 +56,8 @@ def case(request, tmp_path_factory):
     ckpt = write_tiny_checkpoint(folder / "model.pt", max_decoder_steps=40, **CASES[request.param])
     synth = Synthesizer.from_checkpoint(ckpt)
     text, lengths = _batch(synth.frontend)
-    eager = synth.model.infer(text, lengths, deterministic=True)
+    eager = synth.model.infer(text, lengths, r=synth.r, deterministic=True)
+    assert eager.r == CASES[request.param]["r"]
     np.save(folder / "text.npy", text.numpy())
     np.save(folder / "lengths.npy", lengths.numpy())
     return folder, eager
@@ -121,8 +122,19 @@ def test_the_cases_cover_every_stop_reason(tmp_path):
         synth = Synthesizer.from_checkpoint(
             write_tiny_checkpoint(tmp_path / f"{name}.pt", max_decoder_steps=40, **params)
         )
-        seen |= set(synth.model.infer(*_batch(synth.frontend), deterministic=True).stop_reasons)
+        seen |= set(synth.model.infer(*_batch(synth.frontend), r=synth.r, deterministic=True).stop_reasons)
     assert seen == {"gate", "end_of_text", "max_steps"}
+
+
+def test_onnx_runner_frame_arithmetic_mirrors_frames_py():
+    """The runner keeps its own numpy ceil(n / r) (it must not import torch); it must equal frames.py's."""
+    from tacotron import export_onnx_runner, frames
+
+    lengths = np.arange(0, 200)
+    for r in range(1, frames.MAX_R + 1):
+        expected = frames.decoder_steps(torch.from_numpy(lengths), r).numpy()
+        np.testing.assert_array_equal(export_onnx_runner.decoder_steps(lengths, r), expected)
+        assert [frames.decoder_steps(int(n), r) for n in lengths] == expected.tolist()
 
 
 def test_unknown_format_is_rejected(tmp_path):

@@ -49,6 +49,7 @@ def random_output(batch: Batch, seed: int = 1) -> Tacotron2Output:
         torch.randn(b, n_mels, t, generator=gen).requires_grad_(),
         torch.randn(b, t, generator=gen).requires_grad_(),
         align.requires_grad_(),
+        batch.r,
     )
 
 
@@ -188,7 +189,7 @@ def test_loss_unchanged_when_extra_padding_is_added(tiny_cfg):
     padded = pad_more(batch, extra_frames=6, extra_symbols=5)
     results = []
     for b in (batch, padded):
-        out = model(b.text, b.text_lengths, b.mels, b.mel_lengths)
+        out = model(b.text, b.text_lengths, b.mels, b.mel_lengths, r=b.r)
         results.append(criterion(out, b, step=0))
     for key in KEYS:
         torch.testing.assert_close(results[0][key], results[1][key], rtol=1e-5, atol=1e-7)
@@ -256,6 +257,15 @@ def test_shape_mismatch_raises_with_shapes_and_r():
         Tacotron2Loss(LossConfig())(bad_align, batch, step=0)
 
 
+def test_output_computed_with_another_r_than_the_batch_raises():
+    """r=4 alignments of a 432-frame batch have 108 steps; without comparing r they could pass for shapes
+    of another batch. The loss compares out.r with batch.r and names both."""
+    batch = make_batch([5, 3], [431, 200], r=2)
+    other_r = replace(random_output(batch), r=4)
+    with pytest.raises(ValueError, match=r"Tacotron2Loss: .*computed with r=4 .*padded for r=2"):
+        Tacotron2Loss(LossConfig())(other_r, batch, step=0)
+
+
 def test_non_finite_terms_are_reported_not_replaced():
     batch = make_batch([4, 3], [6, 5], r=1)
     out = random_output(batch)
@@ -292,7 +302,7 @@ def test_gradient_accumulation_matches_full_batch(tiny_cfg):
     batch = make_batch([12, 10, 9, 7, 5, 4], [41, 12, 30, 9, 25, 6], r=2)
 
     def run(b: Batch, norm: LossNorm | None) -> torch.Tensor:
-        out = model(b.text, b.text_lengths, b.mels, b.mel_lengths)
+        out = model(b.text, b.text_lengths, b.mels, b.mel_lengths, r=b.r)
         return criterion(out, b, step=0, norm=norm)["loss"]
 
     run(batch, None).backward()

@@ -32,6 +32,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from tacotron.frames import decoder_steps_tensor
+
 logger = logging.getLogger(__name__)
 
 FORMATS = ("torchscript", "onnx")
@@ -64,10 +66,10 @@ class DecoderStepPart(nn.Module):
     """(last frame [B, n_mels], 7 state tensors, memory, processed, mask [B, L] bool) ->
     (frames [B, r * n_mels], gate logits [B, r], 7 new state tensors); prenet dropout off."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, r: int):
         super().__init__()
         self.decoder = model.decoder
-        self.r = int(model.r)
+        self.r = model.check_r(r)
 
     def forward(self, frame, ah, ac, dh, dc, w, wcum, ctx, memory, processed, mask):  # noqa: ANN001
         from tacotron.model.decoder import DecoderState, EncoderMemory
@@ -93,13 +95,14 @@ class PostnetPart(nn.Module):
         return mel + self.postnet(mel, mask)
 
 
-def model_metadata(model: nn.Module, cfg: Any, symbols: Any) -> dict[str, Any]:
-    """Everything a runner needs besides the weights: sizes, stop rule, audio settings, symbol table."""
+def model_metadata(model: nn.Module, cfg: Any, symbols: Any, *, r: int) -> dict[str, Any]:
+    """Everything a runner needs besides the weights: sizes, r (the checkpoint's), stop rule, audio
+    settings, symbol table. The exported decoder step is traced for this r."""
     d = model.decoder
     return {
         "format": "tacotron2-export-1",
         "n_mels": int(model.n_mels),
-        "r": int(model.r),
+        "r": model.check_r(r),
         "encoder_dim": int(d.attention_rnn.input_size - d.prenet.layers[-1].out_features),
         "attention_rnn_dim": int(d.attention_rnn.hidden_size),
         "decoder_rnn_dim": int(d.decoder_rnn.hidden_size),
@@ -125,7 +128,7 @@ def example_inputs(n_symbols: int, seed: int = 0) -> tuple[Tensor, Tensor]:
     return text, lengths
 
 
-def _trace_inputs(model: nn.Module, text: Tensor, lengths: Tensor) -> dict[str, tuple]:
+def _trace_inputs(model: nn.Module, r: int, text: Tensor, lengths: Tensor) -> dict[str, tuple]:
     """Example inputs of each part, taken from a real first decoder step."""
     with torch.no_grad():
         memory, processed = EncoderPart(model)(text, lengths)
@@ -137,8 +140,8 @@ def _trace_inputs(model: nn.Module, text: Tensor, lengths: Tensor) -> dict[str, 
                  z(b, d.decoder_rnn.hidden_size), z(b, d.decoder_rnn.hidden_size),
                  z(b, length), z(b, length), z(b, e))  # fmt: skip
         step = (z(b, model.n_mels), *state, memory, processed, mask)
-        t = 3 * model.r
-        mel_mask = torch.arange(t).unsqueeze(0) < torch.tensor([t, model.r]).unsqueeze(1)
+        t = 3 * r
+        mel_mask = torch.arange(t).unsqueeze(0) < torch.tensor([t, r]).unsqueeze(1)
         post = (torch.randn(b, model.n_mels, t), mel_mask)
     return {"encoder": (text, lengths), "step": step, "postnet": post}
 
@@ -234,12 +237,12 @@ class ScriptedTacotron(nn.Module):
         stacked = torch.stack(frames, dim=1)  # (B, S, r * n_mels)
         b = stacked.size(0)
         mel = stacked.reshape(b, -1, self.n_mels).transpose(1, 2)  # (B, n_mels, S * r)
-        t_max = (int(lengths.max()) + self.r - 1) // self.r * self.r
+        steps = decoder_steps_tensor(lengths, self.r)
+        s_max = int(steps.max())
+        t_max = s_max * self.r
         mask = torch.arange(t_max, device=mel.device).unsqueeze(0) < lengths.unsqueeze(1)
         mel = mel[:, :, :t_max] * mask.unsqueeze(1).to(mel.dtype)
         mel_postnet = self.postnet(mel, mask)
-        steps = torch.div(lengths + self.r - 1, self.r, rounding_mode="floor")
-        s_max = t_max // self.r
         step_mask = torch.arange(s_max, device=mel.device).unsqueeze(0) < steps.unsqueeze(1)
         align = torch.stack(alignments, dim=1)[:, :s_max] * step_mask.unsqueeze(2).to(mel.dtype)
         return mel_postnet, lengths, align, reasons
@@ -263,10 +266,10 @@ def export_torchscript(model: nn.Module, meta: dict[str, Any], path: str | Path)
     """Trace the parts, script the loop, save one file (metadata.json inside as an extra file)."""
     check_exportable(model)
     model = model.eval()
-    inputs = _trace_inputs(model, *example_inputs(len(meta["symbols"]["symbols"])))
+    inputs = _trace_inputs(model, meta["r"], *example_inputs(len(meta["symbols"]["symbols"])))
     with torch.no_grad():
         encoder = _quiet_trace(EncoderPart(model), inputs["encoder"])
-        step = _quiet_trace(DecoderStepPart(model), inputs["step"])
+        step = _quiet_trace(DecoderStepPart(model, meta["r"]), inputs["step"])
         postnet = _quiet_trace(PostnetPart(model), inputs["postnet"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -307,10 +310,10 @@ def export_onnx(model: nn.Module, meta: dict[str, Any], out_dir: str | Path) -> 
     model = model.eval()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    inputs = _trace_inputs(model, *example_inputs(len(meta["symbols"]["symbols"])))
+    inputs = _trace_inputs(model, meta["r"], *example_inputs(len(meta["symbols"]["symbols"])))
     modules = {
         "encoder": EncoderPart(model),
-        "decoder_step": DecoderStepPart(model),
+        "decoder_step": DecoderStepPart(model, meta["r"]),
         "postnet": PostnetPart(model),
     }
     examples = {"encoder": inputs["encoder"], "decoder_step": inputs["step"], "postnet": inputs["postnet"]}
@@ -335,7 +338,7 @@ def export_checkpoint(checkpoint: str | Path, fmt: str, out: str | Path) -> Path
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; expected one of {list(FORMATS)}")
     synth = Synthesizer.from_checkpoint(checkpoint, device="cpu")
-    meta = model_metadata(synth.model, synth.cfg, synth.frontend.symbols)
+    meta = model_metadata(synth.model, synth.cfg, synth.frontend.symbols, r=synth.r)
     if fmt == "torchscript":
         return export_torchscript(synth.model, meta, out)
     return export_onnx(synth.model, meta, out)

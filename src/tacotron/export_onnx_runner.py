@@ -81,15 +81,21 @@ class OnnxTacotron:
         n_mels, r = self.meta["n_mels"], self.meta["r"]
         stacked = np.stack(frames, axis=1)  # (B, S, r * n_mels)
         mel = stacked.reshape(stacked.shape[0], -1, n_mels).transpose(0, 2, 1)  # (B, n_mels, S * r)
-        t_max = math.ceil(int(lengths.max()) / r) * r
+        steps = decoder_steps(lengths, r)
+        s_max = int(steps.max())
+        t_max = s_max * r
         mask = np.arange(t_max)[None, :] < lengths[:, None]
         mel = np.ascontiguousarray(mel[:, :, :t_max] * mask[:, None, :])
         (mel_postnet,) = self.sessions["postnet"].run(None, {"mel": mel.astype(np.float32), "mask": mask})
-        steps = (lengths + r - 1) // r
-        s_max = t_max // r
         step_mask = np.arange(s_max)[None, :] < steps[:, None]
         align = np.stack(alignments, axis=1)[:, :s_max] * step_mask[:, :, None]
         return mel_postnet, lengths, align, reasons
+
+
+def decoder_steps(frames: np.ndarray, r: int) -> np.ndarray:
+    """ceil(frames / r): a numpy mirror of `tacotron.frames.decoder_steps` (this runner must not import
+    torch or the package); tests/test_export.py checks that both agree."""
+    return (frames + (r - 1)) // r
 
 
 class _StopRule:

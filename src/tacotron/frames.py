@@ -27,11 +27,30 @@ def check_r(r: object, max_r: int = MAX_R, *, what: str = "reduction factor r") 
     return r
 
 
+def check_same_r(output_r: int, batch_r: int, where: str) -> int:
+    """r, when a model output and the batch it is scored against agree on it; else a ValueError.
+
+    A mismatch means the model ran with another r than the collate padded for, so the alignment and
+    gate shapes only look plausible: scoring them would be silently wrong.
+    """
+    if output_r != batch_r:
+        raise ValueError(
+            f"{where}: the model output was computed with r={output_r} but the batch was padded for "
+            f"r={batch_r}; call the model with r=batch.r"
+        )
+    return batch_r
+
+
 def decoder_steps(frames: IntOrTensor, r: int) -> IntOrTensor:
     """Decoder steps that cover `frames` mel frames: ceil(frames / r) (the last step partly padded)."""
     if isinstance(frames, torch.Tensor):
-        return torch.div(frames + (r - 1), r, rounding_mode="floor")
+        return decoder_steps_tensor(frames, r)
     return -(-int(frames) // r)
+
+
+def decoder_steps_tensor(frames: torch.Tensor, r: int) -> torch.Tensor:
+    """`decoder_steps` for integer tensors, TorchScript-compilable (the exported decoding loop calls it)."""
+    return torch.div(frames + (r - 1), r, rounding_mode="floor")
 
 
 def padded_frames(frames: IntOrTensor, r: int) -> IntOrTensor:

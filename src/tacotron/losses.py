@@ -2,7 +2,7 @@
 `weighted_total`, the one weighted sum that every training path uses.
 
 Every term is masked to real frames / real (decoder step, symbol) cells, so padding never enters a
-value or a gradient; the guided-attention region is each item's own [ceil(mel_len / r), text_len], not
+value or a gradient; the guided-attention region is each item's own [decoder_steps(mel_len, r), text_len], not
 the padded one; non-finite terms are returned as they are (the health monitor acts on them), never
 replaced by constants; a configuration with no active term, or a total that does not depend on the
 model, raises.
@@ -27,7 +27,7 @@ from torch import nn
 
 from tacotron.config import LossConfig
 from tacotron.data.batch import Batch, lengths_to_mask
-from tacotron.frames import decoder_steps
+from tacotron.frames import check_same_r, decoder_steps, padded_frames
 from tacotron.model.ddc import (
     DDCOutput,
     attention_consistency_loss,
@@ -42,7 +42,7 @@ class LossNorm:
     """Counts of real elements that the summed terms are divided by.
 
     mel_elements: real frames x n_mels; frames: real frames; attn_cells: sum over items of
-    ceil(mel_len / r) x text_len; items: batch size.
+    decoder_steps(mel_len, r) x text_len; items: batch size.
     """
 
     mel_elements: float
@@ -261,7 +261,11 @@ def ddc_terms(
     and the fine/coarse attention consistency (mean L1 per real fine decoder step)."""
     t_c = ddc.mel.size(2)
     target = pad_frames_to_multiple(batch.mels, ddc.r)
-    if target.size(2) != t_c or ddc.alignments.shape != (batch.size, t_c // ddc.r, batch.text.size(1)):
+    if target.size(2) != t_c or ddc.alignments.shape != (
+        batch.size,
+        decoder_steps(t_c, ddc.r),
+        batch.text.size(1),
+    ):
         raise ValueError(
             f"ddc outputs mel {tuple(ddc.mel.shape)}, alignments {tuple(ddc.alignments.shape)} do not match "
             f"batch.mels {tuple(batch.mels.shape)} padded to a multiple of ddc r={ddc.r} "
@@ -286,17 +290,18 @@ def ddc_terms(
 
 
 def check_shapes(out: Tacotron2Output, batch: Batch) -> None:
-    """Raise ValueError naming the tensors, their shapes and r if outputs do not match the batch."""
-    r = batch.r
+    """Raise ValueError naming the tensors, their shapes and r if outputs do not match the batch
+    (or the output was computed with another r than the batch was padded for)."""
+    r = check_same_r(out.r, batch.r, "Tacotron2Loss")
     b, n_mels, t = batch.mels.shape
     length = batch.text.size(1)
     expected = {
         "mel": (out.mel, (b, n_mels, t)),
         "mel_postnet": (out.mel_postnet, (b, n_mels, t)),
         "gate_logits": (out.gate_logits, (b, t)),
-        "alignments": (out.alignments, (b, t // r, length)),
+        "alignments": (out.alignments, (b, decoder_steps(t, r), length)),
     }
-    if t % r:
+    if padded_frames(t, r) != t:
         raise ValueError(f"batch.mels {tuple(batch.mels.shape)}: T={t} is not a multiple of r={r}")
     for name, (tensor, shape) in expected.items():
         if tuple(tensor.shape) != shape:

@@ -16,6 +16,7 @@ class FakeOutput:
     mel_postnet: torch.Tensor
     gate_logits: torch.Tensor
     alignments: torch.Tensor
+    r: int
 
 
 class FakeDecoder(nn.Module):
@@ -30,26 +31,25 @@ class FakeDecoder(nn.Module):
 class FakeTacotron(nn.Module):
     """embedding -> encoder; decoder(prenet, attention_layer, linear_projection, gate_layer); postnet."""
 
-    def __init__(self, n_symbols: int = 10, n_mels: int = 8, dim: int = 6, r: int = 1):
+    def __init__(self, n_symbols: int = 10, n_mels: int = 8, dim: int = 6):
         super().__init__()
-        self.r = r
         self.embedding = nn.Embedding(n_symbols, dim)
         self.encoder = nn.Linear(dim, dim)
         self.decoder = FakeDecoder(n_mels, dim)
         self.postnet = nn.Linear(n_mels, n_mels)
 
-    def forward(self, text, text_lengths, mels, mel_lengths) -> FakeOutput:
+    def forward(self, text, text_lengths, mels, mel_lengths, *, r: int) -> FakeOutput:
         memory = self.encoder(self.embedding(text))  # (B, L, D)
-        frames = mels[:, :, :: self.r].transpose(1, 2)  # (B, T//r, n_mels)
+        frames = mels[:, :, ::r].transpose(1, 2)  # (B, T//r, n_mels)
         query = self.decoder.attention_layer(self.decoder.prenet(frames))  # (B, T//r, D)
         mask = torch.arange(text.size(1))[None, :] < text_lengths[:, None]
         scores = (query @ memory.transpose(1, 2)).masked_fill(~mask[:, None, :], -1e9)
         align = torch.softmax(scores, dim=-1)  # (B, T//r, L)
         hidden = torch.cat([query, align @ memory], dim=-1)
-        mel = self.decoder.linear_projection(hidden).repeat_interleave(self.r, 1).transpose(1, 2)
-        gate = self.decoder.gate_layer(hidden).squeeze(-1).repeat_interleave(self.r, 1)
+        mel = self.decoder.linear_projection(hidden).repeat_interleave(r, 1).transpose(1, 2)
+        gate = self.decoder.gate_layer(hidden).squeeze(-1).repeat_interleave(r, 1)
         post = mel + self.postnet(mel.transpose(1, 2)).transpose(1, 2)
-        return FakeOutput(mel, post, gate, align)
+        return FakeOutput(mel, post, gate, align, r)
 
 
 def fake_batch(n: int = 3, n_mels: int = 8, r: int = 1, seed: int = 0) -> Batch:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tacotron.metrics.attention import attention_health, attention_health_per_item, decoder_lengths
+from tacotron.frames import decoder_steps
+from tacotron.metrics.attention import attention_health, attention_health_per_item
 
 
 def diagonal(steps: int, symbols: int) -> torch.Tensor:
@@ -76,5 +77,5 @@ def test_bad_shapes_raise():
         attention_health(torch.zeros(2, 4, 5), torch.tensor([5]), torch.tensor([4, 4]))
 
 
-def test_decoder_lengths_round_up():
-    assert decoder_lengths(torch.tensor([9, 10, 12]), 3).tolist() == [3, 4, 4]
+def test_decoder_steps_round_up():
+    assert decoder_steps(torch.tensor([9, 10, 12]), 3).tolist() == [3, 4, 4]

@@ -41,7 +41,7 @@ def test_grad_norms_split_by_module_and_sum_to_total():
     torch.manual_seed(0)
     model, batch = FakeTacotron(), fake_batch()
     assert grad_norms(model) == {}
-    out = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths)
+    out = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=batch.r)
     (out.mel_postnet.pow(2).mean() + out.gate_logits.mean()).backward()
     norms = grad_norms(model)
     groups = {"embedding", "encoder", "attention", "decoder", "gate", "postnet"}
@@ -89,18 +89,27 @@ def test_mel_band_errors_localise_the_band():
 
 
 def test_health_metrics_one_flat_dict_of_floats():
-    model, batch = FakeTacotron(r=3), fake_batch(r=3)
-    out = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths)
+    model, batch = FakeTacotron(), fake_batch(r=3)
+    out = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=batch.r)
     metrics = health_metrics(out, batch)
     for key in ("attn/diagonality", "attn/monotonicity", "attn/coverage", "attn/end_alignment"):
         assert 0.0 <= metrics[key] <= 1.0
     assert {"gate/f1", "gate/accuracy", "mel_band/0", "mel_band/3"} <= metrics.keys()
     assert all(isinstance(v, float) for v in metrics.values())
     bad = FakeOutput(
-        out.mel, out.mel_postnet, out.gate_logits, torch.cat([out.alignments, out.alignments[:, :1]], 1)
+        out.mel, out.mel_postnet, out.gate_logits, torch.cat([out.alignments, out.alignments[:, :1]], 1), 3
     )
-    with pytest.raises(ValueError, match="do not divide"):
+    with pytest.raises(ValueError, match=r"alignments \(3, 5, 7\).*12 mel frames at r=3.*4 decoder steps"):
         health_metrics(bad, batch)
+
+
+def test_health_metrics_refuses_an_output_computed_with_another_r():
+    """r is read from the output and the batch, never from shapes: a mismatch is an error, not a guess."""
+    model, batch = FakeTacotron(), fake_batch(r=3)
+    out = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=batch.r)
+    other = FakeOutput(out.mel, out.mel_postnet, out.gate_logits, out.alignments, 1)
+    with pytest.raises(ValueError, match=r"health_metrics: .*computed with r=1 .*padded for r=3"):
+        health_metrics(other, batch)
 
 
 def test_grad_norm_recorder_survives_zero_grad_and_unscales():
@@ -108,12 +117,12 @@ def test_grad_norm_recorder_survives_zero_grad_and_unscales():
     model, batch = FakeTacotron(), fake_batch()
     recorder = GradNormRecorder()
     recorder.arm(model)
-    out = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths)
+    out = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=batch.r)
     (8.0 * (out.mel_postnet.pow(2).mean() + out.gate_logits.mean())).backward()  # "loss scale" 8
     model.zero_grad(set_to_none=True)
     recorded = recorder.collect(loss_scale=8.0)
     assert not recorder.armed
-    out = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths)
+    out = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=batch.r)
     (out.mel_postnet.pow(2).mean() + out.gate_logits.mean()).backward()
     direct = grad_norms(model)
     assert recorded.keys() == direct.keys()

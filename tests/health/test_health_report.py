@@ -29,8 +29,11 @@ def write_run(
     gate_f1: float,
     events: list[dict] | None = None,
     partial: bool = True,
+    r_at: dict[int, int] | None = None,
 ) -> Path:
-    """A run folder as the trainer + HealthMonitor write it, with a partial last metrics line."""
+    """A run folder as the trainer + HealthMonitor write it, with a partial last metrics line.
+
+    r_at: {from_step: r} logged in the train rows as an r schedule would (default: no "r" key)."""
     cfg = Config()
     cfg.train.batch_size = 16
     run_dir.mkdir(parents=True)
@@ -50,6 +53,8 @@ def write_run(
                 "lr": 1e-3,
             }
         )
+        if r_at:
+            lines[-1]["r"] = [r for start, r in sorted(r_at.items()) if start <= step][-1]
         lines.append(
             {
                 "step": step,
@@ -136,6 +141,18 @@ def test_unaligned_run_and_silent_gate_get_named_verdicts_with_fixes(tmp_path):
         "trailing silence" in verdicts["gate never fires"].fix
         and "gate_pos_weight" in verdicts["gate never fires"].fix
     )
+
+
+def test_alignment_verdict_reports_the_r_used_not_the_configs(tmp_path):
+    """The config says r=1, but the train rows show an r schedule 4 -> 2: the verdict names r=2 and the change."""
+    run = load_run(write_run(tmp_path / "run", steps=8000, diag=0.1, gate_f1=0.0, r_at={0: 4, 3000: 2}))
+    assert run.cfg("model", "n_frames_per_step") == 1
+    verdict = next(v for v in run_verdicts(run) if v.title.startswith("attention not aligned"))
+    assert verdict.title == "attention not aligned after 8000 steps at batch 16 (r=2)"
+    assert "r changed during the run: 4 -> 2" in verdict.detail
+    steady = load_run(write_run(tmp_path / "steady", steps=8000, diag=0.1, gate_f1=0.0, r_at={0: 3}))
+    verdict = next(v for v in run_verdicts(steady) if v.title.startswith("attention not aligned"))
+    assert verdict.title.endswith("(r=3)") and "changed" not in verdict.detail
 
 
 def test_healthy_run_is_ok_and_events_become_verdicts(tmp_path):

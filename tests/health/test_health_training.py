@@ -204,7 +204,7 @@ def teacher_forced_diagonality(model: torch.nn.Module, dataset_dir: Path, r: int
     batch = TextMelCollate(r)([data[i] for i in range(len(data))])
     model.eval()
     with torch.no_grad():
-        out = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths)
+        out = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=batch.r)
     model.train()
     return health_metrics(out, batch)["attn/diagonality"]
 

@@ -51,7 +51,7 @@ def write_tiny_checkpoint(path: Path, step: int = 3, max_decoder_steps: int = 40
         "model": net.state_dict(),
         "config": cfg.to_dict(),
         "symbols": frontend.symbols.to_dict(),
-        "r": net.r,
+        "r": cfg.model.n_frames_per_step,
         "step": step,
     }
     torch.save(ckpt, path)

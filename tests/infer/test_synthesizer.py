@@ -28,10 +28,10 @@ def test_one_result_per_text_in_the_original_order(synth):
     hop = synth.cfg.audio.hop_length
     for r in results:
         assert r.mel.shape == (80, r.frames) and r.wav.shape == (r.frames * hop,)
-        assert r.alignment.shape == (-(-r.frames // synth.model.r), len(synth.frontend.encode(r.text)))
+        assert r.alignment.shape == (-(-r.frames // synth.r), len(synth.frontend.encode(r.text)))
         assert r.stop_reason in ("gate", "end_of_text", "max_steps")
         assert r.sample_rate == 22050 and r.seconds > 0
-        assert 1 <= r.frames <= synth.cfg.model.max_decoder_steps * synth.model.r
+        assert 1 <= r.frames <= synth.cfg.model.max_decoder_steps * synth.r
 
 
 def test_batching_does_not_change_results(synth):
@@ -66,6 +66,36 @@ def test_symbol_table_mismatch_is_a_clear_error(tmp_path, tiny_checkpoint):
         Synthesizer.from_checkpoint(tmp_path / "bad.pt")
     with pytest.raises(CheckpointMismatchError, match="language 'en', not 'ru'"):
         Synthesizer.from_checkpoint(tiny_checkpoint, language="ru")
+
+
+@pytest.mark.parametrize("top_level_r", [None, 3])
+def test_legacy_checkpoint_with_r_in_the_model_state_loads(tmp_path, top_level_r):
+    """Models once kept r as `_extra_state` in their state dict: such checkpoints still load, the key is
+    dropped, and r comes from the top-level "r" when there is one, else from the `_extra_state`."""
+    from tacotron.model.checkpoint import load_checkpoint
+
+    path = write_tiny_checkpoint(tmp_path / "legacy.pt", n_frames_per_step=1, max_frames_per_step=4)
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["model"]["_extra_state"] = {"r": 2}
+    del ckpt["r"]
+    if top_level_r is not None:
+        ckpt["r"] = top_level_r
+    torch.save(ckpt, path)
+    expected = top_level_r or 2
+    loaded = load_checkpoint(path)
+    assert "_extra_state" not in loaded["model"] and loaded["r"] == expected
+    synth = Synthesizer.from_checkpoint(path)
+    assert synth.r == expected
+    result = synth.synthesize(["Hi."], deterministic=True)[0]
+    assert result.alignment.shape[0] == -(-result.frames // expected)
+
+
+def test_checkpoint_without_any_r_uses_the_configs(tmp_path):
+    path = write_tiny_checkpoint(tmp_path / "old.pt", n_frames_per_step=2)
+    ckpt = torch.load(path, weights_only=True)
+    del ckpt["r"]
+    torch.save(ckpt, path)
+    assert Synthesizer.from_checkpoint(path).r == 2
 
 
 def test_run_folder_picks_best_else_latest(tmp_path, tiny_checkpoint):

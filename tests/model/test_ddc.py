@@ -43,7 +43,7 @@ def build(cfg: Config) -> Tacotron2:
 
 
 def run(model: Tacotron2, batch: Batch):
-    return model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths)
+    return model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=batch.r)
 
 
 def assert_grads(model: torch.nn.Module, prefixes: tuple[str, ...] = ("",)) -> None:
@@ -131,7 +131,7 @@ def test_detach_and_inference_with_ddc():
     batch = make_batch([9, 7], [20, 14], 1)
     detached = run(model, batch).detach()
     assert detached.ddc is not None and detached.ddc.mel.grad_fn is None
-    out = model.eval().infer(batch.text, batch.text_lengths, deterministic=True)
+    out = model.eval().infer(batch.text, batch.text_lengths, r=batch.r, deterministic=True)
     assert out.alignments.size(1) <= 6  # fine decoder (r = 1) only
     assert out.mel.size(2) <= 6
 

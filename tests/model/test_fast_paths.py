@@ -81,14 +81,17 @@ def test_bucket_padding_keeps_eval_losses(tiny_cfg):
     tiny_cfg.model.max_frames_per_step = 2
     model = build_model(tiny_cfg.model, N_SYMBOLS, 80).eval()
     model.prenet_dropout_at_inference = False
-    model.set_reduction_factor(2)
     padded = pad_to_bucket(batch, text_multiple=16, mel_multiple=12)
     assert padded.text.shape == (3, 16) and padded.mels.shape == (3, 80, 24)
     assert padded.gate_target[:, 22:].eq(1).all()
     loss_fn = Tacotron2Loss(LossConfig())
     with torch.no_grad():
-        ref = loss_fn(model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths), batch, 0)
-        got = loss_fn(model(padded.text, padded.text_lengths, padded.mels, padded.mel_lengths), padded, 0)
+        ref = loss_fn(
+            model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=batch.r), batch, 0
+        )
+        got = loss_fn(
+            model(padded.text, padded.text_lengths, padded.mels, padded.mel_lengths, r=padded.r), padded, 0
+        )
     for key in ref:
         torch.testing.assert_close(got[key], ref[key], atol=1e-5, rtol=1e-5)
 
@@ -134,7 +137,7 @@ def test_graphed_train_step_equals_eager_losses_and_grads(tiny_cfg, exact_cuda):
         norm = LossNorm.from_batch(batch)
         model.zero_grad(set_to_none=False)
         gpu = padded.to(device)
-        ref = loss_fn(model(gpu.text, gpu.text_lengths, gpu.mels, gpu.mel_lengths), gpu, step, norm)
+        ref = loss_fn(model(gpu.text, gpu.text_lengths, gpu.mels, gpu.mel_lengths, r=gpu.r), gpu, step, norm)
         ref["loss"].backward()
         ref = {k: v.detach() for k, v in ref.items()}  # a live autograd graph would break capture
         ref_grads = [p.grad.clone() for p in model.parameters()]
@@ -159,7 +162,7 @@ def test_graphed_inference_equals_eager_infer(tiny_cfg, exact_cuda):
     fast = GraphedInference(model)
     for seed, max_steps in ((0, 37), (1, 37), (2, 16)):
         batch = make_batch([9, 4, 7], [30, 17, 25], r=1, seed=seed).to(exact_cuda)
-        kwargs = dict(max_decoder_steps=max_steps, gate_threshold=0.5, deterministic=True)
+        kwargs = dict(r=1, max_decoder_steps=max_steps, gate_threshold=0.5, deterministic=True)
         ref = model.infer(batch.text, batch.text_lengths, **kwargs)
         got = fast.infer(batch.text, batch.text_lengths, **kwargs)
         assert got.lengths.tolist() == ref.lengths.tolist()
@@ -180,12 +183,12 @@ def test_graphed_bf16_step_and_inference_track_eager(tiny_cfg):
     norm = LossNorm.from_batch(batch)
     gpu = batch.to(device)
     with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
-        ref = loss_fn(model(gpu.text, gpu.text_lengths, gpu.mels, gpu.mel_lengths), gpu, 0, norm)
+        ref = loss_fn(model(gpu.text, gpu.text_lengths, gpu.mels, gpu.mel_lengths, r=gpu.r), gpu, 0, norm)
     losses, _ = GraphedTrainStep(model, loss_fn, precision="bf16")(batch, 0, norm)
     torch.testing.assert_close(losses["loss"], ref["loss"].float(), atol=0.05, rtol=0.02)
     model.eval()
     model.stop_at_end_of_text = False
     out = GraphedInference(model, dtype=torch.bfloat16).infer(
-        gpu.text, gpu.text_lengths, max_decoder_steps=20, gate_threshold=1 - 1e-6, deterministic=True
+        gpu.text, gpu.text_lengths, r=1, max_decoder_steps=20, gate_threshold=1 - 1e-6, deterministic=True
     )
     assert out.lengths.tolist() == [20, 20, 20] and torch.isfinite(out.mel_postnet).all()

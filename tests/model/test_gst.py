@@ -54,7 +54,7 @@ def test_every_parameter_gets_a_gradient_including_tokens_and_reference_encoder(
     cfg = gst_config()
     model = build(cfg).train()
     batch = make_batch([9, 7, 5], [23, 17, 11])
-    out = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths)
+    out = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=batch.r)
     Tacotron2Loss(cfg.loss)(out, batch, step=0)["loss"].backward()
     names = [n for n, _ in model.named_parameters()]
     assert "gst.style_tokens.tokens" in names
@@ -77,10 +77,14 @@ def test_training_and_inference_condition_memory_through_the_same_function(monke
 
     monkeypatch.setattr(GlobalStyleTokens, "embedding_from_weights", spy)
     batch = make_batch([8, 6], [16, 12])
-    model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths)
-    model.infer(batch.text, batch.text_lengths, style_mel=batch.mels, style_mel_lengths=batch.mel_lengths)
-    model.infer(batch.text, batch.text_lengths, style_weights=torch.tensor([0.0, 0.0, 0.0, 1.0, 0.0, 0.0]))
-    model.infer(batch.text, batch.text_lengths)
+    model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=batch.r)
+    model.infer(
+        batch.text, batch.text_lengths, r=batch.r, style_mel=batch.mels, style_mel_lengths=batch.mel_lengths
+    )
+    model.infer(
+        batch.text, batch.text_lengths, r=batch.r, style_weights=torch.tensor([0.0, 0.0, 0.0, 1.0, 0.0, 0.0])
+    )
+    model.infer(batch.text, batch.text_lengths, r=batch.r)
     assert calls == [(2, 2, 6), (2, 2, 6), (2, 6), (2, 6)]
 
 
@@ -92,10 +96,11 @@ def test_teacher_forced_and_free_running_first_frames_agree_with_the_same_refere
     """
     model = deterministic_eval_model()
     batch = make_batch([8, 6], [16, 12])
-    teacher = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths)
+    teacher = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=batch.r)
     free = model.infer(
         batch.text,
         batch.text_lengths,
+        r=batch.r,
         style_mel=batch.mels,
         style_mel_lengths=batch.mel_lengths,
         deterministic=True,
@@ -103,7 +108,9 @@ def test_teacher_forced_and_free_running_first_frames_agree_with_the_same_refere
     )
     torch.testing.assert_close(free.mel[:, :, 0], teacher.mel[:, :, 0])
     torch.testing.assert_close(free.alignments[:, 0], teacher.alignments[:, 0])
-    without_style = model.infer(batch.text, batch.text_lengths, deterministic=True, max_decoder_steps=1)
+    without_style = model.infer(
+        batch.text, batch.text_lengths, r=batch.r, deterministic=True, max_decoder_steps=1
+    )
     assert not torch.allclose(without_style.mel[:, :, 0], teacher.mel[:, :, 0])
 
 
@@ -115,11 +122,14 @@ def test_style_by_reference_equals_style_by_the_weights_it_produces():
     by_mel = model.infer(
         batch.text,
         batch.text_lengths,
+        r=batch.r,
         style_mel=batch.mels,
         style_mel_lengths=batch.mel_lengths,
         deterministic=True,
     )
-    by_weights = model.infer(batch.text, batch.text_lengths, style_weights=weights, deterministic=True)
+    by_weights = model.infer(
+        batch.text, batch.text_lengths, r=batch.r, style_weights=weights, deterministic=True
+    )
     torch.testing.assert_close(by_mel.mel_postnet, by_weights.mel_postnet)
 
 
@@ -131,6 +141,7 @@ def test_different_token_weights_change_the_output():
         out = model.infer(
             batch.text,
             batch.text_lengths,
+            r=batch.r,
             style_weights=weights,
             deterministic=True,
             max_decoder_steps=4,
@@ -169,14 +180,16 @@ def test_style_errors_are_clear():
     model = deterministic_eval_model()
     batch = make_batch([8, 6], [16, 12])
     with pytest.raises(ValueError, match="not both"):
-        model.infer(batch.text, batch.text_lengths, style_mel=batch.mels, style_weights=torch.ones(6))
+        model.infer(
+            batch.text, batch.text_lengths, r=batch.r, style_mel=batch.mels, style_weights=torch.ones(6)
+        )
     with pytest.raises(ValueError, match=r"\[B, 6\]"):
-        model.infer(batch.text, batch.text_lengths, style_weights=torch.ones(5))
+        model.infer(batch.text, batch.text_lengths, r=batch.r, style_weights=torch.ones(5))
     with pytest.raises(ValueError, match="n_mels=80"):
-        model.infer(batch.text, batch.text_lengths, style_mel=torch.zeros(40, 10))
+        model.infer(batch.text, batch.text_lengths, r=batch.r, style_mel=torch.zeros(40, 10))
     plain = build(tiny_config()).eval()
     with pytest.raises(ValueError, match="no GST"):
-        plain.infer(batch.text, batch.text_lengths, style_weights=torch.ones(6))
+        plain.infer(batch.text, batch.text_lengths, r=batch.r, style_weights=torch.ones(6))
 
 
 def test_parse_style_tokens():
@@ -199,7 +212,7 @@ def test_models_without_gst_or_ddc_keep_their_state_dict_keys():
     """Checkpoints from before GST/DDC existed load unchanged: the off model has only the old parts."""
     plain = build(tiny_config())
     keys = set(plain.state_dict())
-    assert all(k.split(".")[0] in {"encoder", "decoder", "postnet", "_extra_state"} for k in keys)
+    assert all(k.split(".")[0] in {"encoder", "decoder", "postnet"} for k in keys)
     with_gst = build(gst_config())
     gst_keys = {k for k in with_gst.state_dict() if k.startswith("gst.")}
     assert gst_keys and set(with_gst.state_dict()) - gst_keys == keys

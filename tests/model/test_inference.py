@@ -53,9 +53,10 @@ def scripted_model(cfg: Config, r: int, gate_bias: float, stop_at_end_of_text: b
 
 
 def assert_matches_one_at_a_time(model: Tacotron2, text, text_lengths, batched) -> None:
-    r = model.r
+    r = batched.r
     for i, n in enumerate(text_lengths.tolist()):
-        single = model.infer(text[i : i + 1, :n], text_lengths[i : i + 1], deterministic=True)
+        single = model.infer(text[i : i + 1, :n], text_lengths[i : i + 1], r=r, deterministic=True)
+        assert single.r == r
         length = int(single.lengths[0])
         assert length == int(batched.lengths[i])
         assert single.stop_reasons[0] == batched.stop_reasons[i]
@@ -74,7 +75,8 @@ def test_gate_stops_each_item_after_min_text_fraction(tiny_cfg, r):
     """Gate fires from the first step; each item may stop only once attention passed half its text."""
     model = scripted_model(tiny_cfg, r, gate_bias=10.0, stop_at_end_of_text=False)
     text, lengths = make_texts(TEXT_LENGTHS)
-    out = model.infer(text, lengths, deterministic=True)
+    out = model.infer(text, lengths, r=r, deterministic=True)
+    assert out.r == r
     # attention is on symbol k at step k; 50% of n symbols reached at step ceil(n/2) - 1; first frame stops
     expected = [((n + 1) // 2 - 1) * r + 1 for n in TEXT_LENGTHS]
     assert out.lengths.tolist() == expected
@@ -90,7 +92,7 @@ def test_gate_stops_each_item_after_min_text_fraction(tiny_cfg, r):
 def test_end_of_text_stop_when_gate_never_fires(tiny_cfg):
     model = scripted_model(tiny_cfg, 2, gate_bias=-10.0, stop_at_end_of_text=True)
     text, lengths = make_texts([9, 4, 6])
-    out = model.infer(text, lengths, deterministic=True)
+    out = model.infer(text, lengths, r=2, deterministic=True)
     # on the last symbol from step n - 1; 3 consecutive steps -> stop after step n + 1
     assert out.lengths.tolist() == [(n + 2) * 2 for n in (9, 4, 6)]
     assert out.stop_reasons == ["end_of_text"] * 3
@@ -100,7 +102,7 @@ def test_max_steps_guard_warns_with_item_indices(tiny_cfg, caplog):
     model = scripted_model(tiny_cfg, 2, gate_bias=-10.0, stop_at_end_of_text=False)
     text, lengths = make_texts([9, 4, 6])
     with caplog.at_level(logging.WARNING, logger="tacotron.model.inference"):
-        out = model.infer(text, lengths, max_decoder_steps=12, deterministic=True)
+        out = model.infer(text, lengths, r=2, max_decoder_steps=12, deterministic=True)
     assert out.lengths.tolist() == [24, 24, 24]
     assert out.stop_reasons == ["max_steps"] * 3
     assert "items [0, 1, 2]" in caplog.text and "max_decoder_steps=12" in caplog.text
@@ -113,7 +115,7 @@ def test_real_attention_batched_equals_one_at_a_time(tiny_cfg):
     torch.manual_seed(1)
     model = build_model(tiny_cfg.model, N_SYMBOLS, 80).eval()
     text, lengths = make_texts([11, 7, 3, 9])
-    out = model.infer(text, lengths, deterministic=True)
+    out = model.infer(text, lengths, r=2, deterministic=True)
     assert out.lengths.shape == (4,) and out.lengths.dtype == torch.long
     assert_matches_one_at_a_time(model, text, lengths, out)
 
@@ -124,13 +126,13 @@ def test_seeded_prenet_dropout_is_reproducible_and_deterministic_mode_is_stable(
     torch.manual_seed(0)
     model = build_model(tiny_cfg.model, N_SYMBOLS, 80).eval()
     text, lengths = make_texts([8, 5])
-    a = model.infer(text, lengths, seed=3)
-    b = model.infer(text, lengths, seed=3)
-    c = model.infer(text, lengths, seed=4)
+    a = model.infer(text, lengths, r=1, seed=3)
+    b = model.infer(text, lengths, r=1, seed=3)
+    c = model.infer(text, lengths, r=1, seed=4)
     assert torch.equal(a.mel, b.mel)
     assert not torch.equal(a.mel[:, :, :5], c.mel[:, :, :5])
-    d = model.infer(text, lengths, deterministic=True)
-    e = model.infer(text, lengths, deterministic=True, seed=99)
+    d = model.infer(text, lengths, r=1, deterministic=True)
+    e = model.infer(text, lengths, r=1, deterministic=True, seed=99)
     assert torch.equal(d.mel, e.mel)
 
 
@@ -160,7 +162,23 @@ def test_stop_tracker_gate_needs_text_progress_and_is_frame_precise():
 def test_infer_rejects_bad_shapes(tiny_cfg):
     model = build_model(tiny_cfg.model, N_SYMBOLS, 80).eval()
     with pytest.raises(ValueError, match=r"text \[B, L\].*\(5,\)"):
-        model.infer(torch.ones(5, dtype=torch.long), torch.tensor([5]))
+        model.infer(torch.ones(5, dtype=torch.long), torch.tensor([5]), r=1)
+
+
+def test_infer_requires_r_in_range_and_names_the_limit(tiny_cfg):
+    """No default r: a forgotten or out-of-range r fails loudly instead of decoding with a stale one."""
+    tiny_cfg.model.max_frames_per_step = 3
+    model = build_model(tiny_cfg.model, N_SYMBOLS, 80).eval()
+    text, lengths = make_texts([5, 3])
+    with pytest.raises(TypeError, match="'r'"):
+        model.infer(text, lengths)
+    for bad in (0, 4, 2.0, True, None):
+        with pytest.raises(
+            ValueError, match=r"reduction factor r must be an int in 1\.\.3 \(model\.max_frames_per_step\)"
+        ):
+            model.infer(text, lengths, r=bad, max_decoder_steps=2)
+    out = model.infer(text, lengths, r=3, max_decoder_steps=2, deterministic=True)
+    assert out.r == 3 and out.alignments.size(1) == out.mel.size(2) // 3
 
 
 def _reference_stops(lengths, gates, weights, *, r, threshold, fraction, eos_steps, at_eos):

@@ -40,7 +40,7 @@ def micro_config(cfg: Config, r: int) -> Config:
 
 
 def forward(model: Tacotron2, batch: Batch):
-    return model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths)
+    return model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=batch.r)
 
 
 def assert_all_grads_finite_nonzero(model: torch.nn.Module) -> None:
@@ -129,28 +129,40 @@ def test_mels_not_multiple_of_r_raise_with_shapes(tiny_cfg):
     model = build_model(tiny_cfg.model, N_SYMBOLS, 80)
     text = torch.randint(2, N_SYMBOLS, (32, 10))
     with pytest.raises(ValueError, match=r"T=431.*r=2.*mels \(32, 80, 431\)"):
-        model(text, torch.full((32,), 10), torch.zeros(32, 80, 431), torch.full((32,), 431))
+        model(text, torch.full((32,), 10), torch.zeros(32, 80, 431), torch.full((32,), 431), r=2)
     with pytest.raises(ValueError, match=r"n_mels=80.*mels \(32, 40, 432\)"):
-        model(text, torch.full((32,), 10), torch.zeros(32, 40, 432), torch.full((32,), 431))
+        model(text, torch.full((32,), 10), torch.zeros(32, 40, 432), torch.full((32,), 431), r=2)
     with pytest.raises(ValueError, match="batch sizes differ"):
-        model(text, torch.full((31,), 10), torch.zeros(32, 80, 432), torch.full((32,), 431))
+        model(text, torch.full((31,), 10), torch.zeros(32, 80, 432), torch.full((32,), 431), r=2)
 
 
-def test_reduction_factor_can_change_and_is_saved_in_state_dict(tiny_cfg):
+def test_reduction_factor_is_a_call_argument_carried_on_the_output(tiny_cfg):
+    """One model runs at any r up to max_frames_per_step; r is not model state (nothing in the state
+    dict, no attribute), so the r in force is always the one passed, and the output says which it was."""
     tiny_cfg.model.n_frames_per_step = 2
     tiny_cfg.model.max_frames_per_step = 5
     model = build_model(tiny_cfg.model, N_SYMBOLS, 80)
-    assert model.r == 2
-    model.set_reduction_factor(5)
+    assert not hasattr(model, "r") and not hasattr(model, "set_reduction_factor")
+    assert "_extra_state" not in model.state_dict()
     out = forward(model, make_batch([5, 4], [23, 11], r=5))
-    assert out.mel.shape[2] == 25 and out.alignments.shape[1] == 5
-    for bad in (0, 6):
-        with pytest.raises(ValueError, match=r"1\.\.5"):
-            model.set_reduction_factor(bad)
-    fresh = build_model(tiny_cfg.model, N_SYMBOLS, 80)
-    assert fresh.r == 2
-    fresh.load_state_dict(model.state_dict())
-    assert fresh.r == 5
+    assert out.r == 5 and out.mel.shape[2] == 25 and out.alignments.shape[1] == 5
+    out = forward(model, make_batch([5, 4], [23, 11], r=2))
+    assert out.r == 2 and out.mel.shape[2] == 24 and out.alignments.shape[1] == 12
+    assert out.detach().r == 2
+
+
+def test_forward_rejects_a_missing_or_out_of_range_r(tiny_cfg):
+    tiny_cfg.model.n_frames_per_step = 2
+    tiny_cfg.model.max_frames_per_step = 5
+    model = build_model(tiny_cfg.model, N_SYMBOLS, 80)
+    batch = make_batch([5, 4], [20, 11], r=5)
+    with pytest.raises(TypeError, match="'r'"):
+        model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths)
+    for bad in (0, 6, 9, 2.5, "2", None):
+        with pytest.raises(
+            ValueError, match=r"reduction factor r must be an int in 1\.\.5 \(model\.max_frames_per_step\)"
+        ):
+            model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=bad)
 
 
 @pytest.mark.parametrize(("r", "max_r"), [(0, 0), (9, 0), (3, 2)])

@@ -34,7 +34,7 @@ def write_tiny_checkpoint(
         "model": state,
         "config": cfg.to_dict(),
         "symbols": frontend.symbols.to_dict(),
-        "r": model.r,
+        "r": r,
         "step": 0,
     }
     torch.save(ckpt, path)

@@ -67,7 +67,7 @@ def free_port() -> int:
 def model_params(path: Path) -> dict[str, torch.Tensor]:
     from tacotron.train import load_checkpoint
 
-    return {k: v for k, v in load_checkpoint(path)["model"].items() if k != "_extra_state"}
+    return dict(load_checkpoint(path)["model"])
 
 
 @pytest.fixture

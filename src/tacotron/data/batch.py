@@ -12,6 +12,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from tacotron import frames
+
 
 @dataclass
 class Utterance:
@@ -39,7 +41,7 @@ class Batch:
     ids: item ids, in batch order (sorted by text length, longest first).
     text: LongTensor [B, L], padded with 0 (the pad symbol).
     text_lengths: LongTensor [B], real symbols per item.
-    mels: FloatTensor [B, n_mels, T], T = ceil(max mel length / r) * r, padded with 0.
+    mels: FloatTensor [B, n_mels, T], T = frames.padded_frames(max mel length, r), padded with 0.
     mel_lengths: LongTensor [B], real frames per item (before rounding up to r).
     gate_target: FloatTensor [B, T], 1 from each item's last real frame onward.
     r: reduction factor the batch was padded for.
@@ -105,7 +107,7 @@ class Batch:
         mel_lengths = self.mel_lengths[idx.to(self.mel_lengths.device)]
         max_text = int(text_lengths.max())
         max_mel = int(mel_lengths.max())
-        t_pad = -(-max_mel // self.r) * self.r
+        t_pad = frames.padded_frames(max_mel, self.r)
         return Batch(
             ids=[self.ids[i] for i in index],
             text=self.text[idx.to(self.text.device), :max_text],

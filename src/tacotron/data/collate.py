@@ -3,7 +3,7 @@
 Why this exists as its own piece: the system we replace crashed with
 `shape '[32, 215, -1]' is invalid for input of size 1103360` (431 frames, r = 2) because mels were
 padded to the longest item, not to a multiple of r, and then "fixed" it by reshaping into zeros.
-Here every mel is padded to ceil(max_len / r) * r, the real lengths travel with the batch, and any
+Here every mel is padded to `frames.padded_frames(max_len, r)`, the real lengths travel with the batch, and any
 other inconsistency raises an error that names the tensors, their shapes and r.
 Torch only: on the GPU machine's import path.
 """
@@ -13,19 +13,7 @@ from __future__ import annotations
 import torch
 
 from tacotron.data.batch import Batch, Utterance
-
-MAX_REDUCTION_FACTOR = 8
-
-
-def padded_length(length: int, r: int) -> int:
-    """Smallest multiple of r that is >= length (the decoder emits r frames per step)."""
-    return -(-length // r) * r
-
-
-def check_reduction_factor(r: int) -> None:
-    """Raise ValueError unless 1 <= r <= 8 (an int)."""
-    if isinstance(r, bool) or not isinstance(r, int) or not 1 <= r <= MAX_REDUCTION_FACTOR:
-        raise ValueError(f"reduction factor r (n_frames_per_step) must be an int in 1..8, got {r!r}")
+from tacotron.frames import check_r, padded_frames
 
 
 class TextMelCollate:
@@ -36,8 +24,7 @@ class TextMelCollate:
     """
 
     def __init__(self, r: int = 1):
-        check_reduction_factor(r)
-        self.r = r
+        self.r = check_r(r, what="reduction factor r (n_frames_per_step)")
 
     def __call__(self, items: list[Utterance]) -> Batch:
         if not items:
@@ -48,7 +35,7 @@ class TextMelCollate:
         text_lengths = torch.tensor([u.text_ids.numel() for u in items], dtype=torch.long)
         mel_lengths = torch.tensor([u.mel.size(1) for u in items], dtype=torch.long)
         max_text = int(text_lengths.max())
-        max_frames = padded_length(int(mel_lengths.max()), self.r)
+        max_frames = padded_frames(int(mel_lengths.max()), self.r)
 
         text = torch.zeros(len(items), max_text, dtype=torch.long)
         mels = torch.zeros(len(items), n_mels, max_frames, dtype=torch.float32)

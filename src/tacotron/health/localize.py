@@ -128,7 +128,7 @@ def first_nonfinite_module(
     buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
     try:
         with torch.no_grad(), autocast() if autocast is not None else contextlib.nullcontext():
-            model(replay.text, replay.text_lengths, replay.mels, replay.mel_lengths)
+            model(replay.text, replay.text_lengths, replay.mels, replay.mel_lengths, r=replay.r)
     finally:
         for handle in handles:
             handle.remove()

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from tacotron.config import HealthConfig
+from tacotron.frames import decoder_steps
 from tacotron.health.detectors import (
     AlignmentDeadline,
     Anomaly,
@@ -38,7 +39,6 @@ from tacotron.health.detectors import (
 )
 from tacotron.health.localize import localize_nonfinite
 from tacotron.health.metrics import GradNormRecorder, param_norms, snapshot_parameters, update_ratios
-from tacotron.metrics.attention import decoder_lengths
 from tacotron.metrics.outputs import health_metrics
 from tacotron.model.checkpoint import STEP_PATTERN
 from tacotron.train.callbacks import Callback, StepResult, UpdateInfo
@@ -267,8 +267,7 @@ class HealthMonitor(Callback):
     def _keep_alignment(self, result: StepResult) -> None:
         """First item's alignment cropped to its lengths, saved at the next checkpoint for the report."""
         align = result.output.alignments
-        r = max(1, result.batch.mels.size(2) // align.size(1))
-        steps = int(decoder_lengths(result.batch.mel_lengths[:1], r)[0])
+        steps = decoder_steps(int(result.batch.mel_lengths[0]), result.output.r)
         symbols = int(result.batch.text_lengths[0])
         self._last_alignment = align[0, :steps, :symbols].detach().float().cpu().numpy().astype(np.float16)
 

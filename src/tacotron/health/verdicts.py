@@ -34,12 +34,24 @@ def _diagonality(run: RunLog) -> tuple[str, list[int], list[float]]:
     return "training", steps, values
 
 
+def reduction_factors_used(run: RunLog) -> list[int | str]:
+    """The r values the run trained with, in order, from its train metrics rows (the trainer logs "r" in
+    every row): [4, 2] after an r schedule switched 4 -> 2; the last one is the r in force. Only when no
+    train row has r (a run of older code) is it the config's n_frames_per_step, which a schedule overrides."""
+    _, values = run.series("r", "train")
+    if not values:
+        return [run.cfg("model", "n_frames_per_step", "?")]
+    used = [int(v) for v in values]
+    return [used[0]] + [b for a, b in zip(used, used[1:], strict=False) if b != a]
+
+
 def alignment_verdicts(run: RunLog) -> list[Verdict]:
     source, steps, values = _diagonality(run)
     if not steps:
         return [Verdict("info", "no attention health logged yet")]
     threshold = float(run.cfg("health", "align_threshold", 0.5))
-    batch, r = run.cfg("train", "batch_size", "?"), run.cfg("model", "n_frames_per_step", "?")
+    batch, r_used = run.cfg("train", "batch_size", "?"), reduction_factors_used(run)
+    r = r_used[-1]
     guided = run.cfg("loss", "guided_attn_weight", "?")
     best = max(values)
     aligned_at = next((s for s, v in zip(steps, values, strict=True) if v >= threshold), None)
@@ -48,6 +60,8 @@ def alignment_verdicts(run: RunLog) -> list[Verdict]:
     if aligned_at is None:
         title = f"attention not aligned after {last_step} steps at batch {batch} (r={r})"
         detail = f"best {source} diagonality {best:.2f} < {threshold:g}"
+        if len(r_used) > 1:
+            detail += f"; r changed during the run: {' -> '.join(map(str, r_used))}"
         fix = (
             f"raise the batch or r, raise the guided-attention weight (loss.guided_attn_weight, now {guided})"
         )

@@ -10,7 +10,6 @@ returned in the caller's order.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 
 from tacotron.config import Config
+from tacotron.frames import decoder_steps
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +105,11 @@ class Synthesizer:
         device: torch.device,
         checkpoint: Path | None = None,
         step: int | None = None,
+        *,
+        r: int,
     ):
         self.model = model.eval().to(device)
+        self.r = model.check_r(r)  # frames per decoder step: the checkpoint's "r"
         self.cfg = cfg
         self.frontend = frontend
         self.vocoder = vocoder
@@ -131,7 +134,7 @@ class Synthesizer:
         from tacotron.audio import mel_basis
         from tacotron.infer.vocoders import build_vocoder
         from tacotron.model import build_model
-        from tacotron.model.checkpoint import load_checkpoint
+        from tacotron.model.checkpoint import checkpoint_r, load_checkpoint
 
         path = resolve_checkpoint(path)
         ckpt = load_checkpoint(path)
@@ -143,19 +146,18 @@ class Synthesizer:
         frontend = _frontend_for(ckpt, cfg, path)
         model = build_model(cfg.model, len(frontend.symbols), cfg.audio.n_mels)
         model.load_state_dict(ckpt["model"])
-        if "r" in ckpt and hasattr(model, "set_reduction_factor"):
-            model.set_reduction_factor(int(ckpt["r"]))
+        r = checkpoint_r(ckpt)
         torch_device = pick_device(device)
         voc = build_vocoder(vocoder, cfg.audio, mel_basis(cfg.audio), torch_device, hifigan_weights)
         logger.info(
             "loaded %s (step %s, r=%s) on %s with %s",
             path,
             ckpt.get("step"),
-            ckpt.get("r"),
+            r,
             torch_device,
             vocoder,
         )
-        return cls(model, cfg, frontend, voc, torch_device, checkpoint=path, step=ckpt.get("step"))
+        return cls(model, cfg, frontend, voc, torch_device, checkpoint=path, step=ckpt.get("step"), r=r)
 
     def synthesize(
         self,
@@ -216,19 +218,19 @@ class Synthesizer:
         out = self.model.infer(
             text.to(self.device),
             lengths.to(self.device),
+            r=self.r,
             max_decoder_steps=max_decoder_steps or self.cfg.model.max_decoder_steps,
             gate_threshold=self.cfg.model.gate_threshold,
             deterministic=deterministic,
             seed=seed,
             **(style or {}),
         )
-        frames = [int(n) for n in out.lengths.tolist()]
-        wavs = self.vocoder(out.mel_postnet, frames)
+        n_frames = [int(n) for n in out.lengths.tolist()]
+        wavs = self.vocoder(out.mel_postnet, n_frames)
         share = (time.perf_counter() - started) / len(ids)
-        r = int(self.model.r)  # frames per decoder step
         results = []
-        for i, n in enumerate(frames):
-            steps = math.ceil(n / r)
+        for i, n in enumerate(n_frames):
+            steps = decoder_steps(n, out.r)
             results.append(
                 SynthesisResult(
                     text=texts[i],

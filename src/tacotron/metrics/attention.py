@@ -19,11 +19,6 @@ from __future__ import annotations
 import torch
 
 
-def decoder_lengths(mel_lengths: torch.Tensor, r: int) -> torch.Tensor:
-    """Real decoder steps per item: each decoder step emits `r` frames, the last one partly padded."""
-    return torch.div(mel_lengths + r - 1, r, rounding_mode="floor")
-
-
 def _check_shapes(alignments: torch.Tensor, text_lengths: torch.Tensor, dec_lengths: torch.Tensor) -> None:
     if alignments.dim() != 3:
         raise ValueError(f"alignments must be [B, T_dec, L], got shape {tuple(alignments.shape)}")
@@ -109,7 +104,7 @@ def attention_health(
 
     alignments: [B, T_dec, L] attention weights (rows sum to 1 over real symbols).
     text_lengths: [B] real symbols per item; dec_lengths: [B] real decoder steps per item
-        (`decoder_lengths(mel_lengths, r)`).
+        (`tacotron.frames.decoder_steps(mel_lengths, r)`).
     gate_fired: optional [B] decoder step at which the gate first fired, -1 = never (then the last real
         step is used: end_alignment then asks whether attention reached the end at all).
     end_tolerance: symbols before the last one that still count as "at the end" (the final letter,

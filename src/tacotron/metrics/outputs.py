@@ -10,7 +10,8 @@ from typing import Any
 
 import torch
 
-from tacotron.metrics.attention import attention_health, decoder_lengths
+from tacotron.frames import check_same_r, decoder_steps, step_of_frame
+from tacotron.metrics.attention import attention_health
 
 
 def first_gate_frames(
@@ -86,26 +87,25 @@ def health_metrics(
 ) -> dict[str, float]:
     """Every health number for one teacher-forced batch, as a flat dict[str, float].
 
-    output: a `Tacotron2Output` (mel_postnet [B, n_mels, T], gate_logits [B, T], alignments [B, T//r, L]).
-    batch: the `Batch` it was computed from.
+    output: a `Tacotron2Output` (mel_postnet [B, n_mels, T], gate_logits [B, T], alignments [B, T//r, L],
+        r). batch: the `Batch` it was computed from; its r must be the output's (ValueError otherwise).
     This is the one function the Smart Tuner prunes and steers on; keys are "attn/*", "gate/*", "mel_band/*".
     """
+    r = check_same_r(output.r, batch.r, "health_metrics")
     alignments = output.alignments
-    steps = alignments.size(1)
-    frames = batch.mels.size(2)
-    if steps < 1 or frames % steps:
+    steps = decoder_steps(batch.mels.size(2), r)
+    if alignments.size(1) != steps:
         raise ValueError(
-            f"alignments {tuple(alignments.shape)} do not divide the batch's {frames} mel frames"
+            f"alignments {tuple(alignments.shape)} do not match the batch's {batch.mels.size(2)} mel frames "
+            f"at r={r} (expected {steps} decoder steps)"
         )
-    r = frames // steps
     mel_lengths = batch.mel_lengths.to(alignments.device)
     gate_frames = first_gate_frames(output.gate_logits, mel_lengths, gate_threshold)
-    gate_steps = torch.where(gate_frames < 0, gate_frames, torch.div(gate_frames, r, rounding_mode="floor"))
     metrics = attention_health(
         alignments,
         batch.text_lengths.to(alignments.device),
-        decoder_lengths(mel_lengths, r),
-        gate_steps,
+        decoder_steps(mel_lengths, r),
+        step_of_frame(gate_frames, r),
         coverage_threshold=coverage_threshold,
     )
     metrics.update(gate_metrics(output.gate_logits, batch.gate_target, mel_lengths, gate_threshold))

@@ -2,7 +2,8 @@
 
 A checkpoint is self-describing (model weights, config, symbol table, r, and for training runs the
 optimizer, sampler, RNG and best-metric state), so inference, the Debug Reporter and resume rebuild
-everything from it alone. Writing, rotation and RNG capture are the trainer's (`tacotron.train.checkpoint`).
+everything from it alone. r is stored once, as the top-level "r" (the reduction factor the weights
+were last trained with); `checkpoint_r` reads it. Writing, rotation and RNG capture are the trainer's (`tacotron.train.checkpoint`).
 """
 
 from __future__ import annotations
@@ -37,4 +38,22 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{path}: checkpoint format version {ckpt['format_version']} is not supported "
             f"(this code reads version {FORMAT_VERSION})"
         )
+    _drop_legacy_model_r(ckpt)
     return ckpt
+
+
+def checkpoint_r(ckpt: dict[str, Any]) -> int:
+    """The reduction factor to run a checkpoint's weights with: its "r", else the config's n_frames_per_step."""
+    if "r" in ckpt:
+        return int(ckpt["r"])
+    return int(ckpt["config"]["model"]["n_frames_per_step"])
+
+
+def _drop_legacy_model_r(ckpt: dict[str, Any]) -> None:
+    """Older models kept r as state (`_extra_state` in the model's state dict): drop it so the weights
+    load into today's model, and keep its value as the top-level "r" when the checkpoint has none."""
+    model = ckpt.get("model")
+    if isinstance(model, dict) and "_extra_state" in model:
+        extra = model.pop("_extra_state")
+        if "r" not in ckpt and isinstance(extra, dict) and "r" in extra:
+            ckpt["r"] = int(extra["r"])

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from tacotron.data.batch import lengths_to_mask
+from tacotron.frames import decoder_steps, padded_frames, step_of_frame
 from tacotron.model.decoder import Decoder
 
 
@@ -40,7 +41,7 @@ class DDCOutput:
 
 def pad_frames_to_multiple(x: torch.Tensor, r: int) -> torch.Tensor:
     """Zero-pad the last (time) dimension up to a multiple of r."""
-    extra = -x.size(-1) % r
+    extra = padded_frames(x.size(-1), r) - x.size(-1)
     return F.pad(x, (0, extra)) if extra else x
 
 
@@ -72,14 +73,13 @@ def upsample_alignments(coarse: torch.Tensor, n_fine_steps: int, fine_r: int, co
     For ddc_r a multiple of r this is `repeat_interleave(ddc_r // r)` cropped to the fine steps; the index
     form also covers other ratios (an r schedule can change r during training).
     """
-    if n_fine_steps and (n_fine_steps - 1) * fine_r // coarse_r >= coarse.size(
-        1
-    ):  # Python ints: no host sync
+    # Python ints: no host sync
+    if n_fine_steps and step_of_frame((n_fine_steps - 1) * fine_r, coarse_r) >= coarse.size(1):
         raise ValueError(
             f"coarse alignments {tuple(coarse.shape)} (r={coarse_r}) do not cover {n_fine_steps} fine steps "
             f"at r={fine_r}"
         )
-    index = torch.arange(n_fine_steps, device=coarse.device) * fine_r // coarse_r
+    index = step_of_frame(torch.arange(n_fine_steps, device=coarse.device) * fine_r, coarse_r)
     return coarse.index_select(1, index)
 
 
@@ -99,7 +99,7 @@ def attention_consistency_loss(
     alignment distributions per step, in [0, 2].
     """
     up = upsample_alignments(coarse, fine.size(1), fine_r, coarse_r)
-    steps = torch.div(mel_lengths + fine_r - 1, fine_r, rounding_mode="floor")
+    steps = decoder_steps(mel_lengths, fine_r)
     region = lengths_to_mask(steps, fine.size(1)).unsqueeze(2) & lengths_to_mask(
         text_lengths, fine.size(2)
     ).unsqueeze(1)  # (B, S, L)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from tacotron.frames import decoder_steps
 from tacotron.model.attention import LocationSensitiveAttention
 from tacotron.model.dropout import dropout
 from tacotron.model.prenet import Prenet
@@ -118,7 +119,9 @@ class Decoder(nn.Module):
         """mels [B, n_mels, T] (T % r == 0) -> step inputs [B, T // r, n_mels]: go frame, then the last
         frame of each group except the final one."""
         b, n_mels, t = mels.shape
-        last_of_group = mels.transpose(1, 2).reshape(b, t // r, r, n_mels)[:, :, -1]  # (B, S, n_mels)
+        last_of_group = mels.transpose(1, 2).reshape(b, decoder_steps(t, r), r, n_mels)[
+            :, :, -1
+        ]  # (B, S, n_mels)
         go = mels.new_zeros(b, 1, n_mels)
         return torch.cat([go, last_of_group[:, :-1]], dim=1)
 

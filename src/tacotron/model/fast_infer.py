@@ -33,6 +33,7 @@ _TRACKED = ("max_peak", "eos_run", "stopped", "lengths", "reasons", "needed", "l
 class _StepGraphs:
     """Static buffers of one shape and the graphs that advance them by k steps and by 1 step."""
 
+    r: int  # frames per decoder step the graphs were captured for
     mem: EncoderMemory
     state: DecoderState
     frame: torch.Tensor  # [B, n_mels] input of the next step
@@ -48,7 +49,7 @@ class _StepGraphs:
 class GraphedInference:
     """`infer(text, text_lengths, ...)` with the same contract and results as `Tacotron2.infer`.
 
-    One set of graphs per (B, L, max_decoder_steps, gate_threshold, prenet dropout); call on a model
+    One set of graphs per (B, L, max_decoder_steps, gate_threshold, prenet dropout, r); call on a model
     in eval mode on a CUDA device. The buffers hold `max_decoder_steps` steps of output.
     """
 
@@ -67,11 +68,13 @@ class GraphedInference:
         text: torch.Tensor,
         text_lengths: torch.Tensor,
         *,
+        r: int,
         max_decoder_steps: int | None = None,
         gate_threshold: float | None = None,
         deterministic: bool = False,
     ) -> InferenceOutput:
         model = self.model
+        r = model.check_r(r)
         if model.training:
             raise RuntimeError("GraphedInference: call model.eval() first")
         max_steps = max_decoder_steps or model.max_decoder_steps
@@ -80,26 +83,26 @@ class GraphedInference:
         with self._autocast():
             memory = model.encoder(text, text_lengths)
             mem = model.decoder.prepare_memory(memory, lengths_to_mask(text_lengths, text.size(1)))
-        tracker = self._tracker(text_lengths, threshold)
-        key = (text.size(0), text.size(1), max_steps, threshold, dropout, model.r)
+        tracker = self._tracker(text_lengths, threshold, r)
+        key = (text.size(0), text.size(1), max_steps, threshold, dropout, r)
         if key not in self.graphs:
-            self.graphs[key] = self._capture(mem, tracker, max_steps, dropout)
+            self.graphs[key] = self._capture(mem, tracker, max_steps, dropout, r)
         g = self.graphs[key]
         self._reset(g, mem, tracker)
         n_steps = self._run(g, max_steps)
         lengths, reasons = g.tracker.finish(n_steps, max_steps)
         mel, gate, align = _assemble(g, n_steps, model.n_mels)
-        return model._finish_inference(mel.float(), gate.float(), align.float(), lengths, reasons)
+        return model._finish_inference(mel.float(), gate.float(), align.float(), lengths, reasons, r)
 
     def _autocast(self) -> torch.autocast:
         """A top-level autocast region (opened and closed inside a capture, so its cast cache is safe)."""
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.dtype == torch.bfloat16)
 
-    def _tracker(self, text_lengths: torch.Tensor, threshold: float) -> StopTracker:
+    def _tracker(self, text_lengths: torch.Tensor, threshold: float, r: int) -> StopTracker:
         m = self.model
         return StopTracker(
             text_lengths,
-            r=m.r,
+            r=r,
             gate_threshold=threshold,
             min_text_fraction=m.min_text_fraction,
             stop_at_end_of_text=m.stop_at_end_of_text,
@@ -121,7 +124,7 @@ class GraphedInference:
 
     def _advance(self, g: _StepGraphs, n: int, dropout: bool) -> None:
         """n decoder steps on the static buffers (the captured body); writes results back in place."""
-        dec, r = self.model.decoder, self.model.r
+        dec, r = self.model.decoder, g.r
         state, frame = g.state, g.frame
         outs, gates, weights = [], [], []
         with self._autocast():  # one region for all n steps: weights are cast once, not per step
@@ -145,22 +148,23 @@ class GraphedInference:
         g.step.add_(n)
 
     def _capture(
-        self, mem: EncoderMemory, tracker: StopTracker, max_steps: int, dropout: bool
+        self, mem: EncoderMemory, tracker: StopTracker, max_steps: int, dropout: bool, r: int
     ) -> _StepGraphs:
         dec = self.model.decoder
         b, length, _ = mem.memory.shape
         static_mem = EncoderMemory(mem.memory.clone(), mem.processed.clone(), mem.mask.clone())
         state = dec.initial_state(static_mem)
-        width = self.model.r * dec.n_mels
+        width = r * dec.n_mels
         zeros = mem.memory.new_zeros
         g = _StepGraphs(
+            r=r,
             mem=static_mem,
             state=state,
             frame=zeros(b, dec.n_mels),
             step=torch.zeros((), dtype=torch.long, device=mem.memory.device),
             tracker=tracker,
             mel=zeros(b, max_steps, width),
-            gate=zeros(b, max_steps, self.model.r),
+            gate=zeros(b, max_steps, r),
             align=zeros(b, max_steps, length),
             graph_k=torch.cuda.CUDAGraph(),
             graph_1=torch.cuda.CUDAGraph(),

@@ -1,23 +1,23 @@
 """Tacotron 2 (Shen et al. 2018): encoder, location-sensitive attention decoder, postnet.
 
 `forward` is teacher forcing for training and validation; `infer` is batched free-running synthesis
-with per-item stop. Both return dataclasses. The reduction factor r (frames per decoder step) can be
-changed between steps with `set_reduction_factor` up to the projection size `max_frames_per_step`,
-and is stored in the state dict (`_extra_state`) so a checkpoint restores it.
+with per-item stop. Both return dataclasses. The reduction factor r (frames per decoder step) is not
+model state: both take it as a required keyword (1..max_frames_per_step, the projection size), and
+their outputs carry it (`out.r`), so nothing downstream recovers r from tensor shapes or uses a stale
+one. The checkpoint stores r once, at its top level (see `tacotron.model.checkpoint`).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
+from tacotron import frames
 from tacotron.config import ModelConfig
 from tacotron.data.batch import lengths_to_mask
-from tacotron.data.collate import MAX_REDUCTION_FACTOR
 from tacotron.model.ddc import DDCOutput, coarse_pass
 from tacotron.model.decoder import Decoder
 from tacotron.model.encoder import Encoder
@@ -30,8 +30,10 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Tacotron2Output:
-    """Teacher-forced outputs. mel, mel_postnet [B, n_mels, T]; gate_logits [B, T]; alignments [B, T // r, L].
+    """Teacher-forced outputs. mel, mel_postnet [B, n_mels, T]; gate_logits [B, T];
+    alignments [B, frames.decoder_steps(T, r), L].
 
+    r: the reduction factor this output was computed with (consumers read it here, never from shapes).
     ddc: the coarse decoder's outputs when the model has one (model.ddc), else None.
     """
 
@@ -39,6 +41,7 @@ class Tacotron2Output:
     mel_postnet: torch.Tensor
     gate_logits: torch.Tensor
     alignments: torch.Tensor
+    r: int
     ddc: DDCOutput | None = None
 
     def detach(self) -> Tacotron2Output:
@@ -48,6 +51,7 @@ class Tacotron2Output:
             self.mel_postnet.detach(),
             self.gate_logits.detach(),
             self.alignments.detach(),
+            self.r,
             None if self.ddc is None else self.ddc.detach(),
         )
 
@@ -58,7 +62,7 @@ class InferenceOutput:
 
     mel, mel_postnet [B, n_mels, T_max]; gate_logits [B, T_max]; alignments [B, T_max // r, L];
     lengths LongTensor [B] in frames; stop_reasons: "gate" | "end_of_text" | "max_steps" per item.
-    T_max is the longest length rounded up to a multiple of r.
+    T_max = frames.padded_frames(longest length, r); r: the reduction factor used.
     """
 
     mel: torch.Tensor
@@ -67,6 +71,7 @@ class InferenceOutput:
     alignments: torch.Tensor
     lengths: torch.Tensor
     stop_reasons: list[str]
+    r: int
 
 
 class Tacotron2(nn.Module):
@@ -79,7 +84,6 @@ class Tacotron2(nn.Module):
         decoder: Decoder,
         postnet: Postnet,
         n_mels: int,
-        r: int,
         prenet_dropout_at_inference: bool = True,
         max_decoder_steps: int = 1000,
         gate_threshold: float = 0.5,
@@ -109,37 +113,32 @@ class Tacotron2(nn.Module):
         self.stop_at_end_of_text = stop_at_end_of_text
         self.eos_stop_steps = eos_stop_steps
         self.stop_check_every = stop_check_every
-        self.r = 1
-        self.set_reduction_factor(r)
 
-    def set_reduction_factor(self, r: int) -> None:
-        """Frames per decoder step from now on; 1 <= r <= max_frames_per_step (the projection size)."""
-        if isinstance(r, bool) or not isinstance(r, int) or not 1 <= r <= self.max_frames_per_step:
-            raise ValueError(
-                f"reduction factor r must be an int in 1..{self.max_frames_per_step} "
-                f"(model.max_frames_per_step), got {r!r}"
-            )
-        self.r = r
-
-    def get_extra_state(self) -> dict[str, Any]:
-        return {"r": self.r}
-
-    def set_extra_state(self, state: dict[str, Any]) -> None:
-        self.set_reduction_factor(int(state["r"]))
+    def check_r(self, r: object) -> int:
+        """r if it is an int in 1..max_frames_per_step (the projection size), else a ValueError."""
+        return frames.check_r(r, self.max_frames_per_step)
 
     def forward(
-        self, text: torch.Tensor, text_lengths: torch.Tensor, mels: torch.Tensor, mel_lengths: torch.Tensor
+        self,
+        text: torch.Tensor,
+        text_lengths: torch.Tensor,
+        mels: torch.Tensor,
+        mel_lengths: torch.Tensor,
+        *,
+        r: int,
     ) -> Tacotron2Output:
         """Teacher forcing. text [B, L] long, text_lengths [B], mels [B, n_mels, T] with T % r == 0,
-        mel_lengths [B] (real frames; the postnet masks the rest)."""
-        self._check_forward_inputs(text, text_lengths, mels, mel_lengths)
+        mel_lengths [B] (real frames; the postnet masks the rest); r: frames per decoder step (pass
+        `batch.r`: the collate padded the mels for it)."""
+        r = self.check_r(r)
+        self._check_forward_inputs(text, text_lengths, mels, mel_lengths, r)
         style = None
         if self.has_gst:  # standard GST training: the target mel is its own style reference
             style = self.gst.weights_from_reference(mels, mel_lengths)
         memory = self._condition_memory(self.encoder(text, text_lengths), text_lengths, style)
         text_mask = lengths_to_mask(text_lengths, text.size(1))
         prenet_dropout = self.training or self.prenet_dropout_at_inference
-        mel, gate, alignments = self.decoder(memory, text_mask, mels, self.r, prenet_dropout=prenet_dropout)
+        mel, gate, alignments = self.decoder(memory, text_mask, mels, r, prenet_dropout=prenet_dropout)
         mel_mask = lengths_to_mask(mel_lengths, mels.size(2))
         mel_postnet = mel + self.postnet(mel, mel_mask)
         ddc = None
@@ -147,7 +146,7 @@ class Tacotron2(nn.Module):
             ddc = coarse_pass(
                 self.coarse_decoder, memory, text_mask, mels, self.ddc_r, prenet_dropout=prenet_dropout
             )
-        return Tacotron2Output(mel, mel_postnet, gate, alignments, ddc)
+        return Tacotron2Output(mel, mel_postnet, gate, alignments, r, ddc)
 
     @property
     def has_gst(self) -> bool:
@@ -180,11 +179,16 @@ class Tacotron2(nn.Module):
         return self.gst.condition(memory, text_lengths, embedding)
 
     def _check_forward_inputs(
-        self, text: torch.Tensor, text_lengths: torch.Tensor, mels: torch.Tensor, mel_lengths: torch.Tensor
+        self,
+        text: torch.Tensor,
+        text_lengths: torch.Tensor,
+        mels: torch.Tensor,
+        mel_lengths: torch.Tensor,
+        r: int,
     ) -> None:
         shapes = (
             f"text {tuple(text.shape)}, text_lengths {tuple(text_lengths.shape)}, "
-            f"mels {tuple(mels.shape)}, mel_lengths {tuple(mel_lengths.shape)}, r={self.r}"
+            f"mels {tuple(mels.shape)}, mel_lengths {tuple(mel_lengths.shape)}, r={r}"
         )
         if text.dim() != 2 or mels.dim() != 3 or text_lengths.dim() != 1 or mel_lengths.dim() != 1:
             raise ValueError(
@@ -195,9 +199,9 @@ class Tacotron2(nn.Module):
             raise ValueError(f"Tacotron2.forward: batch sizes differ: {shapes}")
         if mels.size(1) != self.n_mels:
             raise ValueError(f"Tacotron2.forward: mels must have n_mels={self.n_mels} channels; got {shapes}")
-        if mels.size(2) % self.r != 0 or mels.size(2) == 0:
+        if mels.size(2) == 0 or frames.padded_frames(mels.size(2), r) != mels.size(2):
             raise ValueError(
-                f"Tacotron2.forward: mel frames T={mels.size(2)} must be a positive multiple of r={self.r} "
+                f"Tacotron2.forward: mel frames T={mels.size(2)} must be a positive multiple of r={r} "
                 f"(pad with TextMelCollate(r)); got {shapes}"
             )
 
@@ -207,6 +211,7 @@ class Tacotron2(nn.Module):
         text: torch.Tensor,
         text_lengths: torch.Tensor,
         *,
+        r: int,
         max_decoder_steps: int | None = None,
         gate_threshold: float | None = None,
         deterministic: bool = False,
@@ -217,12 +222,15 @@ class Tacotron2(nn.Module):
     ) -> InferenceOutput:
         """Batched synthesis; call `model.eval()` first (BatchNorm batch statistics would mix items).
 
+        r: frames per decoder step (required: the checkpoint's "r" or the training stage's r).
+
         deterministic=True turns prenet dropout off; otherwise, with prenet_dropout_at_inference and a
         `seed`, dropout masks come from a seeded generator so results are reproducible.
         Style (GST models only; at most one of): `style_mel` [n_mels, T] or [B or 1, n_mels, T] reference
         mel (real lengths `style_mel_lengths`, default all frames), or `style_weights` token weights
         [n_tokens], [B or 1, n_tokens] or [B or 1, heads, n_tokens]; neither = uniform token weights.
         """
+        r = self.check_r(r)
         if self.training:
             logger.warning("Tacotron2.infer called in training mode; call model.eval() for synthesis")
         if text.dim() != 2 or text_lengths.shape != (text.size(0),):
@@ -240,7 +248,7 @@ class Tacotron2(nn.Module):
         mem = self.decoder.prepare_memory(memory, lengths_to_mask(text_lengths, text.size(1)))
         tracker = StopTracker(
             text_lengths,
-            r=self.r,
+            r=r,
             gate_threshold=self.gate_threshold if gate_threshold is None else gate_threshold,
             min_text_fraction=self.min_text_fraction,
             stop_at_end_of_text=self.stop_at_end_of_text,
@@ -250,13 +258,15 @@ class Tacotron2(nn.Module):
             self.decoder,
             mem,
             tracker,
-            r=self.r,
+            r=r,
             max_steps=max_steps,
             prenet_dropout=prenet_dropout,
             generator=generator,
             check_every=self.stop_check_every,
         )
-        return self._finish_inference(raw.mel, raw.gate_logits, raw.alignments, raw.lengths, raw.stop_reasons)
+        return self._finish_inference(
+            raw.mel, raw.gate_logits, raw.alignments, raw.lengths, raw.stop_reasons, r
+        )
 
     def _inference_style(
         self,
@@ -297,29 +307,28 @@ class Tacotron2(nn.Module):
         alignments: torch.Tensor,
         lengths: torch.Tensor,
         reasons: list[str],
+        r: int,
     ) -> InferenceOutput:
         """Trim to the longest item, zero frames past each length, then run the postnet on real frames."""
-        r = self.r
-        t_max = -(-int(lengths.max()) // r) * r
+        s_max = frames.decoder_steps(int(lengths.max()), r)
+        t_max = s_max * r
         mask = lengths_to_mask(lengths, t_max)  # (B, T_max)
         mel = mel[:, :, :t_max] * mask.unsqueeze(1).to(mel.dtype)
         mel_postnet = mel + self.postnet(mel, mask)
-        steps = torch.div(lengths + r - 1, r, rounding_mode="floor")
-        step_mask = lengths_to_mask(steps, t_max // r).unsqueeze(2)  # (B, S, 1)
-        alignments = alignments[:, : t_max // r] * step_mask.to(alignments.dtype)
-        return InferenceOutput(mel, mel_postnet, gate[:, :t_max], alignments, lengths, reasons)
+        step_mask = lengths_to_mask(frames.decoder_steps(lengths, r), s_max).unsqueeze(2)  # (B, S, 1)
+        alignments = alignments[:, :s_max] * step_mask.to(alignments.dtype)
+        return InferenceOutput(mel, mel_postnet, gate[:, :t_max], alignments, lengths, reasons, r)
 
 
 def build_model(cfg: ModelConfig, n_symbols: int, n_mels: int) -> Tacotron2:
     """The one place where `ModelConfig` meets the modules."""
-    max_r = cfg.max_frames_per_step or cfg.n_frames_per_step
-    if not 1 <= cfg.n_frames_per_step <= max_r <= MAX_REDUCTION_FACTOR:
-        raise ValueError(
-            f"need 1 <= model.n_frames_per_step ({cfg.n_frames_per_step}) <= model.max_frames_per_step "
-            f"({cfg.max_frames_per_step}, 0 = n_frames_per_step) <= {MAX_REDUCTION_FACTOR}"
-        )
-    if cfg.ddc and not 1 <= cfg.ddc_r <= 4 * MAX_REDUCTION_FACTOR:
-        raise ValueError(f"model.ddc_r must be in 1..{4 * MAX_REDUCTION_FACTOR}, got {cfg.ddc_r}")
+    max_r = frames.check_r(
+        cfg.max_frames_per_step or cfg.n_frames_per_step,
+        what="model.max_frames_per_step (0 = n_frames_per_step)",
+    )
+    frames.check_r(cfg.n_frames_per_step, max_r, what="model.n_frames_per_step")
+    if cfg.ddc and not 1 <= cfg.ddc_r <= 4 * frames.MAX_R:
+        raise ValueError(f"model.ddc_r must be in 1..{4 * frames.MAX_R}, got {cfg.ddc_r}")
     encoder = Encoder(
         n_symbols=n_symbols,
         embedding_dim=cfg.symbols_embedding_dim,
@@ -341,7 +350,6 @@ def build_model(cfg: ModelConfig, n_symbols: int, n_mels: int) -> Tacotron2:
         decoder=decoder,
         postnet=postnet,
         n_mels=n_mels,
-        r=cfg.n_frames_per_step,
         prenet_dropout_at_inference=cfg.prenet_dropout_at_inference,
         max_decoder_steps=cfg.max_decoder_steps,
         gate_threshold=cfg.gate_threshold,

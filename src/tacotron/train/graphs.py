@@ -139,7 +139,7 @@ def step_losses(
     # and saves re-casting (and saving for backward) every LSTM weight at every decoder step.
     device_type = batch.text.device.type
     with torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-        out = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths)
+        out = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=batch.r)
     terms = loss_fn.terms(out, batch, inputs.norm(batch.size))
     total = weighted_total(terms, inputs.weights())
     return total, {"loss": total, **terms}, out
@@ -198,7 +198,7 @@ class GraphedTrainStep:
             )
 
     def key(self, batch: Batch, weights: Mapping[str, float]) -> tuple:
-        """(B, L, T, r, active terms): what a captured graph is specific to."""
+        """(B, L, T, r, active terms): what a captured graph is specific to (the model runs with the batch's r)."""
         return (batch.size, batch.text.size(1), batch.mels.size(2), batch.r, active_terms(weights))
 
     def __call__(
@@ -215,8 +215,6 @@ class GraphedTrainStep:
         """
         if not self.model.training:
             raise RuntimeError("GraphedTrainStep is for training; call model.train() first")
-        if batch.r != self.model.r:
-            raise ValueError(f"batch was padded for r={batch.r} but the model has r={self.model.r}")
         norm = norm or LossNorm.from_batch(batch)
         weights = self.loss_fn.weights(step, guided_attn_weight=guided_attn_weight)
         key = self.key(batch, weights)

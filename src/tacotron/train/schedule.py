@@ -1,15 +1,16 @@
 """Reduction-factor schedule ("gradual training"): which r and batch size apply from which step.
 
 Why: a large r early (few decoder steps, bigger batches) makes attention align fast; a small r later
-gives detail. The trainer calls `schedule.at(step)` and, when r changes, `model.set_reduction_factor(r)`
-and `TextMelCollate(r)`; the model stores r in its state dict, so a resumed run keeps it.
+gives detail. The trainer calls `schedule.at(step)` and, when r changes, builds a new data stream with
+`TextMelCollate(r)`; r then travels on every `Batch` into the model call, and the checkpoint's "r"
+records it, so a resumed run keeps it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tacotron.data.collate import MAX_REDUCTION_FACTOR
+from tacotron import frames
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,13 @@ class ReductionSchedule:
     def _validate(self) -> None:
         for i, p in enumerate([self.default, *self.points]):
             where = "defaults" if i == 0 else f"train.r_schedule[{i - 1}]"
-            if not 1 <= p.r <= min(self.max_frames_per_step, MAX_REDUCTION_FACTOR):
+            try:
+                frames.check_r(p.r, self.max_frames_per_step)
+            except ValueError:
                 raise ValueError(
-                    f"{where}: r={p.r} must be in 1..{min(self.max_frames_per_step, MAX_REDUCTION_FACTOR)}; "
+                    f"{where}: r={p.r} must be in 1..{min(self.max_frames_per_step, frames.MAX_R)}; "
                     f"set model.max_frames_per_step to the largest r of the schedule"
-                )
+                ) from None
             if p.batch_size < 1 or p.step < 0:
                 raise ValueError(f"{where}: need step >= 0 and batch_size >= 1, got {p}")
         steps = [p.step for p in self.points]

@@ -213,7 +213,6 @@ class Trainer:
 
     def _setup_stream(self, resumed: dict[str, Any] | None) -> None:
         self.stage = self.schedule.at(self.step)
-        self.model.set_reduction_factor(self.stage.r)
         self.stream = self._make_stream(epoch=0)
         if resumed is not None:
             self.stream.load_state_dict(resumed["sampler"])
@@ -387,7 +386,6 @@ class Trainer:
             return
         epoch = self.epoch
         self.stage = stage
-        self.model.set_reduction_factor(stage.r)
         self.stream = self._make_stream(epoch=epoch)
         self.events.log(
             self.step,
@@ -466,7 +464,6 @@ class Trainer:
 
     def _load_rollback(self, path: Path) -> int:
         self.state.step = self.checkpoints.rollback(path, self.parts, from_step=self.step)
-        self.model.set_reduction_factor(self.stage.r)
         self.runner.zero_grad(self.optimizer)
         self.control.rollback_generation += 1
         return self.step

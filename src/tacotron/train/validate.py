@@ -43,7 +43,7 @@ def validation_losses(
     for host_batch in batches:
         batch = host_batch.to(device)
         with autocast():
-            out = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths)
+            out = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=batch.r)
             losses = loss_fn(out, batch, step, norm)
         for name, value in losses.items():
             totals[name] = totals.get(name, 0.0) + value.detach().float()
@@ -72,15 +72,15 @@ def synthesize_samples(
     Returns inference health: "val/infer/attn/*" (over the generated steps), "val/infer/gate_stop"
     (share stopped by the gate) and "val/infer/length_ratio" (generated / reference frames).
     """
-    from tacotron.metrics.attention import attention_health, decoder_lengths
+    from tacotron.frames import decoder_steps
+    from tacotron.metrics.attention import attention_health
 
     batch = batch.to(device)
-    out = model.infer(batch.text, batch.text_lengths, deterministic=True)
-    r = max(1, out.mel_postnet.size(2) // max(1, out.alignments.size(1)))
+    out = model.infer(batch.text, batch.text_lengths, r=batch.r, deterministic=True)
     metrics = {
         f"val/infer/{k}": v
         for k, v in attention_health(
-            out.alignments, batch.text_lengths, decoder_lengths(out.lengths, r)
+            out.alignments, batch.text_lengths, decoder_steps(out.lengths, out.r)
         ).items()
     }
     metrics["val/infer/gate_stop"] = sum(s == "gate" for s in out.stop_reasons) / len(out.stop_reasons)
@@ -90,7 +90,7 @@ def synthesize_samples(
     for i, item_id in enumerate(batch.ids):
         frames = int(out.lengths[i])
         mel = out.mel_postnet[i, :, :frames].float().cpu().numpy()
-        align = out.alignments[i, : -(-frames // r)].float().cpu().numpy()
+        align = out.alignments[i, : decoder_steps(frames, out.r)].float().cpu().numpy()
         gate = torch.sigmoid(out.gate_logits[i, :frames].float()).cpu().numpy()
         fig = sample_figure(mel, align, gate, title=f"step {step} {item_id} ({out.stop_reasons[i]})")
         tag = f"val_sample/{i}"

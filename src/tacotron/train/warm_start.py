@@ -24,7 +24,7 @@ def warm_start(
     own = model.state_dict()
     loaded, skipped = {}, []
     for name, value in state.items():
-        if name.startswith(skip) or name == "_extra_state":
+        if name.startswith(skip):
             skipped.append(name)
             continue
         if name not in own:
@@ -40,7 +40,7 @@ def warm_start(
         loaded[name] = value
     with torch.no_grad():
         model.load_state_dict(loaded, strict=False)
-    fresh = [n for n in own if n not in loaded and n != "_extra_state"]
+    fresh = [n for n in own if n not in loaded]
     log_event(
         0,
         "init_from",
