@@ -127,7 +127,7 @@ def test_forward_total_is_the_weighted_total_of_its_terms(kind):
     model = build_model(cfg.model, N_SYMBOLS, 80).train()
     batch = make_batch([9, 6, 4], [21, 14, 8], r=1)
     loss_fn = Tacotron2Loss(cfg.loss)
-    out = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths)
+    out = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=batch.r)
     losses = loss_fn(out, batch, step=6)
     terms = loss_fn.terms(out, batch)
     expected_keys = set(KEYS) - {"loss"} | (

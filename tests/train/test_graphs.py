@@ -72,7 +72,7 @@ def eager(
 ) -> tuple[dict[str, torch.Tensor], list[torch.Tensor]]:
     """The eager step's losses (detached) and gradients; leaves .grad zeroed, not None."""
     model.zero_grad(set_to_none=False)
-    out = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths)
+    out = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=batch.r)
     losses = loss_fn(out, batch, step, norm, guided_attn_weight=guided)
     losses["loss"].backward()
     grads = [p.grad.clone() for p in model.parameters()]
