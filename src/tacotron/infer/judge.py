@@ -4,7 +4,8 @@ Why this recipe (see shared ENVIRONMENT.md): pocketsphinx's voice-activity and n
 thrown off by digital silence and by very loud or very quiet input, so every waveform is resampled to
 16 kHz, peak-normalised to 0.5 and given a seeded -50 dBFS Gaussian noise floor before decoding. The
 same preparation is applied to synthesised and ground-truth audio, so their WERs are comparable.
-English only: no offline Russian acoustic model exists.
+English only: no offline Russian acoustic model installs from the registries (vosk 0.3.45 installs from
+PyPI, but `vosk.Model(lang="ru")` fetches its model from alphacephei.com at run time; checked 2026-12-01).
 
 Two modes. Closed vocabulary (`from_training_text`): a bigram LM over the training text, for template
 corpora whose evaluation sentences reuse the training words. Open vocabulary (`open_vocabulary`):
