@@ -28,6 +28,9 @@ browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 test: setup browser
+	@command -v festival >/dev/null && [ -d /usr/share/festival/voices/us/cmu_us_slt_arctic_hts ] && \
+	  [ -d /usr/share/festival/voices/russian/msu_ru_nsh_clunits ] && [ -d /usr/share/games/fortunes/ru ] || \
+	  (apt-get update -qq && apt-get install -y -qq festival festvox-us-slt-hts festvox-ru fortunes fortunes-ru)
 	$(BIN)/python -m pytest -q
 
 test-fast: setup

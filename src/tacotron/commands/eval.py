@@ -9,7 +9,10 @@ from typing import Any
 
 from tacotron.commands import run_reporting_input_errors
 
-HELP = "evaluate a checkpoint on sentences: alignment health, gate stops, length ratio, WER (and MCD with references)"
+HELP = (
+    "evaluate a checkpoint on sentences: alignment health, gate stops, length ratio, WER/CER "
+    "(closed or open vocabulary) and, with references, MCD and the vocoder ceiling"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +28,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="training text for the judge's LM: metadata.csv or a prepared dataset folder",
     )
+    parser.add_argument(
+        "--judge",
+        choices=["closed", "open"],
+        default="closed",
+        help="closed: LM from --corpus-text (template corpora); open: pocketsphinx's general English LM and "
+        "dictionary, nothing from the training text (natural corpora with unseen words)",
+    )
+    parser.add_argument("--asr-workers", type=int, default=1, help="recogniser processes (open judge)")
     parser.add_argument("--vocoder", choices=["griffin-lim", "hifigan"], default="griffin-lim")
     parser.add_argument("--out", default=None, help="folder for eval.json and the wavs (default: print only)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
@@ -52,6 +63,8 @@ def print_table(report: dict[str, Any]) -> None:
         "mcd_db",
         "wer",
         "wer_ceiling",
+        "cer",
+        "cer_ceiling",
     )
     print("  ".join(f"{c.split('/')[-1]:>12}" for c in columns) + "  text")
     for record in report["sentences"]:
@@ -81,6 +94,8 @@ def _run(args: argparse.Namespace) -> int:
         asr=not args.no_asr,
         batch_size=args.batch_size,
         seed=args.seed,
+        judge=args.judge,
+        asr_workers=args.asr_workers,
     )
     print_table(report)
     if args.out:

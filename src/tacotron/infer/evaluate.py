@@ -98,11 +98,21 @@ def _reference_fields(
 
 
 def _judge_for(
-    corpus_text: str | Path | None, normalize: Callable[[str], str], seed: int
+    corpus_text: str | Path | None, normalize: Callable[[str], str], seed: int, mode: str = "closed"
 ) -> tuple[Any, dict[str, Any]]:
     from tacotron.infer.judge import SphinxJudge
     from tacotron.infer.lm import corpus_sentences
 
+    if mode == "open":
+        judge = SphinxJudge.open_vocabulary(seed)
+        info = {
+            "mode": "open",
+            "lm": f"pocketsphinx general en-us LM and dictionary ({len(judge.vocabulary)} words), open vocabulary",
+            "missing_pronunciations": [],
+        }
+        return judge, info
+    if mode != "closed":
+        raise ValueError(f"judge mode must be 'closed' or 'open', got {mode!r}")
     if corpus_text is None:
         logger.warning(
             "no --corpus-text: judging with pocketsphinx's generic LM (WER about 0.6 on ground truth)"
@@ -123,28 +133,42 @@ def _add_wer(
     ceilings: list[np.ndarray | None],
     judge: Any,
     normalize: Callable[[str], str],
+    workers: int = 1,
 ) -> None:
-    """Transcribe synthesis (and the ceiling audio where present) and add words, errors and WER to each record."""
-    from tacotron.infer.judge import word_error_rate, word_errors
+    """Transcribe synthesis (and the ceiling audio where present) and add words, errors, WER and CER."""
+    from tacotron.infer.judge import (
+        char_error_rate,
+        char_errors,
+        transcribe_all,
+        word_error_rate,
+        word_errors,
+    )
     from tacotron.infer.lm import words_of
 
-    vocabulary = judge.lm.vocabulary if judge.lm is not None else None
-    for record, result, ceiling in zip(records, results, ceilings, strict=True):
+    vocabulary = judge.vocabulary
+    audio = [(r.wav, r.sample_rate) for r in results]
+    audio += [(c, r.sample_rate) for r, c in zip(results, ceilings, strict=True) if c is not None]
+    heard = iter(transcribe_all(judge, audio, workers))
+    hypotheses = [next(heard) for _ in results]
+    for record, result, ceiling, hypothesis in zip(records, results, ceilings, hypotheses, strict=True):
         reference = words_of(result.text, normalize)
-        hypothesis = judge.transcribe(result.wav, result.sample_rate)
         record.update(
             ref_words=reference,
             hyp_words=hypothesis,
             word_errors=word_errors(reference, hypothesis),
             wer=word_error_rate(reference, hypothesis),
+            char_errors=char_errors(reference, hypothesis),
+            cer=char_error_rate(reference, hypothesis),
             oov_words=sorted({w for w in reference if vocabulary is not None and w not in vocabulary}),
         )
         if ceiling is not None:
-            truth = judge.transcribe(ceiling, result.sample_rate)
+            truth = next(heard)
             record.update(
                 ceiling_hyp_words=truth,
                 ceiling_word_errors=word_errors(reference, truth),
                 wer_ceiling=word_error_rate(reference, truth),
+                ceiling_char_errors=char_errors(reference, truth),
+                cer_ceiling=char_error_rate(reference, truth),
             )
 
 
@@ -171,9 +195,12 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     ):
         summary[key] = _mean(records, key)
     words = sum(len(r.get("ref_words", [])) for r in records)
+    chars = sum(len(" ".join(r.get("ref_words", []))) for r in records)
     for prefix in ("", "ceiling_"):
         errors = [r[f"{prefix}word_errors"] for r in records if f"{prefix}word_errors" in r]
         summary["wer_ceiling" if prefix else "wer"] = sum(errors) / max(1, words) if errors else None
+        errors = [r[f"{prefix}char_errors"] for r in records if f"{prefix}char_errors" in r]
+        summary["cer_ceiling" if prefix else "cer"] = sum(errors) / max(1, chars) if errors else None
     oov = sum(len([w for w in r.get("ref_words", []) if w in r.get("oov_words", [])]) for r in records)
     summary["oov_rate"] = oov / words if words else None
     return summary
@@ -188,8 +215,15 @@ def evaluate(
     asr: bool = True,
     batch_size: int = 8,
     seed: int = 0,
+    judge: str = "closed",
+    asr_workers: int = 1,
 ) -> tuple[dict[str, Any], list[SynthesisResult]]:
-    """Synthesise and score `sentences`; returns (eval.json content, the synthesis results)."""
+    """Synthesise and score `sentences`; returns (eval.json content, the synthesis results).
+
+    `judge`: "closed" (LM from `corpus_text`; pocketsphinx's generic LM without it) or "open"
+    (pocketsphinx's general LM and dictionary, for open-vocabulary corpora; `corpus_text` unused).
+    `asr_workers`: processes for the open-vocabulary recogniser.
+    """
     from tacotron.audio import MelSpectrogram, mel_basis
 
     results = synth.synthesize([s.text for s in sentences], batch_size, seed=seed)
@@ -210,9 +244,9 @@ def evaluate(
         judge_info["reason"] = f"no offline recogniser for language {language!r}"
         logger.warning("skipping WER: %s", judge_info["reason"])
     elif asr:
-        judge, info = _judge_for(corpus_text, synth.frontend.normalize, seed)
+        asr_judge, info = _judge_for(corpus_text, synth.frontend.normalize, seed, judge)
         judge_info = {"used": True, "engine": "pocketsphinx en-us", **info}
-        _add_wer(records, results, ceilings, judge, synth.frontend.normalize)
+        _add_wer(records, results, ceilings, asr_judge, synth.frontend.normalize, asr_workers)
     report = {
         "checkpoint": str(synth.checkpoint) if synth.checkpoint else None,
         "step": synth.step,
@@ -223,3 +257,32 @@ def evaluate(
         "sentences": records,
     }
     return report, results
+
+
+def score_audio(
+    texts: list[str],
+    wav_paths: list[Path],
+    normalize: Callable[[str], str],
+    judge: Any,
+    workers: int = 1,
+) -> dict[str, Any]:
+    """WER and CER of recorded audio against its text (no model): the voice's own ceiling, or a check
+    of the judge itself. Returns {"wer", "cer", "words", "sentences": [{text, ref_words, hyp_words}]}."""
+    from tacotron.audio import load_wav
+    from tacotron.infer.judge import char_count, char_errors, transcribe_all, word_errors
+    from tacotron.infer.lm import words_of
+
+    audio = [(load_wav(path, 16000), 16000) for path in wav_paths]
+    hypotheses = transcribe_all(judge, audio, workers)
+    references = [words_of(text, normalize) for text in texts]
+    words = sum(len(r) for r in references)
+    return {
+        "wer": sum(word_errors(r, h) for r, h in zip(references, hypotheses, strict=True)) / max(1, words),
+        "cer": sum(char_errors(r, h) for r, h in zip(references, hypotheses, strict=True))
+        / max(1, sum(char_count(r) for r in references)),
+        "words": words,
+        "sentences": [
+            {"text": t, "ref_words": r, "hyp_words": h}
+            for t, r, h in zip(texts, references, hypotheses, strict=True)
+        ],
+    }

@@ -4,7 +4,13 @@ Why this recipe (see shared ENVIRONMENT.md): pocketsphinx's voice-activity and n
 thrown off by digital silence and by very loud or very quiet input, so every waveform is resampled to
 16 kHz, peak-normalised to 0.5 and given a seeded -50 dBFS Gaussian noise floor before decoding. The
 same preparation is applied to synthesised and ground-truth audio, so their WERs are comparable.
-English only: no offline Russian acoustic model exists.
+English only: no offline Russian acoustic model installs from the registries (vosk 0.3.45 installs from
+PyPI, but `vosk.Model(lang="ru")` fetches its model from alphacephei.com at run time; checked 2026-12-01).
+
+Two modes. Closed vocabulary (`from_training_text`): a bigram LM over the training text, for template
+corpora whose evaluation sentences reuse the training words. Open vocabulary (`open_vocabulary`):
+pocketsphinx's own general US-English LM and full dictionary, which know nothing of the training
+text, so held-out sentences with unseen words are judged as a listener would judge them.
 """
 
 from __future__ import annotations
@@ -42,6 +48,23 @@ def word_error_rate(reference: list[str], hypothesis: list[str]) -> float:
     if not reference:
         return float(len(hypothesis))
     return word_errors(reference, hypothesis) / len(reference)
+
+
+def char_errors(reference: list[str], hypothesis: list[str]) -> int:
+    """Levenshtein distance over the characters of the space-joined words."""
+    return word_errors(list(" ".join(reference)), list(" ".join(hypothesis)))
+
+
+def char_count(words: list[str]) -> int:
+    """Characters a CER divides by: those of the space-joined reference words."""
+    return len(" ".join(words))
+
+
+def char_error_rate(reference: list[str], hypothesis: list[str]) -> float:
+    """Character errors / reference characters (spaces between words count), as word_error_rate."""
+    if not reference:
+        return float(char_count(hypothesis))
+    return char_errors(reference, hypothesis) / char_count(reference)
 
 
 def prepare_for_asr(wav: np.ndarray, sample_rate: int, seed: int = 0) -> bytes:
@@ -104,8 +127,19 @@ def write_language_model(
     return LanguageModelFiles(lm_path, restricted, vocabulary, missing)
 
 
+def general_dictionary_words() -> set[str]:
+    """The words pocketsphinx's general US-English dictionary can pronounce (lowercase)."""
+    from pocketsphinx import get_model_path
+
+    return set(read_dictionary(Path(get_model_path()) / "en-us" / "cmudict-en-us.dict"))
+
+
 class SphinxJudge:
-    """Transcribes waveforms with pocketsphinx (US English) under a given LM; `lm=None` = its generic LM."""
+    """Transcribes waveforms with pocketsphinx (US English) under a given LM; `lm=None` = its generic LM.
+
+    `vocabulary`: the words the judge can recognise at all (reported as out-of-vocabulary otherwise):
+    the LM's words in closed mode, the general dictionary's in open mode, None when not tracked.
+    """
 
     def __init__(self, lm: LanguageModelFiles | None = None, seed: int = 0):
         from pocketsphinx import Decoder
@@ -116,6 +150,16 @@ class SphinxJudge:
         self.decoder = Decoder(**kwargs)
         self.lm = lm
         self.seed = seed
+        self.vocabulary: set[str] | None = lm.vocabulary if lm is not None else None
+        self.mode = "closed" if lm is not None else "generic"
+
+    @classmethod
+    def open_vocabulary(cls, seed: int = 0) -> SphinxJudge:
+        """pocketsphinx's general English LM and full dictionary: no knowledge of the training text."""
+        judge = cls(None, seed)
+        judge.vocabulary = general_dictionary_words()
+        judge.mode = "open"
+        return judge
 
     @classmethod
     def from_training_text(
@@ -135,3 +179,31 @@ class SphinxJudge:
         hyp = self.decoder.hyp()
         text = hyp.hypstr if hyp is not None else ""
         return [w.split("(")[0].lower() for w in text.split() if not w.startswith(("<", "["))]
+
+
+def _transcribe_open_chunk(job: tuple[list[tuple[np.ndarray, int]], int]) -> list[list[str]]:
+    """Worker: one open-vocabulary decoder for a chunk (a decoder is not picklable; loading takes ~1 s)."""
+    audio, seed = job
+    judge = SphinxJudge.open_vocabulary(seed)
+    return [judge.transcribe(wav, rate) for wav, rate in audio]
+
+
+def transcribe_all(
+    judge: SphinxJudge, audio: list[tuple[np.ndarray, int]], workers: int = 1
+) -> list[list[str]]:
+    """Transcribe (waveform, sample rate) pairs in order; open-vocabulary judges may use `workers` processes.
+
+    Why: the general LM decodes at ~2-4 s per sentence on one core, so 50 held-out sentences plus their
+    ceiling take minutes on one core and well under a minute on a GPU machine's 16.
+    """
+    if workers <= 1 or judge.mode != "open" or len(audio) < 2 * workers:
+        return [judge.transcribe(wav, rate) for wav, rate in audio]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    size = -(-len(audio) // workers)
+    chunks = [(audio[i : i + size], judge.seed) for i in range(0, len(audio), size)]
+    # fork, not spawn: spawn re-imports the caller's __main__ (scripts without a main guard would fail).
+    # Children only run pocketsphinx and numpy, never CUDA, so an inherited CUDA context is not touched.
+    with ProcessPoolExecutor(len(chunks), mp_context=multiprocessing.get_context("fork")) as pool:
+        return [words for chunk in pool.map(_transcribe_open_chunk, chunks) for words in chunk]
