@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -157,3 +158,16 @@ def test_controller_steers_a_real_training_run(tmp_path, tiny_cfg, tiny_dataset)
     decisions = [e for e in events if e["event"].startswith("controller/")]
     assert [e["event"] for e in decisions] == ["controller/raise_guided_attn", "controller/lower_lr"]
     assert all("no alignment" in e["reason"] for e in decisions)
+
+
+def test_raising_the_guided_weight_never_lowers_it_below_a_cap(tmp_path, tiny_cfg):
+    tiny_cfg.loss.guided_attn_weight = 300.0  # above controller_max_guided_attn_weight
+    trainer = FakeTrainer(tmp_path, tiny_cfg)
+    cfg = copy.deepcopy(CFG)
+    cfg.controller_max_guided_attn_weight = 50.0
+    ctl = LiveController(cfg, align_threshold=0.5)
+    for step, loss in [(100, 1.0), (200, 0.9), (300, 0.8)]:
+        trainer.step = step
+        ctl.on_eval_end(trainer, {"val/loss": loss, "val/attn/diagonality": 0.1})
+    trainer.events.close()
+    assert trainer.guided_attn_weight() == 300.0

@@ -183,7 +183,8 @@ class LiveController(Callback):
     def _apply(self, trainer: Trainer, decision: Decision) -> dict:
         if decision.action == "raise_guided_attn":
             old = trainer.guided_attn_weight()
-            new = min(max(old, 1e-3) * decision.factor, self.cfg.controller_max_guided_attn_weight)
+            raised = min(max(old, 1e-3) * decision.factor, self.cfg.controller_max_guided_attn_weight)
+            new = max(old, raised)  # a cap below the current weight must not turn "raise" into a cut
             trainer.set_guided_attn_weight(new)
             return {"action": f"loss.guided_attn_weight {old:g} -> {new:g}", "old": old, "new": new}
         details: dict = {}
