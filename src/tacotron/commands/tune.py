@@ -101,6 +101,9 @@ def _compare(args: argparse.Namespace, cfg, out: Path) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tacotron.extras import require
+
+    require("optuna", "tune", "tacotron tune")
     from tacotron.tune.runner import TuneJob, finish, open_job_study, run_trials, spawn_workers, wait_workers
     from tacotron.tune.space import SearchSpace
 
