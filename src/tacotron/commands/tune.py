@@ -24,7 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
     parser.add_argument("--data", required=True, help="prepared dataset folder (tacotron prepare)")
     parser.add_argument(
-        "--space", default="space.yaml", help="search space YAML (a bare name: that file, else the shipped one)"
+        "--space",
+        default="space.yaml",
+        help="search space YAML (a bare name: that file, else the shipped one)",
     )
     parser.add_argument(
         "--trials", type=int, default=0, help="finished trials wanted in the study (default tune.trials)"
