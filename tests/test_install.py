@@ -5,8 +5,8 @@ folder that is not the checkout, with the shipped configs found by name.
 The project is installed from a copy of what a source distribution holds (pyproject.toml, README.md,
 src/), so the build leaves no build/ folder in the checkout. Versions come from requirements.lock
 (as constraints: only what the core needs is installed), torch first as the CPU build, so pip's
-cache makes this about two and a half minutes on 2 busy cores (half of it installing, a
-quarter librosa's numba compiling its caches on first import) instead of a download.
+cache serves the rest: about 2 minutes on 2 idle cores, 3.5 on 2 cores shared with other jobs
+(a third installing; the first `prepare` also waits for librosa's numba functions to compile).
 """
 
 from __future__ import annotations
