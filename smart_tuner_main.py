@@ -27,10 +27,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     mode.add_argument("--optimize", action="store_true", help="run the hyperparameter search (default)")
     mode.add_argument("--train", action="store_true", help="one training run with the live controller")
     parser.add_argument("--n_trials", "--n-trials", dest="n_trials", type=int, default=20)
-    parser.add_argument("--config", default=None, help="base config (default configs/demo.yaml)")
+    parser.add_argument("--config", default=None, help="base config (default the shipped demo.yaml)")
     parser.add_argument("--data", default=None, help="prepared dataset (default: the demo corpus)")
     parser.add_argument("--lang", choices=["en", "ru"], default="en", help="demo corpus language")
-    parser.add_argument("--space", default=str(ROOT / "configs" / "space.yaml"))
+    parser.add_argument("--space", default="space.yaml", help="search space (default the shipped one)")
     parser.add_argument("--study", default="smart_tuner")
     parser.add_argument("--storage", default="")
     parser.add_argument("--out", default=None, help="tuner output (default tune/STUDY) or run folder")
@@ -109,9 +109,10 @@ def to_tacotron_argv(args: argparse.Namespace, data: str, config: str) -> list[s
 
 def main(argv: list[str] | None = None) -> int:
     from tacotron.cli import main as tacotron_main
+    from tacotron.configs import shipped_config
 
     args = parse_args(argv)
-    config = args.config or str(ROOT / "configs" / ("demo-ru.yaml" if args.lang == "ru" else "demo.yaml"))
+    config = args.config or str(shipped_config("demo-ru.yaml" if args.lang == "ru" else "demo.yaml"))
     data = args.data or str(demo_dataset(args.lang, config))
     command = to_tacotron_argv(args, data, config)
     print("$ tacotron " + " ".join(command), flush=True)

@@ -2,7 +2,7 @@
 # The GPU half of `make demo DEVICE=cuda`, for a lent GPU machine with no package registry:
 # espeak-ng comes from carried Debian packages (.gl/*.deb, downloaded with apt-get download), librosa/soundfile/num2words from carried
 # wheels (.whl/*.whl). Runs the CUDA tests, builds and prepares the same demo corpus as the CPU demo,
-# trains configs/demo-cuda.yaml for MINUTES, synthesises held-out sentences and packs the results
+# trains the shipped demo-cuda.yaml for MINUTES, synthesises held-out sentences and packs the results
 # into $OUT (WER is judged on the CPU machine, which has pocketsphinx: benchmarks/judge_synth.py).
 #
 # Fetch the carried files on the CPU machine (both folders are git-ignored, name them in `carry`):
@@ -24,8 +24,8 @@ GRAPHS=true
 grep -q "failed" "$OUT/cuda_tests.log" && GRAPHS=false
 D=/tmp/gpu_demo
 set -e
-build_demo_dataset $D configs/demo-cuda.yaml
-python3 -m tacotron train --config configs/demo-cuda.yaml --data $D/dataset --run $D/run --device cuda \
+build_demo_dataset $D demo-cuda.yaml
+python3 -m tacotron train --config demo-cuda.yaml --data $D/dataset --run $D/run --device cuda \
   --set train.max_minutes="$MINUTES" --set train.cuda_graphs=$GRAPHS "${SETS[@]}" 2>&1 | grep -v "it/s" | tail -20
 python3 -c "from tacotron.data.demo_corpus import heldout_sentences as h; print('\n'.join(h('en', 16, 0)))" \
   > $D/heldout.txt

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Issue 20's proof on one GPU: a festival voice built from a real speaker reads real fortunes text
-# (open vocabulary), the corpus is prepared, configs/ljspeech.yaml trains for MINUTES (default 25), and
+# (open vocabulary), the corpus is prepared, src/tacotron/configs/ljspeech.yaml trains for MINUTES (default 25), and
 # the open-vocabulary judge scores held-out sentences (30%+ of their words never in training) every
 # EVAL_EVERY minutes while training runs. Everything lands in $OUT as it goes (a cut-off run keeps its
 # numbers): curve.tsv / curve.jsonl (minutes, step, val diagonality, WER, CER, ceilings, MCD),
 # corpus.json, train.log, eval_*/eval.json, heldout/ and sentences/ wavs (Griffin-Lim and HiFi-GAN).
 #
-#   LANG=ru       Russian: festvox-ru reading fortunes-ru, configs/ljspeech-ru.yaml; no offline Russian
+#   LANG=ru       Russian: festvox-ru reading fortunes-ru, src/tacotron/configs/ljspeech-ru.yaml; no offline Russian
 #                 recogniser exists, so the curve has MCD and length ratio against the voice's own audio.
 #   SENTENCES=f   extra sentences (one per line) to synthesise with both vocoders into $OUT/sentences/.
 #   N=13100 HELDOUT=50 MINUTES=25 EVAL_EVERY=5 STAGES="render prepare train final"  (a warm machine
@@ -24,8 +24,8 @@
 # DRY=1 runs the stages with a tiny corpus and model on a CPU (see the end of this file).
 set -uo pipefail
 [ "${LANG:-}" = ru ] && L=ru || L=en  # LANG is also the locale variable: only "ru" selects Russian
-if [ $L = ru ]; then VOICE=ru-festival CFG=configs/ljspeech-ru.yaml JUDGE=(); else
-  VOICE=slt CFG=configs/ljspeech.yaml JUDGE=(--judge open); fi
+if [ $L = ru ]; then VOICE=ru-festival CFG=src/tacotron/configs/ljspeech-ru.yaml JUDGE=(); else
+  VOICE=slt CFG=src/tacotron/configs/ljspeech.yaml JUDGE=(--judge open); fi
 N=${N:-13100}
 HELDOUT=${HELDOUT:-50}
 MINUTES=${MINUTES:-25}

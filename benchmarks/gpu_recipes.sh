@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Held-out WER against training steps for CPU-demo recipes (configs/demo.yaml plus overrides), trained side
+# Held-out WER against training steps for CPU-demo recipes (the shipped demo.yaml plus overrides), trained side
 # by side on one lent GPU. How many steps a recipe needs to become intelligible does not depend on the
 # device; how many steps fit in the CPU demo's 30 minutes is `tacotron bench --device cpu --sections
-# cpu_demo`. Together they pick configs/demo.yaml without spending hours of 2-core CPU time per candidate.
+# cpu_demo`. Together they pick the shipped demo.yaml without spending hours of 2-core CPU time per candidate.
 #
 #   RECIPES="base: lr2e3:train.lr=2e-3 l1:loss.mel_loss=l1;model.postnet_dropout=0.1" \
 #   STEPS=1600 EVERY=400 MINUTES=6 bash benchmarks/gpu_recipes.sh
@@ -25,7 +25,7 @@ mkdir -p "$OUT"
 source benchmarks/gpu_env.sh
 D=/tmp/gpu_recipes
 set -e
-build_demo_dataset $D configs/demo.yaml
+build_demo_dataset $D demo.yaml
 python3 -c "from tacotron.data.demo_corpus import heldout_sentences as h; print('\n'.join(h('en', 8, 0)))" \
   > $D/heldout.txt
 [ -n "${JUDGE_ONLY:-}" ] || for recipe in $RECIPES; do
@@ -33,7 +33,7 @@ python3 -c "from tacotron.data.demo_corpus import heldout_sentences as h; print(
   sets=()
   IFS=';' read -ra pairs <<< "${recipe#*:}"  # ';' between overrides: values may hold commas
   for pair in "${pairs[@]}"; do [ -n "$pair" ] && sets+=(--set "$pair"); done
-  python3 -m tacotron train --config configs/demo.yaml --data $D/dataset --run "$D/$name" --device cuda \
+  python3 -m tacotron train --config demo.yaml --data $D/dataset --run "$D/$name" --device cuda \
     --set train.max_minutes="$MINUTES" --set train.max_steps="$STEPS" --set train.checkpoint_every="$CKPT_EVERY" \
     --set train.eval_every="$EVERY" --set train.keep_last=50 --set train.cuda_graphs=true \
     --set train.graph_mel_multiple=64 --set train.graph_text_multiple=32 "${sets[@]}" \

@@ -90,7 +90,9 @@ async def run_load_async(
     seeded: bool = False,
 ) -> LoadReport:
     """Unseeded requests by default: seeded ones are synthesised alone, so they would measure no batching."""
-    import httpx
+    from tacotron.extras import require
+
+    httpx = require("httpx", "serve", "the serve load test")
 
     require_loopback_url(url)
     if n_requests < 1 or concurrency < 1:

@@ -228,7 +228,7 @@ def maxbatch(args, device, results) -> None:
 
 
 def cpu_demo(args, device, results) -> None:
-    """The CPU demo's training speed: `--demo-config` (configs/demo.yaml) at its own r and batch and at
+    """The CPU demo's training speed: `--demo-config` (the shipped demo.yaml) at its own r and batch and at
     neighbouring r / batch, on batches shaped like the espeak-ng demo corpus. Answers "how many steps
     fit in the demo's 30 minutes, and which knob buys more", on whatever device is given."""
     from tacotron.config import load_config

@@ -48,7 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--maxbatch-gib", type=float, default=24.0, help="memory cap for the largest-batch search"
     )
     parser.add_argument("--no-torchaudio", action="store_true", help="measure ours only")
-    parser.add_argument("--demo-config", default="configs/demo.yaml", help="config of the cpu_demo section")
+    parser.add_argument(
+        "--demo-config",
+        default="demo.yaml",
+        help="config of the cpu_demo section (a bare name: the shipped one)",
+    )
     parser.add_argument("--device", default="cuda")
 
 

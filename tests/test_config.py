@@ -1,13 +1,10 @@
 """Config: defaults, YAML round trip, layering, overrides and the errors users see."""
 
-from pathlib import Path
-
 import pytest
 
 from tacotron.cli import main
 from tacotron.config import Config, ConfigError, apply_overrides, load_config
-
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+from tacotron.configs import find_config, shipped_config, shipped_dir, shipped_names
 
 
 def test_defaults_are_the_ljspeech_recipe():
@@ -74,11 +71,39 @@ def test_layered_config_overrides_base(tmp_path):
     assert (cfg.train.lr, cfg.train.batch_size, cfg.train.seed) == (0.002, 4, 7)
 
 
-@pytest.mark.parametrize(
-    "name", sorted(p.name for p in CONFIGS.glob("*.yaml") if not p.name.startswith("space"))
-)
+@pytest.mark.parametrize("name", [n for n in shipped_names() if not n.startswith("space")])
 def test_shipped_configs_load(name):
-    load_config(CONFIGS / name)
+    load_config(shipped_config(name))
+
+
+def test_shipped_configs_live_in_the_package():
+    assert shipped_dir().parent.name == "tacotron"
+    assert {"demo.yaml", "demo-ru.yaml", "space.yaml"} <= set(shipped_names())
+    assert shipped_config("demo") == shipped_config("demo.yaml") == shipped_dir() / "demo.yaml"
+    with pytest.raises(FileNotFoundError, match="shipped: .*demo.yaml"):
+        shipped_config("nope.yaml")
+
+
+def test_bare_config_name_falls_back_to_the_shipped_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert find_config("demo.yaml") == shipped_config("demo.yaml")
+    assert load_config("demo-ru.yaml").text.language == "ru"  # layered on the shipped demo.yaml
+    (tmp_path / "demo.yaml").write_text("train:\n  lr: 0.125\n")
+    assert load_config("demo.yaml").train.lr == 0.125  # a file of that name here wins
+    with pytest.raises(ConfigError, match=r"not found: missing\.yaml .*shipped: .*demo\.yaml"):
+        load_config("missing.yaml")
+    with pytest.raises(ConfigError, match="not found: sub/demo.yaml"):
+        load_config("sub/demo.yaml")  # a path with folders means that file, never a shipped one
+
+
+def test_cli_reads_a_shipped_config_by_name(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["config", "--config", "demo.yaml"]) == 0
+    assert f"n_frames_per_step: {load_config(shipped_config('demo')).model.n_frames_per_step}" in (
+        capsys.readouterr().out
+    )
+    assert main(["config", "--config", "nope.yaml"]) == 2
+    assert "shipped: " in capsys.readouterr().err
 
 
 def test_cli_prints_config_and_reports_errors(capsys):

@@ -16,6 +16,7 @@ import sys
 
 from tacotron import __version__, commands
 from tacotron.config import ConfigError
+from tacotron.extras import MissingExtraError
 
 
 def _command_modules() -> dict[str, object]:
@@ -50,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args) or 0)
     except ConfigError as err:
         print(f"config error: {err}", file=sys.stderr)
+        return 2
+    except MissingExtraError as err:
+        print(err, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -433,7 +433,10 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
-    """Defaults when `path` is None, else the file; then overrides. The CLI's single entry point."""
+    """Defaults when `path` is None, else the file (or the shipped config of that name, see
+    `tacotron.configs`); then overrides. The CLI's single entry point."""
     if path is None:
         return apply_overrides(Config(), overrides or [])
-    return Config.load(path, overrides)
+    from tacotron.configs import find_config  # it imports this module
+
+    return Config.load(find_config(path), overrides)

@@ -306,6 +306,9 @@ def _dynamic_axes(spec: dict[str, str]) -> dict[str, dict[int, str]]:
 
 def export_onnx(model: nn.Module, meta: dict[str, Any], out_dir: str | Path) -> Path:
     """encoder.onnx, decoder_step.onnx, postnet.onnx (dynamic batch and lengths), metadata.json, runner.py."""
+    from tacotron.extras import require
+
+    require("onnx", "export", "tacotron export --format onnx")  # torch's ONNX exporter writes with it
     check_exportable(model)
     model = model.eval()
     out = Path(out_dir)

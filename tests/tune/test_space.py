@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import optuna
 import pytest
 
 from tacotron.config import Config, ConfigError
+from tacotron.configs import shipped_config
 from tacotron.tune.space import SearchSpace, apply_params
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_default_space_covers_the_issue_keys():
-    space = SearchSpace.load(REPO / "configs" / "space.yaml")
+    space = SearchSpace.load(shipped_config("space.yaml"))
     for key in (
         "train.lr",
         "train.warmup_steps",
@@ -32,7 +29,7 @@ def test_default_space_covers_the_issue_keys():
 
 
 def test_sampled_values_respect_types_and_bounds():
-    space = SearchSpace.load(REPO / "configs" / "space.yaml")
+    space = SearchSpace.load(shipped_config("space.yaml"))
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
     for _ in range(5):
         trial = study.ask()
@@ -79,3 +76,16 @@ def test_apply_params_returns_a_new_validated_config():
     assert base.train.lr == 1e-3  # the base is untouched
     with pytest.raises(ConfigError):
         apply_params(base, {"train.batch_size": 2.5})
+
+
+def test_tune_command_defaults_to_the_shipped_space(tmp_path, monkeypatch):
+    import argparse
+
+    from tacotron.commands import tune
+    from tacotron.configs import find_config
+
+    monkeypatch.chdir(tmp_path)  # no space.yaml here: the shipped one is meant
+    parser = argparse.ArgumentParser()
+    tune.add_arguments(parser)
+    args = parser.parse_args(["--data", "dataset"])
+    assert find_config(args.space) == shipped_config("space.yaml")

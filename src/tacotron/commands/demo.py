@@ -15,8 +15,6 @@ HELP = "build the demo corpus, prepare it, train, synthesise held-out sentences,
 
 log = logging.getLogger(__name__)
 
-_CONFIGS = Path(__file__).resolve().parents[3] / "configs"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lang", choices=["en", "ru"], default="en")
@@ -24,20 +22,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--n", type=int, default=1200, help="corpus size in utterances")
     parser.add_argument("--minutes", type=float, default=None, help="training budget (default: config's)")
-    parser.add_argument("--config", default=None, help="training config (default configs/demo*.yaml)")
+    parser.add_argument("--config", default=None, help="training config (default the shipped demo*.yaml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--heldout", type=int, default=8, help="held-out sentences to synthesise")
     parser.add_argument("--seed", type=int, default=0)
 
 
 def _default_config(lang: str, device: str) -> Path:
+    from tacotron.configs import shipped_config
+
     name = "demo-cuda.yaml" if device.startswith("cuda") else "demo.yaml"
-    path = _CONFIGS / name
     if lang == "ru":
-        path = _CONFIGS / name.replace(".yaml", "-ru.yaml")
-    if not path.is_file():
-        raise FileNotFoundError(f"demo config not found: {path}")
-    return path
+        name = name.replace(".yaml", "-ru.yaml")
+    return shipped_config(name)
 
 
 def _run(argv: list[str]) -> None:

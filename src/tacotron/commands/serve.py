@@ -46,8 +46,11 @@ def settings_from_args(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     import torch
-    import uvicorn
 
+    from tacotron.extras import require
+
+    require("fastapi", "serve", "tacotron serve")
+    uvicorn = require("uvicorn", "serve", "tacotron serve")
     from tacotron.serve.app import create_app
     from tacotron.serve.server import load_voices
 

@@ -1,6 +1,6 @@
 """`tacotron tune`: Optuna search over a YAML search space, each trial a short real training run.
 
-    tacotron tune --config base.yaml --data DATASET --space configs/space.yaml --trials 20 --study demo
+    tacotron tune --config base.yaml --data DATASET --space space.yaml --trials 20 --study demo
     tacotron tune ... --storage postgresql://user@host/db     # same command on every machine
     tacotron tune ... --workers 3                              # 3 local processes, one SQLite file
     tacotron tune --config base.yaml --data DATASET --compare OUT/best.yaml --compare-steps 2000
@@ -19,13 +19,15 @@ from tacotron.commands import add_config_arguments, config_from_args
 
 HELP = "search hyperparameters with Optuna (short real training runs, pruning, report, best.yaml)"
 
-DEFAULT_SPACE = Path(__file__).resolve().parents[3] / "configs" / "space.yaml"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
     parser.add_argument("--data", required=True, help="prepared dataset folder (tacotron prepare)")
-    parser.add_argument("--space", default=str(DEFAULT_SPACE), help="search space YAML")
+    parser.add_argument(
+        "--space",
+        default="space.yaml",
+        help="search space YAML (a bare name: that file, else the shipped one)",
+    )
     parser.add_argument(
         "--trials", type=int, default=0, help="finished trials wanted in the study (default tune.trials)"
     )
@@ -101,6 +103,10 @@ def _compare(args: argparse.Namespace, cfg, out: Path) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tacotron.configs import find_config
+    from tacotron.extras import require
+
+    require("optuna", "tune", "tacotron tune")
     from tacotron.tune.runner import TuneJob, finish, open_job_study, run_trials, spawn_workers, wait_workers
     from tacotron.tune.space import SearchSpace
 
@@ -113,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     job = TuneJob(
         cfg=cfg,
         dataset_dir=Path(args.data),
-        space=SearchSpace.load(args.space),
+        space=SearchSpace.load(find_config(args.space)),
         study_name=args.study,
         out_dir=out,
         storage_url=args.storage,

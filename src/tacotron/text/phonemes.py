@@ -29,6 +29,9 @@ class EspeakPhonemizer:
             raise ValueError(
                 f"no espeak-ng voice for language {language!r}; expected one of {sorted(ESPEAK_VOICES)}"
             )
+        from tacotron.extras import require
+
+        require("phonemizer", "phonemes", "phoneme input (text.phonemes)")
         from phonemizer.backend import EspeakBackend
         from phonemizer.separator import Separator
 

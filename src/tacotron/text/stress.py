@@ -25,6 +25,9 @@ class SileroStresser:
 
         threads, grad = torch.get_num_threads(), torch.is_grad_enabled()
         try:  # silero-stress sets torch threads to 1 at import and turns autograd off globally
+            from tacotron.extras import require
+
+            require("silero_stress", "ru", "Russian stress marks (silero-stress)")
             from silero_stress import load_accentor
 
             self._accentor = load_accentor("ru")

@@ -52,6 +52,9 @@ def make_client(tracking_uri: str) -> Any:
     """MlflowClient for `tracking_uri` (opting in to the folder store for file: URIs, see module doc)."""
     if tracking_uri.startswith("file:"):
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    from tacotron.extras import require
+
+    require("mlflow", "mlflow", "the MLflow logger (train.loggers: [mlflow])")
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=tracking_uri)

@@ -46,12 +46,16 @@ def make_storage(url: str, cfg: TuneConfig) -> Any:
     from optuna.exceptions import ExperimentalWarning
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
+    from tacotron.extras import require
+
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite:///"):
         _prepare_sqlite(url, cfg.sqlite_timeout)
         engine_kwargs["connect_args"] = {"timeout": cfg.sqlite_timeout}
     else:
         engine_kwargs["pool_pre_ping"] = True  # a server restart must not kill long-lived workers
+    if url.startswith(("postgresql://", "postgresql+psycopg2://")):
+        require("psycopg2", "postgres", "PostgreSQL storage for tacotron tune")  # SQLAlchemy's driver
     heartbeat = cfg.heartbeat_interval if cfg.heartbeat_interval > 0 else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats are "experimental" since 2.8
