@@ -28,6 +28,9 @@ def train_losses(dataset, run_dir, precision: str, cuda_graphs: bool = False) ->
     )
     cfg.model.n_frames_per_step = 2
     cfg.train.cuda_graphs = cuda_graphs
+    # from a zero frame bias: with the mean-mel start the loss has little left to halve in 60 steps
+    # (12.8 -> 10.6 on this data, measured on CPU and GPU alike), so halving would test nothing here
+    cfg.train.init_frame_bias = False
     result = Trainer(cfg, dataset, run_dir, device="cuda").fit()
     assert result.step == 60 and result.skipped_steps == 0
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
