@@ -16,7 +16,9 @@ pytestmark = [
 ]
 
 
-def train_losses(dataset, run_dir, precision: str, cuda_graphs: bool = False) -> list[float]:
+def train_losses(
+    dataset, run_dir, precision: str, cuda_graphs: bool = False, init_frame_bias: bool = True
+) -> list[float]:
     cfg = fast_config(
         max_steps=60,
         batch_size=8,
@@ -28,9 +30,7 @@ def train_losses(dataset, run_dir, precision: str, cuda_graphs: bool = False) ->
     )
     cfg.model.n_frames_per_step = 2
     cfg.train.cuda_graphs = cuda_graphs
-    # from a zero frame bias: with the mean-mel start the loss has little left to halve in 60 steps
-    # (12.8 -> 10.6 on this data, measured on CPU and GPU alike), so halving would test nothing here
-    cfg.train.init_frame_bias = False
+    cfg.train.init_frame_bias = init_frame_bias
     result = Trainer(cfg, dataset, run_dir, device="cuda").fit()
     assert result.step == 60 and result.skipped_steps == 0
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -41,7 +41,9 @@ def train_losses(dataset, run_dir, precision: str, cuda_graphs: bool = False) ->
 
 def test_fp32_and_bf16_losses_go_down_in_step(tmp_path):
     dataset = write_synthetic_dataset(tmp_path / "data", fast_config(), n_items=40)
-    curves = {p: train_losses(dataset, tmp_path / p, p) for p in ("fp32", "bf16")}
+    # from a zero frame bias: with the mean-mel start the loss has little left to halve in 60 steps
+    # (12.8 -> 10.6 on this data, on CPU and GPU alike), so halving would not separate learning from noise
+    curves = {p: train_losses(dataset, tmp_path / p, p, init_frame_bias=False) for p in ("fp32", "bf16")}
     for precision, losses in curves.items():
         start, end = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
         assert end < 0.5 * start, f"{precision}: loss {start:.3f} -> {end:.3f} did not halve"
@@ -58,5 +60,8 @@ def test_cuda_graph_training_matches_eager_and_learns(tmp_path):
     graphed = train_losses(dataset, tmp_path / "graphed", "fp32", cuda_graphs=True)
     assert graphed[0] == pytest.approx(eager[0], rel=1e-2)
     start, end = sum(graphed[:5]) / 5, sum(graphed[-5:]) / 5
-    assert end < 0.5 * start, f"graphed: loss {start:.3f} -> {end:.3f} did not halve"
-    assert abs(end - sum(eager[-5:]) / 5) < 0.25 * sum(eager[-5:]) / 5
+    eager_start, eager_end = sum(eager[:5]) / 5, sum(eager[-5:]) / 5
+    # from the mean-mel frame bias both paths start near 12.8 and end near 10.6 on this data
+    assert end < 0.9 * start, f"graphed: loss {start:.3f} -> {end:.3f} barely moved"
+    assert abs((start - end) - (eager_start - eager_end)) < 0.3 * (eager_start - eager_end)
+    assert abs(end - eager_end) < 0.25 * eager_end
