@@ -23,8 +23,9 @@ def main() -> int:
     from tacotron.config import AudioConfig, TextConfig
     from tacotron.data.demo_corpus import write_reference_wavs
     from tacotron.infer.judge import SphinxJudge, word_errors
-    from tacotron.infer.lm import corpus_sentences, words_of
+    from tacotron.infer.lm import corpus_sentences
     from tacotron.text import TextFrontend
+    from tacotron.text.words import words_of
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("synth_dir")

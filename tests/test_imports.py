@@ -18,7 +18,7 @@ PACKAGE = SRC / "tacotron"
 
 # Lower index = lower layer; a module may import its own layer's and lower layers' packages only.
 LAYERS = [
-    {"<root>", "config", "frames", "extras"},
+    {"<root>", "config", "configs", "frames", "extras"},
     {"text", "audio"},
     {"data"},
     {"model"},

@@ -437,6 +437,10 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     `tacotron.configs`); then overrides. The CLI's single entry point."""
     if path is None:
         return apply_overrides(Config(), overrides or [])
-    from tacotron.configs import find_config  # it imports this module
+    from tacotron.configs import find_config
 
-    return Config.load(find_config(path), overrides)
+    try:
+        found = find_config(path)
+    except FileNotFoundError as err:
+        raise ConfigError(str(err)) from err
+    return Config.load(found, overrides)

@@ -12,8 +12,9 @@ from tests.infer.helpers import SENTENCES, TRAINING_TEXT
 from tacotron.audio import load_wav
 from tacotron.config import TextConfig
 from tacotron.infer.judge import SphinxJudge, word_error_rate, word_errors, write_language_model
-from tacotron.infer.lm import bigram_arpa, corpus_sentences, words_of
+from tacotron.infer.lm import bigram_arpa, corpus_sentences
 from tacotron.text import TextFrontend
+from tacotron.text.words import words_of
 
 
 @pytest.fixture(scope="module")

@@ -103,7 +103,6 @@ def _compare(args: argparse.Namespace, cfg, out: Path) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tacotron.configs import find_config
     from tacotron.extras import require
 
     require("optuna", "tune", "tacotron tune")
@@ -119,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     job = TuneJob(
         cfg=cfg,
         dataset_dir=Path(args.data),
-        space=SearchSpace.load(find_config(args.space)),
+        space=SearchSpace.load(_space_path(args.space)),
         study_name=args.study,
         out_dir=out,
         storage_url=args.storage,
@@ -141,3 +140,14 @@ def run(args: argparse.Namespace) -> int:
     for name, path in paths.items():
         print(f"{name}: {path if path else '(none: no completed trial)'}")
     return 0
+
+
+def _space_path(name: str):
+    """The search-space file, or the shipped one of that name; a config error (exit 2) when neither exists."""
+    from tacotron.config import ConfigError
+    from tacotron.configs import find_config
+
+    try:
+        return find_config(name)
+    except FileNotFoundError as err:
+        raise ConfigError(str(err)) from err

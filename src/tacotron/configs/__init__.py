@@ -10,8 +10,6 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-from tacotron.config import ConfigError
-
 
 def shipped_dir() -> Path:
     # A regular (unzipped) install or a source checkout: the package folder is a real directory, which
@@ -37,13 +35,13 @@ def shipped_config(name: str) -> Path:
 
 def find_config(path: str | Path) -> Path:
     """`path` when that file exists, else the shipped config of that name (a bare name only: a path
-    with folders in it means that file). ConfigError names both places when neither exists."""
+    with folders in it means that file). FileNotFoundError names both places when neither exists."""
     candidate = Path(path)
     if candidate.is_file():
         return candidate
     if candidate.parent == Path(".") and _shipped_path(candidate.name).is_file():
         return _shipped_path(candidate.name)
-    raise ConfigError(
+    raise FileNotFoundError(
         f"config file not found: {path} (nor a shipped config of that name; shipped: "
         f"{', '.join(shipped_names())})"
     )

@@ -196,7 +196,7 @@ def plan_natural_corpus(voice: FestivalVoice, seed: int, n_heldout: int, root=No
     if voice.lang == "en":
         from pocketsphinx import get_model_path
 
-        from tacotron.infer.lm import read_dictionary
+        from tacotron.text.words import read_dictionary
 
         vocabulary = set(read_dictionary(Path(get_model_path()) / "en-us" / "cmudict-en-us.dict"))
     scale = voice.length_scale

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from tacotron.config import TextConfig
 from tacotron.data.fortune_text import SentenceStats, fortune_blocks, fortune_sentences, reject_reason
-from tacotron.infer.lm import words_of
 from tacotron.text import EmptyTextError, TextFrontend, UnknownCharactersError
+from tacotron.text.words import words_of
 
 # Character-length bins of the normalised (spoken) text and their shares, shaped like LJSpeech
 # (normalised texts of about 15-170 characters, mean about 100; at ~15 characters per second that is

@@ -143,7 +143,7 @@ def _add_wer(
         word_error_rate,
         word_errors,
     )
-    from tacotron.infer.lm import words_of
+    from tacotron.text.words import words_of
 
     vocabulary = judge.vocabulary
     audio = [(r.wav, r.sample_rate) for r in results]
@@ -270,7 +270,7 @@ def score_audio(
     of the judge itself. Returns {"wer", "cer", "words", "sentences": [{text, ref_words, hyp_words}]}."""
     from tacotron.audio import load_wav
     from tacotron.infer.judge import char_count, char_errors, transcribe_all, word_errors
-    from tacotron.infer.lm import words_of
+    from tacotron.text.words import words_of
 
     audio = [(load_wav(path, 16000), 16000) for path in wav_paths]
     hypotheses = transcribe_all(judge, audio, workers)

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tacotron.infer.lm import bigram_arpa, read_dictionary, words_of
+from tacotron.infer.lm import bigram_arpa
+from tacotron.text.words import read_dictionary, words_of
 
 logger = logging.getLogger(__name__)
 

@@ -13,21 +13,12 @@ probabilities: p(w|h) = (c(h,w) - D) / c(h) for seen pairs, else alpha(h) * p(w)
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 BOS, EOS = "<s>", "</s>"
-_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")  # letters (any script), inner apostrophes kept
 _LOG10_ZERO = -99.0
-
-
-def words_of(text: str, normalize: Callable[[str], str] | None = None) -> list[str]:
-    """Lowercase words of `text` after `normalize` (the frontend's: numbers and abbreviations expanded)."""
-    if normalize is not None:
-        text = normalize(text)
-    return _WORD.findall(text.lower())
 
 
 def discount(bigrams: Counter) -> float:
@@ -95,19 +86,6 @@ def bigram_arpa(sentences: Iterable[list[str]]) -> str:
             "",
         ]
     )
-
-
-def read_dictionary(path: str | Path) -> dict[str, list[str]]:
-    """A CMUdict-style pronunciation file: word -> its lines (alternates "word(2) ..." kept)."""
-    entries: dict[str, list[str]] = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            parts = line.split(maxsplit=1)
-            if len(parts) != 2:
-                continue
-            word = re.sub(r"\(\d+\)$", "", parts[0]).lower()
-            entries.setdefault(word, []).append(line.rstrip("\n"))
-    return entries
 
 
 def corpus_sentences(path: str | Path) -> list[str]:
