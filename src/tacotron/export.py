@@ -153,18 +153,18 @@ class ScriptedTacotron(nn.Module):
         return mel_postnet, out_lengths, align, codes
 
 
-def scripted_tacotron(model: nn.Module, meta: dict[str, Any]) -> torch.jit.ScriptModule:
-    """Trace the parts of `model` (eval mode) at r = meta["r"] and script the loop around them."""
-    r = meta["r"]
-    inputs = _trace_inputs(model, r, *example_inputs(len(meta["symbols"]["symbols"])))
+def scripted_tacotron(model: nn.Module, *, r: int, n_symbols: int) -> torch.jit.ScriptModule:
+    """`model` (eval mode, stop settings and max_decoder_steps its own) as one scripted module: the
+    parts traced at reduction factor r, `Decoding` scripted around them."""
+    inputs = _trace_inputs(model, r, *example_inputs(n_symbols))
     with torch.no_grad():
         encoder = _quiet_trace(EncoderPart(model), inputs["encoder"])
-        step = _quiet_trace(DecoderStep(model.decoder, r), inputs["step"])
+        step = _quiet_trace(DecoderStep(model.decoder, model.check_r(r)), inputs["step"])
         postnet = _quiet_trace(model.postnet, inputs["postnet"])
-    decoding = decoding_for(model, r, step=step, postnet=postnet, gate_threshold=meta["gate_threshold"])
+    decoding = decoding_for(model, r, step=step, postnet=postnet)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        return torch.jit.script(ScriptedTacotron(encoder, decoding, meta["max_decoder_steps"]))
+        return torch.jit.script(ScriptedTacotron(encoder, decoding, model.max_decoder_steps))
 
 
 def check_exportable(model: nn.Module) -> None:
@@ -184,7 +184,7 @@ def check_exportable(model: nn.Module) -> None:
 def export_torchscript(model: nn.Module, meta: dict[str, Any], path: str | Path) -> Path:
     """Trace the parts, script the loop, save one file (metadata.json inside as an extra file)."""
     check_exportable(model)
-    scripted = scripted_tacotron(model.eval(), meta)
+    scripted = scripted_tacotron(model.eval(), r=meta["r"], n_symbols=len(meta["symbols"]["symbols"]))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():

@@ -16,6 +16,7 @@ generator is not supported here (use `Tacotron2.infer(seed=...)`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -48,7 +49,14 @@ class _StepGraphs:
     mel: torch.Tensor  # [B, S_max, r * n_mels]
     gate: torch.Tensor  # [B, S_max, r]
     align: torch.Tensor  # [B, S_max, L]
-    graphs: dict[int, torch.cuda.CUDAGraph]  # block size -> graph advancing the buffers by that many steps
+    graphs: dict[int, torch.cuda.CUDAGraph | _Uncaptured]  # block size -> graph advancing that many steps
+
+
+class _Uncaptured:
+    """Stands in for a CUDA graph when capture is off: `replay` runs the body eagerly."""
+
+    def __init__(self, body: Callable[[], None]):
+        self.replay = body
 
 
 class GraphedInference:
@@ -58,13 +66,17 @@ class GraphedInference:
     in eval mode on a CUDA device. The buffers hold `max_decoder_steps` steps of output.
     """
 
-    def __init__(self, model: Tacotron2, *, dtype: torch.dtype = torch.float32):
-        if next(model.parameters()).device.type != "cuda":
+    def __init__(self, model: Tacotron2, *, dtype: torch.dtype = torch.float32, capture: bool = True):
+        """capture=False runs the same static-buffer updates without CUDA graphs (any device): the
+        CPU tests check this class's bookkeeping that way; capture=True needs the model on CUDA."""
+        self.device_type = next(model.parameters()).device.type
+        if capture and self.device_type != "cuda":
             raise ValueError("GraphedInference needs the model on a CUDA device")
         self.model = model
         self.k = model.stop_check_every
         self.dtype = dtype
-        self.pool = torch.cuda.graph_pool_handle()
+        self.capture = capture
+        self.pool = torch.cuda.graph_pool_handle() if capture else None
         self.graphs: dict[tuple, _StepGraphs] = {}
 
     @torch.no_grad()
@@ -102,7 +114,7 @@ class GraphedInference:
 
     def _autocast(self) -> torch.autocast:
         """A top-level autocast region (opened and closed inside a capture, so its cast cache is safe)."""
-        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.dtype == torch.bfloat16)
+        return torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.dtype == torch.bfloat16)
 
     def _run(self, g: _StepGraphs, max_steps: int) -> int:
         """Replay the block graphs on `Decoding.forward`'s schedule, with a stop check after each."""
@@ -149,6 +161,9 @@ class GraphedInference:
             graphs={},
         )
         for size in sorted(set(block_sizes(max_steps, self.k))):
+            if not self.capture:
+                g.graphs[size] = _Uncaptured(lambda size=size: self._advance(g, size))
+                continue
             self._reset(g, mem, text_lengths)
             self._advance(g, size)  # warm-up
             torch.cuda.synchronize()
