@@ -3,7 +3,8 @@
 Each exported model runs in a subprocess where `import tacotron` is made to fail (and, for ONNX, `import
 torch` too), so a hidden dependency on this package's code cannot pass unnoticed. Traced at batch 2 /
 13 symbols, they are checked at batch 5 / other lengths, with r = 1 and r = 2, and across all three
-stop reasons (gate, end of text, max steps).
+stop reasons (gate, end of text, max steps); the ONNX runner also at batch 1. The runner is a numpy mirror
+of `tacotron.model.inference` (it cannot import torch): its stop rule is also checked against `stop_update`.
 """
 
 from __future__ import annotations
@@ -34,8 +35,12 @@ ONNX_SCRIPT = """
 import numpy as np
 sys.path.insert(0, sys.argv[1])
 from runner import OnnxTacotron
-mel, out_lengths, align, reasons = OnnxTacotron(sys.argv[1]).infer(np.load(sys.argv[2]), np.load(sys.argv[3]))
-np.savez(sys.argv[4], mel=mel, lengths=out_lengths, align=align, reasons=reasons)
+model = OnnxTacotron(sys.argv[1])
+text, lengths = np.load(sys.argv[2]), np.load(sys.argv[3])
+mel, out_lengths, align, reasons = model.infer(text, lengths)
+mel1, lengths1, align1, reasons1 = model.infer(text[:1, : lengths[0]], lengths[:1])  # batch 1, no padding
+np.savez(sys.argv[4], mel=mel, lengths=out_lengths, align=align, reasons=reasons,
+         mel1=mel1, lengths1=lengths1, align1=align1, reasons1=reasons1)
 """
 
 
@@ -112,6 +117,11 @@ def test_onnx_export_matches_eager_without_the_package_or_torch(case):
         ONNX_SCRIPT, blocked, out, folder / "text.npy", folder / "lengths.npy", folder / "onnx.npz"
     )
     _assert_matches(got, eager)
+    # the first item alone: its eager result is row 0 of the batch, trimmed to its own steps
+    t1 = got["mel1"].shape[2]
+    assert got["lengths1"].tolist() == eager.lengths[:1].tolist()
+    assert got["reasons1"].tolist() == [{"gate": 1, "end_of_text": 2, "max_steps": 3}[eager.stop_reasons[0]]]
+    np.testing.assert_allclose(got["mel1"], eager.mel_postnet[:1, :, :t1].numpy(), atol=1e-4, rtol=1e-4)
 
 
 def test_the_cases_cover_every_stop_reason(tmp_path):
@@ -135,6 +145,37 @@ def test_onnx_runner_frame_arithmetic_mirrors_frames_py():
         expected = frames.decoder_steps(torch.from_numpy(lengths), r).numpy()
         np.testing.assert_array_equal(export_onnx_runner.decoder_steps(lengths, r), expected)
         assert [frames.decoder_steps(int(n), r) for n in lengths] == expected.tolist()
+
+
+@pytest.mark.parametrize("at_eos", [True, False])
+def test_onnx_runner_stop_rule_mirrors_stop_update(at_eos):
+    """The runner's numpy stop rule, fed one step at a time, gives `stop_update`'s stops (lengths and
+    codes) on random gate logits and attention walks, for every stop reason."""
+    from tacotron import export_onnx_runner
+    from tacotron.model.inference import gate_logit, stop_finish, stop_start, stop_update
+
+    gen = torch.Generator().manual_seed(7 + at_eos)
+    lengths = [10, 7, 3, 12, 5, 9, 1, 6]
+    n_steps, r, threshold, fraction, eos_steps = 30, 2, 0.6, 0.4, 3
+    peaks = torch.cumsum(torch.randint(0, 2, (len(lengths), n_steps), generator=gen), dim=1)
+    peaks[0] = 0  # item 0 never leaves its first symbol and its gate never fires: it runs to max steps
+    weights = torch.zeros(len(lengths), n_steps, 12)
+    for b, length in enumerate(lengths):
+        weights[b, torch.arange(n_steps), peaks[b].clamp(max=length - 1)] = 1.0
+    gates = torch.randn(len(lengths), n_steps, r, generator=gen) * 3 - 4.5
+    gates[::3] = -10.0
+    meta = {"r": r, "gate_threshold": threshold, "min_text_fraction": fraction, "eos_steps": eos_steps,
+            "stop_at_end_of_text": at_eos}  # fmt: skip
+    mirror = export_onnx_runner._StopRule(np.array(lengths), meta)
+    for step in range(n_steps):
+        mirror.update(step, gates[:, step].numpy(), weights[:, step].numpy())
+    want_lengths, want_codes = mirror.finish(n_steps)
+    state = stop_update(stop_start(torch.tensor(lengths), fraction), torch.tensor(0), gates, weights, r,
+                        gate_logit(threshold), at_eos, eos_steps)  # fmt: skip
+    got_lengths, got_codes = stop_finish(state, n_steps, r)
+    assert got_lengths.tolist() == want_lengths.tolist()
+    assert got_codes.tolist() == want_codes.tolist()
+    assert {1, 3} | ({2} if at_eos else set()) <= set(want_codes.tolist()), "the case must cover the reasons"
 
 
 def test_unknown_format_is_rejected(tmp_path):

@@ -2,18 +2,18 @@
 
 What is exported (deterministic inference: prenet dropout off, so exported == eager up to float rounding):
 - three tensor-only parts traced from the eager modules: the encoder (text ids, lengths -> memory and its
-  attention projection), one decoder step (prenet + attention LSTM + attention + decoder LSTM +
-  projections; the recurrent state passed in and out as seven tensors) and the postnet;
-- the autoregressive loop with the per-item stop rule of `tacotron.model.inference.StopTracker`
-  (gate above threshold after attention passed `min_text_fraction` of the text, or attention resting on
-  the last symbol for `eos_steps` steps, else `max_decoder_steps`).
+  attention projection), one decoder step (`tacotron.model.inference.DecoderStep`, i.e.
+  `Decoder.infer_step`: prenet + attention LSTM + attention + decoder LSTM + projections; the recurrent
+  state passed in and out as seven tensors) and the postnet;
+- the decoding loop, stop rule and finishing of eager inference: `tacotron.model.inference.Decoding`
+  and its stop functions, scripted as they are (not a copy), around the traced step and postnet.
 
-`torchscript`: one file. The loop is a scripted method around the traced parts, so
-`torch.jit.load(path)(text, lengths)` -> (mel_postnet [B, n_mels, T], lengths [B], alignments [B, S, L],
-stop codes [B]: 1 gate, 2 end of text, 3 max steps). Needs only torch. `metadata.json` (symbols, audio
-settings) is stored inside as an extra file.
-`onnx`: a folder with encoder.onnx, decoder_step.onnx, postnet.onnx, metadata.json and runner.py (the same
-loop in numpy over onnxruntime; `python runner.py DIR "ids"` or `OnnxTacotron(DIR).infer(ids, lengths)`).
+`torchscript`: one file. `torch.jit.load(path)(text, lengths)` -> (mel_postnet [B, n_mels, T],
+lengths [B], alignments [B, S, L], stop codes [B]: 1 gate, 2 end of text, 3 max steps). Needs only
+torch. `metadata.json` (symbols, audio settings) is stored inside as an extra file.
+`onnx`: a folder with encoder.onnx, decoder_step.onnx, postnet.onnx, metadata.json and runner.py (a numpy
+mirror of the loop over onnxruntime, see its docstring; `python runner.py DIR "ids"` or
+`OnnxTacotron(DIR).infer(ids, lengths)`).
 
 Text cleaning (numbers, abbreviations, phonemes) stays outside: callers pass symbol ids, and
 metadata.json lists the symbol table so ids can be made from cleaned text.
@@ -32,12 +32,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from tacotron.frames import decoder_steps_tensor
+from tacotron.model.inference import STOP_REASONS, DecoderStep, Decoding, decoding_for
 
 logger = logging.getLogger(__name__)
 
 FORMATS = ("torchscript", "onnx")
-STOP_CODES = {1: "gate", 2: "end_of_text", 3: "max_steps"}
+STOP_CODES = {code: name for code, name in enumerate(STOP_REASONS) if code}  # 0 = running
 STATE_NAMES = (
     "attention_hidden",
     "attention_cell",
@@ -62,30 +62,8 @@ class EncoderPart(nn.Module):
         return memory, self.attention.process_memory(memory)
 
 
-class DecoderStepPart(nn.Module):
-    """(last frame [B, n_mels], 7 state tensors, memory, processed, mask [B, L] bool) ->
-    (frames [B, r * n_mels], gate logits [B, r], 7 new state tensors); prenet dropout off."""
-
-    def __init__(self, model: nn.Module, r: int):
-        super().__init__()
-        self.decoder = model.decoder
-        self.r = model.check_r(r)
-
-    def forward(self, frame, ah, ac, dh, dc, w, wcum, ctx, memory, processed, mask):  # noqa: ANN001
-        from tacotron.model.decoder import DecoderState, EncoderMemory
-
-        state = DecoderState(ah, ac, dh, dc, w, wcum, ctx)
-        prenet_frame = self.decoder.prenet(frame, dropout_active=False)
-        state, frames, gate = self.decoder.step(
-            prenet_frame, state, EncoderMemory(memory, processed, mask), self.r
-        )
-        s = state
-        return (frames, gate, s.attention_hidden, s.attention_cell, s.decoder_hidden, s.decoder_cell,
-                s.attention_weights, s.attention_weights_cum, s.attention_context)  # fmt: skip
-
-
 class PostnetPart(nn.Module):
-    """(mel [B, n_mels, T], mask [B, T] bool) -> mel + postnet residual."""
+    """(mel [B, n_mels, T], mask [B, T] bool) -> mel + postnet residual (the ONNX postnet)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -153,99 +131,40 @@ def _quiet_trace(module: nn.Module, inputs: tuple) -> torch.jit.ScriptModule:
 
 
 class ScriptedTacotron(nn.Module):
-    """Traced parts + the scripted decoding loop: the whole deterministic `Tacotron2.infer` in one module."""
+    """The traced encoder + `Decoding` around the traced step and postnet: the whole deterministic
+    `Tacotron2.infer` in one module, which `export_torchscript` scripts."""
 
-    def __init__(self, encoder: nn.Module, step: nn.Module, postnet: nn.Module, meta: dict[str, Any]):
+    def __init__(self, encoder: nn.Module, decoding: Decoding, max_decoder_steps: int):
         super().__init__()
-        self.encoder, self.step, self.postnet = encoder, step, postnet
-        self.n_mels: int = meta["n_mels"]
-        self.r: int = meta["r"]
-        self.attention_rnn_dim: int = meta["attention_rnn_dim"]
-        self.decoder_rnn_dim: int = meta["decoder_rnn_dim"]
-        self.gate_logit: float = float(torch.logit(torch.tensor(meta["gate_threshold"], dtype=torch.float64)))
-        self.min_text_fraction: float = meta["min_text_fraction"]
-        self.stop_at_end_of_text: bool = meta["stop_at_end_of_text"]
-        self.eos_steps: int = meta["eos_steps"]
-        self.max_decoder_steps: int = meta["max_decoder_steps"]
+        self.encoder, self.decoding = encoder, decoding
+        self.max_decoder_steps = int(max_decoder_steps)
 
     def forward(
         self, text: Tensor, lengths: Tensor, max_decoder_steps: int = 0
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """text [B, L] long (0 = pad), lengths [B] -> mel_postnet, lengths, alignments, stop codes."""
         with torch.no_grad():
-            return self._infer(text, lengths, max_decoder_steps)
-
-    def _infer(
-        self, text: Tensor, lengths: Tensor, max_decoder_steps: int
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        memory, processed = self.encoder(text, lengths)
-        b, length, e = memory.size(0), memory.size(1), memory.size(2)
-        mask = torch.arange(length, device=text.device).unsqueeze(0) < lengths.unsqueeze(1)
-        ah = memory.new_zeros(b, self.attention_rnn_dim)
-        ac = memory.new_zeros(b, self.attention_rnn_dim)
-        dh = memory.new_zeros(b, self.decoder_rnn_dim)
-        dc = memory.new_zeros(b, self.decoder_rnn_dim)
-        w = memory.new_zeros(b, length)
-        wcum = memory.new_zeros(b, length)
-        ctx = memory.new_zeros(b, e)
-        frame = memory.new_zeros(b, self.n_mels)
-        max_steps = max_decoder_steps if max_decoder_steps > 0 else self.max_decoder_steps
-        needed = torch.ceil(self.min_text_fraction * lengths.double()).long().clamp(min=1)
-        last_symbol = lengths - 1
-        max_peak = torch.full_like(lengths, -1)
-        eos_run = torch.zeros_like(lengths)
-        stopped = torch.zeros_like(lengths, dtype=torch.bool)
-        out_lengths = torch.zeros_like(lengths)
-        reasons = torch.zeros_like(lengths)
-        frames: list[Tensor] = []
-        alignments: list[Tensor] = []
-        n_steps = 0
-        for step in range(max_steps):
-            out, gate, ah, ac, dh, dc, w, wcum, ctx = self.step(
-                frame, ah, ac, dh, dc, w, wcum, ctx, memory, processed, mask
+            memory, processed = self.encoder(text, lengths)
+            mask = torch.arange(memory.size(1), device=text.device).unsqueeze(0) < lengths.unsqueeze(1)
+            max_steps = max_decoder_steps if max_decoder_steps > 0 else self.max_decoder_steps
+            _, mel_postnet, _, align, out_lengths, codes = self.decoding(
+                memory, processed, mask, lengths, max_steps
             )
-            frames.append(out)
-            alignments.append(w)
-            peak = w.argmax(dim=1)
-            max_peak = torch.maximum(max_peak, peak)
-            fires = gate > self.gate_logit
-            gate_stop = fires.any(dim=1) & (max_peak + 1 >= needed) & ~stopped
-            first_fire = fires.int().argmax(dim=1)
-            eos_run = torch.where(peak == last_symbol, eos_run + 1, torch.zeros_like(eos_run))
-            eos_stop = (eos_run >= self.eos_steps) & ~stopped & ~gate_stop
-            if not self.stop_at_end_of_text:
-                eos_stop = torch.zeros_like(eos_stop)
-            out_lengths = torch.where(gate_stop, step * self.r + first_fire + 1, out_lengths)
-            out_lengths = torch.where(
-                eos_stop, torch.full_like(out_lengths, (step + 1) * self.r), out_lengths
-            )
-            reasons = torch.where(gate_stop, torch.full_like(reasons, 1), reasons)
-            reasons = torch.where(eos_stop, torch.full_like(reasons, 2), reasons)
-            stopped = stopped | gate_stop | eos_stop
-            frame = out[:, out.size(1) - self.n_mels :]
-            n_steps = step + 1
-            if bool(stopped.all()):
-                break
-        out_lengths = torch.where(stopped, out_lengths, torch.full_like(out_lengths, n_steps * self.r))
-        reasons = torch.where(stopped, reasons, torch.full_like(reasons, 3))
-        return self._finish(frames, alignments, out_lengths, reasons)
+        return mel_postnet, out_lengths, align, codes
 
-    def _finish(
-        self, frames: list[Tensor], alignments: list[Tensor], lengths: Tensor, reasons: Tensor
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """As `Tacotron2._finish_inference`: trim to the longest item, zero the tail, run the postnet."""
-        stacked = torch.stack(frames, dim=1)  # (B, S, r * n_mels)
-        b = stacked.size(0)
-        mel = stacked.reshape(b, -1, self.n_mels).transpose(1, 2)  # (B, n_mels, S * r)
-        steps = decoder_steps_tensor(lengths, self.r)
-        s_max = int(steps.max())
-        t_max = s_max * self.r
-        mask = torch.arange(t_max, device=mel.device).unsqueeze(0) < lengths.unsqueeze(1)
-        mel = mel[:, :, :t_max] * mask.unsqueeze(1).to(mel.dtype)
-        mel_postnet = self.postnet(mel, mask)
-        step_mask = torch.arange(s_max, device=mel.device).unsqueeze(0) < steps.unsqueeze(1)
-        align = torch.stack(alignments, dim=1)[:, :s_max] * step_mask.unsqueeze(2).to(mel.dtype)
-        return mel_postnet, lengths, align, reasons
+
+def scripted_tacotron(model: nn.Module, *, r: int, n_symbols: int) -> torch.jit.ScriptModule:
+    """`model` (eval mode, stop settings and max_decoder_steps its own) as one scripted module: the
+    parts traced at reduction factor r, `Decoding` scripted around them."""
+    inputs = _trace_inputs(model, r, *example_inputs(n_symbols))
+    with torch.no_grad():
+        encoder = _quiet_trace(EncoderPart(model), inputs["encoder"])
+        step = _quiet_trace(DecoderStep(model.decoder, model.check_r(r)), inputs["step"])
+        postnet = _quiet_trace(model.postnet, inputs["postnet"])
+    decoding = decoding_for(model, r, step=step, postnet=postnet)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return torch.jit.script(ScriptedTacotron(encoder, decoding, model.max_decoder_steps))
 
 
 def check_exportable(model: nn.Module) -> None:
@@ -265,15 +184,7 @@ def check_exportable(model: nn.Module) -> None:
 def export_torchscript(model: nn.Module, meta: dict[str, Any], path: str | Path) -> Path:
     """Trace the parts, script the loop, save one file (metadata.json inside as an extra file)."""
     check_exportable(model)
-    model = model.eval()
-    inputs = _trace_inputs(model, meta["r"], *example_inputs(len(meta["symbols"]["symbols"])))
-    with torch.no_grad():
-        encoder = _quiet_trace(EncoderPart(model), inputs["encoder"])
-        step = _quiet_trace(DecoderStepPart(model, meta["r"]), inputs["step"])
-        postnet = _quiet_trace(PostnetPart(model), inputs["postnet"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        scripted = torch.jit.script(ScriptedTacotron(encoder, step, postnet, meta))
+    scripted = scripted_tacotron(model.eval(), r=meta["r"], n_symbols=len(meta["symbols"]["symbols"]))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
@@ -316,7 +227,7 @@ def export_onnx(model: nn.Module, meta: dict[str, Any], out_dir: str | Path) -> 
     inputs = _trace_inputs(model, meta["r"], *example_inputs(len(meta["symbols"]["symbols"])))
     modules = {
         "encoder": EncoderPart(model),
-        "decoder_step": DecoderStepPart(model, meta["r"]),
+        "decoder_step": DecoderStep(model.decoder, meta["r"]),
         "postnet": PostnetPart(model),
     }
     examples = {"encoder": inputs["encoder"], "decoder_step": inputs["step"], "postnet": inputs["postnet"]}

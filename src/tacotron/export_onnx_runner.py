@@ -1,8 +1,17 @@
 """Standalone runner of an ONNX-exported Tacotron 2 (numpy + onnxruntime only; copied as runner.py).
 
 `tacotron export --format onnx` writes encoder.onnx, decoder_step.onnx, postnet.onnx and metadata.json
-next to this file. The decoding loop and stop rule here mirror `tacotron.model.inference` (deterministic
-mode: no prenet dropout); `tests/test_export.py` checks that both give the same mels.
+next to this file. This file must not import torch or the package, so it cannot call the one decoding
+code of `tacotron.model.inference`; it is a numpy mirror of it (deterministic mode: no prenet dropout):
+- `_StopRule.__init__` / `update` / `finish` mirror `stop_start` / `stop_update` (one step at a time,
+  i.e. blocks of K = 1) / `stop_finish`, with the gate threshold as a logit like `gate_logit`;
+- `OnnxTacotron.infer` mirrors `Decoding.forward` (the loop), checking "all stopped?" after every
+  step rather than every `check_every` steps: the same lengths and stop reasons, fewer extra steps;
+- `OnnxTacotron._finish` mirrors `Decoding.finish`; `decoder_steps` mirrors `tacotron.frames.decoder_steps`;
+- decoder_step.onnx is the trace of `DecoderStep` (`Decoder.infer_step`), the step every path runs.
+`tests/test_export.py` guards the mirror: the exported model gives the eager lengths, stop reasons and
+(close) mels on the same inputs, `_StopRule` gives `stop_update`'s stops on random inputs, and
+`decoder_steps` equals frames.py's.
 
     python runner.py EXPORT_DIR "hello world."   # cleaned text of known symbols -> mel shape + stop reason
 """
@@ -99,7 +108,10 @@ def decoder_steps(frames: np.ndarray, r: int) -> np.ndarray:
 
 
 class _StopRule:
-    """Per-item stop: gate (after attention passed min_text_fraction) or attention resting on EOS."""
+    """Per-item stop: gate (after attention passed min_text_fraction) or attention resting on EOS.
+
+    A mirror of `tacotron.model.inference.stop_start` / `stop_update` / `stop_finish` (see the module
+    docstring); stop codes 1 gate, 2 end of text, 3 max steps as there."""
 
     def __init__(self, lengths: np.ndarray, meta: dict):
         self.r = meta["r"]

@@ -11,7 +11,7 @@ from torch import nn
 
 from tacotron.config import Config
 from tacotron.model import Tacotron2, build_model
-from tacotron.model.inference import StopTracker
+from tacotron.model.inference import STOP_REASONS, gate_logit, stop_finish, stop_start, stop_update
 
 N_SYMBOLS = 24
 TEXT_LENGTHS = [40, 35, 30, 25, 20, 15, 10, 5]
@@ -136,27 +136,62 @@ def test_seeded_prenet_dropout_is_reproducible_and_deterministic_mode_is_stable(
     assert torch.equal(d.mel, e.mel)
 
 
-def test_stop_tracker_gate_needs_text_progress_and_is_frame_precise():
-    tracker = StopTracker(
-        torch.tensor([10, 10]),
-        r=3,
-        gate_threshold=0.5,
-        min_text_fraction=0.5,
-        stop_at_end_of_text=False,
-        eos_steps=3,
-    )
+def _update(state, step, gates, weights, *, r, threshold=0.5, at_eos=False, eos_steps=3):
+    """One stop-rule update for a block of steps starting at `step` (gates [B, K, r], weights [B, K, L])."""
+    first = torch.tensor(step)
+    return stop_update(state, first, gates, weights, r, gate_logit(threshold), at_eos, eos_steps)
+
+
+def _finish(state, n_steps, r):
+    lengths, codes = stop_finish(state, n_steps, r)
+    return lengths, [STOP_REASONS[int(c)] for c in codes]
+
+
+def test_stop_rule_gate_needs_text_progress_and_is_frame_precise():
+    state = stop_start(torch.tensor([10, 10]), 0.5)
     early = torch.zeros(2, 10)
     early[:, 1] = 1.0  # attention on symbol 1 of 10
     fire_second_frame = torch.tensor([[-5.0, 5.0, 5.0], [-5.0, -5.0, -5.0]])
-    tracker.update(0, fire_second_frame, early)
-    assert not tracker.stopped.any(), "the gate must not stop before half the text was attended"
+    state = _update(state, 0, fire_second_frame.unsqueeze(1), early.unsqueeze(1), r=3)
+    assert not state.stopped.any(), "the gate must not stop before half the text was attended"
     late = torch.zeros(2, 10)
     late[:, 6] = 1.0
-    tracker.update(1, fire_second_frame, late)
-    assert tracker.stopped.tolist() == [True, False]
-    lengths, reasons = tracker.finish(n_steps=2, max_steps=2)
+    state = _update(state, 1, fire_second_frame.unsqueeze(1), late.unsqueeze(1), r=3)
+    assert state.stopped.tolist() == [True, False]
+    lengths, reasons = _finish(state, 2, 3)
     assert lengths.tolist() == [1 * 3 + 1 + 1, 6]
     assert reasons == ["gate", "max_steps"]
+
+
+def test_stop_rule_end_of_text_after_eos_steps_on_the_last_symbol():
+    """Gate silent; attention reaches the last of 4 symbols at step 3 and stays: stop after 3 steps there."""
+    state = stop_start(torch.tensor([4]), 0.5)
+    peaks = [0, 1, 2, 3, 3, 3, 3]
+    weights = torch.nn.functional.one_hot(torch.tensor([peaks]), 4).float()  # (1, 7, 4)
+    gates = torch.full((1, 7, 2), -5.0)
+    state = _update(state, 0, gates, weights, r=2, at_eos=True, eos_steps=3)
+    lengths, reasons = _finish(state, 7, 2)
+    assert lengths.tolist() == [(5 + 1) * 2] and reasons == ["end_of_text"]
+    off = _update(stop_start(torch.tensor([4]), 0.5), 0, gates, weights, r=2, at_eos=False, eos_steps=3)
+    lengths, reasons = _finish(off, 7, 2)
+    assert lengths.tolist() == [14] and reasons == ["max_steps"], "end-of-text stop disabled"
+
+
+def test_stop_rule_gate_wins_a_tie_and_first_stop_counts():
+    state = stop_start(torch.tensor([2]), 0.5)
+    weights = torch.nn.functional.one_hot(torch.tensor([[1, 1, 1, 1]]), 2).float()  # on EOS from step 0
+    gates = torch.tensor([[[-5.0], [-5.0], [5.0], [5.0]]])  # fires at step 2, the step the EOS run hits 3
+    state = _update(state, 0, gates, weights, r=1, at_eos=True, eos_steps=3)
+    lengths, reasons = _finish(state, 4, 1)
+    assert lengths.tolist() == [3] and reasons == ["gate"]
+    later = _update(state, 4, gates, weights, r=1, at_eos=True, eos_steps=1)
+    assert _finish(later, 8, 1)[0].tolist() == [3], "an item's first stop is final"
+
+
+def test_stop_rule_rejects_a_threshold_outside_0_1():
+    for bad in (0.0, 1.0, 1.5):
+        with pytest.raises(ValueError, match="gate_threshold must be in"):
+            gate_logit(bad)
 
 
 def test_infer_rejects_bad_shapes(tiny_cfg):
@@ -182,7 +217,7 @@ def test_infer_requires_r_in_range_and_names_the_limit(tiny_cfg):
 
 
 def _reference_stops(lengths, gates, weights, *, r, threshold, fraction, eos_steps, at_eos):
-    """The stop rule written step by step in plain Python: the oracle for StopTracker.update_block."""
+    """The stop rule written step by step in plain Python: the oracle for `stop_update` on blocks."""
     logit = torch.logit(torch.tensor(threshold)).item()
     out = []
     for b, length in enumerate(lengths):
@@ -203,7 +238,7 @@ def _reference_stops(lengths, gates, weights, *, r, threshold, fraction, eos_ste
 
 @pytest.mark.parametrize("block", [1, 3, 8, 40])
 @pytest.mark.parametrize("at_eos", [True, False])
-def test_stop_tracker_blocks_give_the_same_stops_as_the_step_by_step_rule(block, at_eos):
+def test_stop_rule_blocks_give_the_same_stops_as_the_step_by_step_rule(block, at_eos):
     """Random gate logits and attention walks (sometimes stuck on the last symbol, sometimes firing
     before half the text): updating in blocks of any size must give each item the stop step, frame
     and reason of the plain per-step rule."""
@@ -216,17 +251,11 @@ def test_stop_tracker_blocks_give_the_same_stops_as_the_step_by_step_rule(block,
         weights[b, torch.arange(n_steps), peaks[b].clamp(max=length - 1)] = 1.0
     gates = torch.randn(len(lengths), n_steps, r, generator=gen) * 3 - 4.5  # fires now and then
     gates[::3] = -10.0  # some items never fire: they stop at the end of text or run to max_steps
-    tracker = StopTracker(
-        torch.tensor(lengths),
-        r=r,
-        gate_threshold=0.5,
-        min_text_fraction=0.5,
-        stop_at_end_of_text=at_eos,
-        eos_steps=4,
-    )
+    state = stop_start(torch.tensor(lengths), 0.5)
     for start in range(0, n_steps, block):
-        tracker.update_block(start, gates[:, start : start + block], weights[:, start : start + block])
-    got_lengths, got_reasons = tracker.finish(n_steps, n_steps)
+        g, w = gates[:, start : start + block], weights[:, start : start + block]
+        state = _update(state, start, g, w, r=r, threshold=0.5, at_eos=at_eos, eos_steps=4)
+    got_lengths, got_reasons = _finish(state, n_steps, r)
     want = _reference_stops(
         lengths, gates, weights, r=r, threshold=0.5, fraction=0.5, eos_steps=4, at_eos=at_eos
     )

@@ -173,6 +173,24 @@ class Decoder(nn.Module):
         frames, gate = self._project(state.decoder_hidden, state.attention_context, r)
         return state, frames, gate
 
+    def infer_step(
+        self,
+        frame: torch.Tensor,
+        state: DecoderState,
+        mem: EncoderMemory,
+        r: int,
+        *,
+        dropout_active: bool,
+        generator: torch.Generator | None = None,
+    ) -> tuple[DecoderState, torch.Tensor, torch.Tensor]:
+        """One free-running step from the previous frame [B, n_mels]: prenet, then `step`.
+
+        The one step function of inference: eager, CUDA-graph and exported decoding all run it (through
+        `tacotron.model.inference.DecoderStep`).
+        """
+        prenet_frame = self.prenet(frame, dropout_active=dropout_active, generator=generator)
+        return self.step(prenet_frame, state, mem, r)
+
     # --- teacher forcing ---------------------------------------------------------------------
     def forward(
         self,

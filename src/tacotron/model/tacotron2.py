@@ -22,7 +22,7 @@ from tacotron.model.ddc import DDCOutput, coarse_pass
 from tacotron.model.decoder import Decoder
 from tacotron.model.encoder import Encoder
 from tacotron.model.gst import GlobalStyleTokens
-from tacotron.model.inference import StopTracker, decode
+from tacotron.model.inference import decoding_for, stop_reason_names
 from tacotron.model.postnet import Postnet
 
 logger = logging.getLogger(__name__)
@@ -239,6 +239,8 @@ class Tacotron2(nn.Module):
                 f"got {tuple(text.shape)} and {tuple(text_lengths.shape)}"
             )
         max_steps = max_decoder_steps or self.max_decoder_steps
+        if max_steps < 1:
+            raise ValueError(f"max_decoder_steps must be >= 1, got {max_steps}")
         prenet_dropout = self.prenet_dropout_at_inference and not deterministic
         generator = None
         if prenet_dropout and seed is not None:
@@ -246,27 +248,14 @@ class Tacotron2(nn.Module):
         style = self._inference_style(text.size(0), style_mel, style_mel_lengths, style_weights)
         memory = self._condition_memory(self.encoder(text, text_lengths), text_lengths, style)
         mem = self.decoder.prepare_memory(memory, lengths_to_mask(text_lengths, text.size(1)))
-        tracker = StopTracker(
-            text_lengths,
-            r=r,
-            gate_threshold=self.gate_threshold if gate_threshold is None else gate_threshold,
-            min_text_fraction=self.min_text_fraction,
-            stop_at_end_of_text=self.stop_at_end_of_text,
-            eos_steps=self.eos_stop_steps,
+        decoding = decoding_for(
+            self, r, gate_threshold=gate_threshold, dropout_active=prenet_dropout, generator=generator
         )
-        raw = decode(
-            self.decoder,
-            mem,
-            tracker,
-            r=r,
-            max_steps=max_steps,
-            prenet_dropout=prenet_dropout,
-            generator=generator,
-            check_every=self.stop_check_every,
+        mel, mel_postnet, gate, alignments, lengths, codes = decoding(
+            mem.memory, mem.processed, mem.mask, text_lengths, max_steps
         )
-        return self._finish_inference(
-            raw.mel, raw.gate_logits, raw.alignments, raw.lengths, raw.stop_reasons, r
-        )
+        reasons = stop_reason_names(codes, max_steps, r)
+        return InferenceOutput(mel, mel_postnet, gate, alignments, lengths, reasons, r)
 
     def _inference_style(
         self,
@@ -299,25 +288,6 @@ class Tacotron2(nn.Module):
         if style_weights.size(0) not in (1, batch_size):
             raise ValueError(f"style for {style_weights.size(0)} items but the text batch has {batch_size}")
         return style_weights.expand(batch_size, *style_weights.shape[1:])
-
-    def _finish_inference(
-        self,
-        mel: torch.Tensor,
-        gate: torch.Tensor,
-        alignments: torch.Tensor,
-        lengths: torch.Tensor,
-        reasons: list[str],
-        r: int,
-    ) -> InferenceOutput:
-        """Trim to the longest item, zero frames past each length, then run the postnet on real frames."""
-        s_max = frames.decoder_steps(int(lengths.max()), r)
-        t_max = s_max * r
-        mask = lengths_to_mask(lengths, t_max)  # (B, T_max)
-        mel = mel[:, :, :t_max] * mask.unsqueeze(1).to(mel.dtype)
-        mel_postnet = mel + self.postnet(mel, mask)
-        step_mask = lengths_to_mask(frames.decoder_steps(lengths, r), s_max).unsqueeze(2)  # (B, S, 1)
-        alignments = alignments[:, :s_max] * step_mask.to(alignments.dtype)
-        return InferenceOutput(mel, mel_postnet, gate[:, :t_max], alignments, lengths, reasons, r)
 
 
 def build_model(cfg: ModelConfig, n_symbols: int, n_mels: int) -> Tacotron2:
