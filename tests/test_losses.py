@@ -7,11 +7,11 @@ from dataclasses import replace
 
 import pytest
 import torch
-from tests.conftest import tiny_config
+from tests.helpers.batches import N_SYMBOLS, random_batch
+from tests.helpers.configs import tiny_config
 
 from tacotron.config import Config, LossConfig
-from tacotron.data.batch import Batch, Utterance
-from tacotron.data.collate import TextMelCollate
+from tacotron.data.batch import Batch
 from tacotron.losses import (
     LossNorm,
     Tacotron2Loss,
@@ -25,19 +25,7 @@ from tacotron.losses import (
 from tacotron.model import build_model
 from tacotron.model.tacotron2 import Tacotron2Output
 
-N_SYMBOLS = 24
 KEYS = {"loss", "mel/before", "mel/after", "gate", "attn/guided"}
-
-
-def make_batch(text_lengths, mel_lengths, r, n_mels=80, seed=0) -> Batch:
-    gen = torch.Generator().manual_seed(seed)
-    items = [
-        Utterance(
-            f"u{i}", torch.randint(2, N_SYMBOLS, (tl,), generator=gen), torch.randn(n_mels, ml, generator=gen)
-        )
-        for i, (tl, ml) in enumerate(zip(text_lengths, mel_lengths, strict=True))
-    ]
-    return TextMelCollate(r)(items)
 
 
 def random_output(batch: Batch, seed: int = 1) -> Tacotron2Output:
@@ -65,7 +53,7 @@ def pad_more(batch: Batch, extra_frames: int, extra_symbols: int) -> Batch:
 
 
 def test_returns_named_terms_and_weighted_total():
-    batch = make_batch([7, 5], [13, 9], r=2)
+    batch = random_batch([7, 5], [13, 9], r=2)
     cfg = LossConfig(mel_weight=1.0, postnet_weight=2.0, gate_weight=0.5, guided_attn_weight=3.0)
     losses = Tacotron2Loss(cfg)(random_output(batch), batch, step=0)
     assert set(losses) == KEYS
@@ -125,7 +113,7 @@ def test_forward_total_is_the_weighted_total_of_its_terms(kind):
     cfg = model_config(kind)
     torch.manual_seed(0)
     model = build_model(cfg.model, N_SYMBOLS, 80).train()
-    batch = make_batch([9, 6, 4], [21, 14, 8], r=1)
+    batch = random_batch([9, 6, 4], [21, 14, 8], r=1)
     loss_fn = Tacotron2Loss(cfg.loss)
     out = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=batch.r)
     losses = loss_fn(out, batch, step=6)
@@ -150,7 +138,7 @@ def test_guided_attention_override_changes_only_the_guided_weight():
     assert steered["attn/guided"] == guided_attention_weight(cfg, 8, 10.0)
     assert cfg.guided_attn_weight == 3.0, "the override must not write into the config"
     assert loss_fn.weights(8, guided_attn_weight=0.0)["attn/guided"] == 0.0
-    batch = make_batch([7, 5], [13, 9], r=1)
+    batch = random_batch([7, 5], [13, 9], r=1)
     out = random_output(batch)
     plain, override = loss_fn(out, batch, 8), loss_fn(out, batch, 8, guided_attn_weight=10.0)
     for key in plain:
@@ -185,7 +173,7 @@ def test_loss_unchanged_when_extra_padding_is_added(tiny_cfg):
     torch.manual_seed(0)
     model = build_model(tiny_cfg.model, N_SYMBOLS, 80).eval()
     criterion = Tacotron2Loss(tiny_cfg.loss)
-    batch = make_batch([9, 6, 4], [21, 14, 8], r=2)
+    batch = random_batch([9, 6, 4], [21, 14, 8], r=2)
     padded = pad_more(batch, extra_frames=6, extra_symbols=5)
     results = []
     for b in (batch, padded):
@@ -232,13 +220,13 @@ def test_guided_attention_weight_schedule():
 
 def test_all_weights_zero_raises():
     cfg = LossConfig(mel_weight=0, postnet_weight=0, gate_weight=0, guided_attn_weight=0)
-    batch = make_batch([3], [4], r=1)
+    batch = random_batch([3], [4], r=1)
     with pytest.raises(ValueError, match="no active loss term"):
         Tacotron2Loss(cfg)(random_output(batch), batch, step=0)
 
 
 def test_loss_that_does_not_depend_on_the_model_raises():
-    batch = make_batch([3, 2], [4, 6], r=2)
+    batch = random_batch([3, 2], [4, 6], r=2)
     detached = random_output(batch).detach()
     with pytest.raises(ValueError, match="does not depend on the model"):
         Tacotron2Loss(LossConfig())(detached, batch, step=0)
@@ -247,7 +235,7 @@ def test_loss_that_does_not_depend_on_the_model_raises():
 
 
 def test_shape_mismatch_raises_with_shapes_and_r():
-    batch = make_batch([5, 3], [431, 200], r=2)
+    batch = random_batch([5, 3], [431, 200], r=2)
     out = random_output(batch)
     bad = replace(out, mel=out.mel[:, :, :430])
     with pytest.raises(ValueError, match=r"output.mel has shape \(2, 80, 430\).*\(2, 80, 432\).*r=2"):
@@ -260,14 +248,14 @@ def test_shape_mismatch_raises_with_shapes_and_r():
 def test_output_computed_with_another_r_than_the_batch_raises():
     """r=4 alignments of a 432-frame batch have 108 steps; without comparing r they could pass for shapes
     of another batch. The loss compares out.r with batch.r and names both."""
-    batch = make_batch([5, 3], [431, 200], r=2)
+    batch = random_batch([5, 3], [431, 200], r=2)
     other_r = replace(random_output(batch), r=4)
     with pytest.raises(ValueError, match=r"Tacotron2Loss: .*computed with r=4 .*padded for r=2"):
         Tacotron2Loss(LossConfig())(other_r, batch, step=0)
 
 
 def test_non_finite_terms_are_reported_not_replaced():
-    batch = make_batch([4, 3], [6, 5], r=1)
+    batch = random_batch([4, 3], [6, 5], r=1)
     out = random_output(batch)
     with torch.no_grad():
         out.mel[0, 0, 0] = float("nan")
@@ -278,7 +266,7 @@ def test_non_finite_terms_are_reported_not_replaced():
 
 
 def test_loss_norm_from_batches_sums_counts():
-    batch = make_batch([5, 3, 4], [10, 7, 3], r=3)
+    batch = random_batch([5, 3, 4], [10, 7, 3], r=3)
     norm = LossNorm.from_batch(batch)
     assert norm.frames == 20 and norm.mel_elements == 20 * 80 and norm.items == 3
     assert norm.attn_cells == 4 * 5 + 3 * 3 + 1 * 4  # ceil(mel / 3) x text, per item
@@ -299,7 +287,7 @@ def test_gradient_accumulation_matches_full_batch(tiny_cfg):
     torch.manual_seed(0)
     model = build_model(tiny_cfg.model, N_SYMBOLS, 80).eval()  # BatchNorm batch stats differ by design
     criterion = Tacotron2Loss(tiny_cfg.loss)
-    batch = make_batch([12, 10, 9, 7, 5, 4], [41, 12, 30, 9, 25, 6], r=2)
+    batch = random_batch([12, 10, 9, 7, 5, 4], [41, 12, 30, 9, 25, 6], r=2)
 
     def run(b: Batch, norm: LossNorm | None) -> torch.Tensor:
         out = model(b.text, b.text_lengths, b.mels, b.mel_lengths, r=b.r)

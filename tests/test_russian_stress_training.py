@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from tests.conftest import tiny_config
+from tests.helpers.configs import tiny_config
 
 from tacotron.data.demo_corpus import write_demo_corpus
 from tacotron.data.prepare import prepare_dataset

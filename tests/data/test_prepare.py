@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
-from tests.conftest import tiny_config
+from tests.helpers.configs import tiny_config
 
 from tacotron.cli import main as cli_main
 from tacotron.data.dataset import PreparedDataset

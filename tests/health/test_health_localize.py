@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
-from health_fakes import FakeTacotron, fake_batch
+from tests.helpers.fakes import FakeTacotron, fake_batch
 
 from tacotron.health.localize import localize_nonfinite, nonfinite_inputs
 

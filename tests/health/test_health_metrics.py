@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from health_fakes import FakeOutput, FakeTacotron, fake_batch
+from tests.helpers.fakes import FakeOutput, FakeTacotron, fake_batch
 
 from tacotron.health.metrics import (
     GradNormRecorder,

@@ -7,7 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-from health_fakes import FakeTacotron, fake_batch
+from tests.helpers.fakes import FakeTacotron, fake_batch
 
 from tacotron.config import HealthConfig
 from tacotron.health.monitor import ALIGNMENT_DIR, HealthMonitor

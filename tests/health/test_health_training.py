@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from tests.helpers.configs import tiny_config
 
-from conftest import tiny_config
 from tacotron.config import Config
 from tacotron.data.collate import TextMelCollate
 from tacotron.data.dataset import PreparedDataset

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.infer.helpers import SENTENCES, espeak, write_tiny_checkpoint
+from tests.helpers.checkpoints import write_tiny_checkpoint
+from tests.helpers.speech import SENTENCES, espeak
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from tests.infer.helpers import TRAINING_TEXT
+from tests.helpers.speech import TRAINING_TEXT
 
 from tacotron.cli import main
 from tacotron.infer.evaluate import read_sentences, summarise

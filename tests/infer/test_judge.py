@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from tests.infer.helpers import SENTENCES, TRAINING_TEXT
+from tests.helpers.speech import SENTENCES, TRAINING_TEXT
 
 from tacotron.audio import load_wav
 from tacotron.config import TextConfig

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from tests.infer.helpers import espeak, write_tiny_checkpoint
+from tests.helpers.checkpoints import write_tiny_checkpoint
+from tests.helpers.speech import espeak
 
 from tacotron.cli import main
 from tacotron.config import Config

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tests.infer.helpers import espeak
+from tests.helpers.speech import espeak
 
 from tacotron.audio import MelSpectrogram, load_wav, mel_basis
 from tacotron.config import AudioConfig

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tests.conftest import tiny_config
+from tests.helpers.batches import N_SYMBOLS, random_batch
+from tests.helpers.configs import tiny_config
 
 from tacotron.config import Config
-from tacotron.data.batch import Batch, Utterance
-from tacotron.data.collate import TextMelCollate
+from tacotron.data.batch import Batch
 from tacotron.losses import LossNorm, Tacotron2Loss
 from tacotron.model import Tacotron2, build_model
 from tacotron.model.ddc import attention_consistency_loss, coarse_gate_target, upsample_alignments
 
-N_SYMBOLS = 24
 N_MELS = 80
 DDC_KEYS = {"ddc/mel", "ddc/gate", "ddc/attn_consistency"}
 
@@ -24,17 +23,6 @@ def ddc_config(r: int = 1, ddc_r: int = 3, **model) -> Config:
     for key, value in model.items():
         setattr(cfg.model, key, value)
     return cfg
-
-
-def make_batch(text_lengths: list[int], mel_lengths: list[int], r: int, seed: int = 0) -> Batch:
-    gen = torch.Generator().manual_seed(seed)
-    items = [
-        Utterance(
-            f"u{i}", torch.randint(2, N_SYMBOLS, (tl,), generator=gen), torch.randn(N_MELS, ml, generator=gen)
-        )
-        for i, (tl, ml) in enumerate(zip(text_lengths, mel_lengths, strict=True))
-    ]
-    return TextMelCollate(r)(items)
 
 
 def build(cfg: Config) -> Tacotron2:
@@ -62,7 +50,7 @@ def assert_grads(model: torch.nn.Module, prefixes: tuple[str, ...] = ("",)) -> N
 def test_both_decoders_and_every_parameter_get_gradients(r, ddc_r, gst):
     cfg = ddc_config(r, ddc_r, gst=gst, gst_token_dim=8, gst_heads=2, gst_ref_channels=[4], gst_ref_gru_dim=8)
     model = build(cfg).train()
-    batch = make_batch([9, 7, 5], [23, 17, 11], r)  # 23 frames: not a multiple of r or ddc_r
+    batch = random_batch([9, 7, 5], [23, 17, 11], r)  # 23 frames: not a multiple of r or ddc_r
     out = run(model, batch)
     assert out.ddc is not None and out.ddc.r == ddc_r
     t_c = -(-batch.mels.size(2) // ddc_r) * ddc_r
@@ -80,7 +68,7 @@ def test_both_decoders_and_every_parameter_get_gradients(r, ddc_r, gst):
 def test_consistency_loss_alone_trains_both_attentions_and_the_encoder():
     cfg = ddc_config(1, 3)
     model = build(cfg).train()
-    batch = make_batch([9, 7], [20, 14], 1)
+    batch = random_batch([9, 7], [20, 14], 1)
     losses = Tacotron2Loss(cfg.loss)(run(model, batch), batch, step=0)
     losses["ddc/attn_consistency"].backward()
     assert_grads(model, ("decoder.attention.", "coarse_decoder.attention.", "encoder.lstm."))
@@ -89,7 +77,7 @@ def test_consistency_loss_alone_trains_both_attentions_and_the_encoder():
 def test_total_includes_weighted_ddc_terms():
     cfg = ddc_config(1, 3)
     model = build(cfg).eval()
-    batch = make_batch([9, 7], [20, 14], 1)
+    batch = random_batch([9, 7], [20, 14], 1)
     out = run(model, batch)
     cfg.loss.ddc_weight, cfg.loss.ddc_attn_weight = 0.0, 0.0
     base = Tacotron2Loss(cfg.loss)(out, batch, step=0)
@@ -102,7 +90,7 @@ def test_total_includes_weighted_ddc_terms():
 def test_coarse_losses_ignore_padded_frames():
     cfg = ddc_config(2, 5)
     model = build(cfg).eval()
-    batch = make_batch([9, 7], [23, 12], 2)  # T = 24 -> coarse T_c = 25
+    batch = random_batch([9, 7], [23, 12], 2)  # T = 24 -> coarse T_c = 25
     out = run(model, batch)
     loss_fn = Tacotron2Loss(cfg.loss)
     before = loss_fn(out, batch, step=0)
@@ -118,7 +106,7 @@ def test_coarse_losses_ignore_padded_frames():
 def test_ddc_off_adds_no_terms_and_no_parameters():
     cfg = tiny_config()
     model = build(cfg)
-    batch = make_batch([9, 7], [20, 14], 1)
+    batch = random_batch([9, 7], [20, 14], 1)
     out = run(model, batch)
     assert out.ddc is None
     assert not DDC_KEYS & set(Tacotron2Loss(cfg.loss)(out, batch, step=0))
@@ -128,7 +116,7 @@ def test_ddc_off_adds_no_terms_and_no_parameters():
 def test_detach_and_inference_with_ddc():
     cfg = ddc_config(1, 3, max_decoder_steps=6)
     model = build(cfg).train()
-    batch = make_batch([9, 7], [20, 14], 1)
+    batch = random_batch([9, 7], [20, 14], 1)
     detached = run(model, batch).detach()
     assert detached.ddc is not None and detached.ddc.mel.grad_fn is None
     out = model.eval().infer(batch.text, batch.text_lengths, r=batch.r, deterministic=True)
@@ -166,5 +154,5 @@ def test_coarse_gate_target_and_loss_norm_denominator():
     torch.testing.assert_close(
         coarse_gate_target(torch.tensor([3, 1]), 5), torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1.0]])
     )
-    batch = make_batch([5, 4], [10, 7], 2)
+    batch = random_batch([5, 4], [10, 7], 2)
     assert LossNorm.from_batch(batch).frames / batch.r == 8.5  # ~ real decoder steps (5 + 3.5)

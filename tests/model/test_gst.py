@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tests.conftest import tiny_config
+from tests.helpers.batches import N_SYMBOLS, random_batch
+from tests.helpers.configs import tiny_config
 
 from tacotron.config import Config
-from tacotron.data.batch import Batch, Utterance
-from tacotron.data.collate import TextMelCollate
 from tacotron.losses import Tacotron2Loss
 from tacotron.model import Tacotron2, build_model
 from tacotron.model.gst import GlobalStyleTokens, parse_style_tokens
 
-N_SYMBOLS = 24
 N_MELS = 80
 
 
@@ -29,17 +27,6 @@ def gst_config(**model) -> Config:
     return cfg
 
 
-def make_batch(text_lengths: list[int], mel_lengths: list[int], r: int = 1, seed: int = 0) -> Batch:
-    gen = torch.Generator().manual_seed(seed)
-    items = [
-        Utterance(
-            f"u{i}", torch.randint(2, N_SYMBOLS, (tl,), generator=gen), torch.randn(N_MELS, ml, generator=gen)
-        )
-        for i, (tl, ml) in enumerate(zip(text_lengths, mel_lengths, strict=True))
-    ]
-    return TextMelCollate(r)(items)
-
-
 def build(cfg: Config, seed: int = 0) -> Tacotron2:
     torch.manual_seed(seed)
     return build_model(cfg.model, N_SYMBOLS, N_MELS)
@@ -53,7 +40,7 @@ def deterministic_eval_model() -> Tacotron2:
 def test_every_parameter_gets_a_gradient_including_tokens_and_reference_encoder():
     cfg = gst_config()
     model = build(cfg).train()
-    batch = make_batch([9, 7, 5], [23, 17, 11])
+    batch = random_batch([9, 7, 5], [23, 17, 11])
     out = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=batch.r)
     Tacotron2Loss(cfg.loss)(out, batch, step=0)["loss"].backward()
     names = [n for n, _ in model.named_parameters()]
@@ -76,7 +63,7 @@ def test_training_and_inference_condition_memory_through_the_same_function(monke
         return original(self, weights)
 
     monkeypatch.setattr(GlobalStyleTokens, "embedding_from_weights", spy)
-    batch = make_batch([8, 6], [16, 12])
+    batch = random_batch([8, 6], [16, 12])
     model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=batch.r)
     model.infer(
         batch.text, batch.text_lengths, r=batch.r, style_mel=batch.mels, style_mel_lengths=batch.mel_lengths
@@ -95,7 +82,7 @@ def test_teacher_forced_and_free_running_first_frames_agree_with_the_same_refere
     add-vs-concat bug), these frames would differ.
     """
     model = deterministic_eval_model()
-    batch = make_batch([8, 6], [16, 12])
+    batch = random_batch([8, 6], [16, 12])
     teacher = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=batch.r)
     free = model.infer(
         batch.text,
@@ -116,7 +103,7 @@ def test_teacher_forced_and_free_running_first_frames_agree_with_the_same_refere
 
 def test_style_by_reference_equals_style_by_the_weights_it_produces():
     model = deterministic_eval_model()
-    batch = make_batch([8, 6], [16, 12])
+    batch = random_batch([8, 6], [16, 12])
     weights = model.gst.weights_from_reference(batch.mels, batch.mel_lengths)  # (B, heads, n_tokens)
     assert torch.allclose(weights.sum(-1), torch.ones(2, 2))
     by_mel = model.infer(
@@ -135,7 +122,7 @@ def test_style_by_reference_equals_style_by_the_weights_it_produces():
 
 def test_different_token_weights_change_the_output():
     model = deterministic_eval_model()
-    batch = make_batch([8, 6], [16, 12])
+    batch = random_batch([8, 6], [16, 12])
 
     def synth(weights: torch.Tensor | None) -> torch.Tensor:
         out = model.infer(
@@ -169,7 +156,7 @@ def test_weights_for_every_head_are_the_weighted_sum_of_the_tokens():
 
 def test_reference_summary_does_not_depend_on_batch_padding():
     model = deterministic_eval_model()
-    batch = make_batch([8, 6], [31, 13])
+    batch = random_batch([8, 6], [31, 13])
     both = model.gst.reference_encoder(batch.mels, batch.mel_lengths)
     short = batch.mels[1:2, :, :13]
     alone = model.gst.reference_encoder(short, torch.tensor([13]))
@@ -178,7 +165,7 @@ def test_reference_summary_does_not_depend_on_batch_padding():
 
 def test_style_errors_are_clear():
     model = deterministic_eval_model()
-    batch = make_batch([8, 6], [16, 12])
+    batch = random_batch([8, 6], [16, 12])
     with pytest.raises(ValueError, match="not both"):
         model.infer(
             batch.text, batch.text_lengths, r=batch.r, style_mel=batch.mels, style_weights=torch.ones(6)

@@ -4,28 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tests.helpers.batches import N_SYMBOLS, random_batch
 
 from tacotron.config import Config
-from tacotron.data.batch import Batch, Utterance, lengths_to_mask
-from tacotron.data.collate import TextMelCollate
+from tacotron.data.batch import Batch, lengths_to_mask
 from tacotron.losses import Tacotron2Loss
 from tacotron.model import Tacotron2, build_model
 from tacotron.model.decoder import frames_to_mel
-
-N_SYMBOLS = 24
-
-
-def make_batch(
-    text_lengths: list[int], mel_lengths: list[int], r: int, n_mels: int = 80, seed: int = 0
-) -> Batch:
-    gen = torch.Generator().manual_seed(seed)
-    items = [
-        Utterance(
-            f"u{i}", torch.randint(2, N_SYMBOLS, (tl,), generator=gen), torch.randn(n_mels, ml, generator=gen)
-        )
-        for i, (tl, ml) in enumerate(zip(text_lengths, mel_lengths, strict=True))
-    ]
-    return TextMelCollate(r)(items)
 
 
 def micro_config(cfg: Config, r: int) -> Config:
@@ -56,7 +41,7 @@ def test_seed_case_batch32_431_frames_r2(tiny_cfg):
     torch.manual_seed(0)
     model = build_model(tiny_cfg.model, N_SYMBOLS, 80)
     mel_lengths = [431] + [150 + 7 * i for i in range(31)]
-    batch = make_batch([12 + i % 9 for i in range(32)], mel_lengths, r=2)
+    batch = random_batch([12 + i % 9 for i in range(32)], mel_lengths, r=2)
     assert batch.mels.shape == (32, 80, 432)
     out = forward(model, batch)
     assert out.mel.shape == out.mel_postnet.shape == (32, 80, 432)
@@ -96,7 +81,7 @@ def test_forward_backward_grid(tiny_cfg, r, batch_size, longest):
     model = build_model(micro_config(tiny_cfg, r).model, N_SYMBOLS, 80)
     mel_lengths = torch.linspace(100, longest, batch_size).long().tolist()
     text_lengths = [5 + (7 * i) % 31 for i in range(batch_size)]  # odd and even, 5..35
-    batch = make_batch(text_lengths, mel_lengths, r=r, seed=batch_size)
+    batch = random_batch(text_lengths, mel_lengths, r=r, seed=batch_size)
     assert batch.mels.size(2) % r == 0
     out = forward(model, batch)
     assert out.mel.shape == batch.mels.shape
@@ -112,7 +97,7 @@ def test_outputs_do_not_depend_on_padding_or_batch_mates(tiny_cfg):
     tiny_cfg.model.prenet_dropout = 0.0
     torch.manual_seed(0)
     model = build_model(tiny_cfg.model, N_SYMBOLS, 80).eval()
-    batch = make_batch([9, 14, 6], [20, 31, 13], r=3)
+    batch = random_batch([9, 14, 6], [20, 31, 13], r=3)
     alone = batch.select([2])  # the shortest item on its own: 6 symbols, 15 frames
     with torch.no_grad():
         full, single = forward(model, batch), forward(model, alone)
@@ -144,9 +129,9 @@ def test_reduction_factor_is_a_call_argument_carried_on_the_output(tiny_cfg):
     model = build_model(tiny_cfg.model, N_SYMBOLS, 80)
     assert not hasattr(model, "r") and not hasattr(model, "set_reduction_factor")
     assert "_extra_state" not in model.state_dict()
-    out = forward(model, make_batch([5, 4], [23, 11], r=5))
+    out = forward(model, random_batch([5, 4], [23, 11], r=5))
     assert out.r == 5 and out.mel.shape[2] == 25 and out.alignments.shape[1] == 5
-    out = forward(model, make_batch([5, 4], [23, 11], r=2))
+    out = forward(model, random_batch([5, 4], [23, 11], r=2))
     assert out.r == 2 and out.mel.shape[2] == 24 and out.alignments.shape[1] == 12
     assert out.detach().r == 2
 
@@ -155,7 +140,7 @@ def test_forward_rejects_a_missing_or_out_of_range_r(tiny_cfg):
     tiny_cfg.model.n_frames_per_step = 2
     tiny_cfg.model.max_frames_per_step = 5
     model = build_model(tiny_cfg.model, N_SYMBOLS, 80)
-    batch = make_batch([5, 4], [20, 11], r=5)
+    batch = random_batch([5, 4], [20, 11], r=5)
     with pytest.raises(TypeError, match="'r'"):
         model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths)
     for bad in (0, 6, 9, 2.5, "2", None):
@@ -176,7 +161,7 @@ def test_build_model_rejects_bad_reduction_config(tiny_cfg, r, max_r):
 def test_masked_energies_stay_finite_under_bf16_autocast(tiny_cfg):
     tiny_cfg.model.n_frames_per_step = 2
     model = build_model(tiny_cfg.model, N_SYMBOLS, 80)
-    batch = make_batch([9, 3], [12, 8], r=2)
+    batch = random_batch([9, 3], [12, 8], r=2)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = forward(model, batch)
     assert torch.isfinite(out.alignments).all()
@@ -190,7 +175,7 @@ def test_teacher_forcing_equals_one_step_at_a_time(tiny_cfg, r):
     tiny_cfg.model.n_frames_per_step = r
     torch.manual_seed(0)
     model = build_model(tiny_cfg.model, N_SYMBOLS, 80).eval()
-    batch = make_batch([9, 14], [18, 27], r=r)
+    batch = random_batch([9, 14], [18, 27], r=r)
     dec = model.decoder
     with torch.no_grad():
         memory = model.encoder(batch.text, batch.text_lengths)

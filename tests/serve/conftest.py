@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.serve.serve_helpers import write_tiny_checkpoint
+from tests.helpers.checkpoints import write_serving_checkpoint
 
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("serve") / "tiny.pt")
+    return write_serving_checkpoint(tmp_path_factory.mktemp("serve") / "tiny.pt")
 
 
 @pytest.fixture(scope="session")

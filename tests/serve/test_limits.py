@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from tests.serve.serve_helpers import SpySynthesizer
+from tests.helpers.fakes import SpySynthesizer
 
 from tacotron.serve.app import create_app
 from tacotron.serve.server import BackgroundServer

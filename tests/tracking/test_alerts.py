@@ -9,7 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from tracking_fakes import recording_server, refusing_url
+from tests.helpers.servers import recording_server, refusing_url
 
 from tacotron.config import Config, ConfigError, apply_overrides
 from tacotron.tracking import build_tracking_callbacks

@@ -7,8 +7,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from tests.conftest import tiny_config
-from tracking_fakes import recording_server, refusing_url
+from tests.helpers.configs import tiny_config
+from tests.helpers.servers import recording_server, refusing_url
 
 from tacotron.tracking.mlflow_logger import (
     RUN_ID_FILE,

@@ -6,7 +6,8 @@ import json
 
 import pytest
 import torch
-from tests.train.conftest import fast_config, write_synthetic_dataset
+from tests.helpers.configs import fast_config
+from tests.helpers.datasets import write_synthetic_dataset
 
 from tacotron.train import Trainer
 

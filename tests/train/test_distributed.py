@@ -6,12 +6,17 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
-from tests.train.conftest import HERE, fast_config, free_port, no_dropout, subprocess_env
+from tests.helpers.configs import fast_config, no_dropout
+from tests.helpers.processes import subprocess_env
+from tests.helpers.servers import free_port
 
 from tacotron.train import Callback, Trainer
+
+HERE = Path(__file__).resolve().parent
 
 BIAS_BEFORE_BATCHNORM = re.compile(r"^(encoder|postnet)\.convs\.\d+\.bias$")
 

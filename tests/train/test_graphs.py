@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tests.conftest import tiny_config
+from tests.helpers.batches import N_SYMBOLS, random_batch
+from tests.helpers.configs import tiny_config
 
 from tacotron.config import Config, LossConfig
-from tacotron.data.batch import Batch, Utterance
-from tacotron.data.collate import TextMelCollate
+from tacotron.data.batch import Batch
 from tacotron.losses import LossNorm, Tacotron2Loss
 from tacotron.model import Tacotron2, build_model
 from tacotron.train.graphs import GraphedTrainStep, LossInputs, pad_to_bucket, step_losses
 
-N_SYMBOLS = 24
 N_MELS = 80
 KINDS = ["plain", "gst", "ddc"]
 # the same bucket shape for every seed: text padded to 16 symbols, mels to 32 frames
@@ -27,14 +26,9 @@ TEXT_LENGTHS, MEL_LENGTHS = [9, 4, 7], [30, 17, 25]
 
 
 def make_batch(r: int, seed: int = 0) -> Batch:
-    gen = torch.Generator().manual_seed(seed)
-    items = [
-        Utterance(
-            f"u{i}", torch.randint(2, N_SYMBOLS, (tl,), generator=gen), torch.randn(N_MELS, ml, generator=gen)
-        )
-        for i, (tl, ml) in enumerate(zip(TEXT_LENGTHS, MEL_LENGTHS, strict=True))
-    ]
-    return pad_to_bucket(TextMelCollate(r)(items), text_multiple=16, mel_multiple=16)
+    return pad_to_bucket(
+        random_batch(TEXT_LENGTHS, MEL_LENGTHS, r, N_MELS, seed), text_multiple=16, mel_multiple=16
+    )
 
 
 def model_config(kind: str, **loss) -> Config:

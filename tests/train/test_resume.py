@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
-from tests.train.conftest import HERE, fast_config, model_params, run_python
+from tests.helpers.checkpoints import model_params
+from tests.helpers.configs import fast_config
+from tests.helpers.processes import run_python
 
 from tacotron.train import Trainer, load_checkpoint
+
+HERE = Path(__file__).resolve().parent
 
 
 @pytest.mark.slow

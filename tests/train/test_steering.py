@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from tests.train.conftest import fast_config
+from tests.helpers.configs import fast_config
 
 from tacotron.train import Callback, Trainer, load_checkpoint
 from tacotron.train.callbacks import CallbackList

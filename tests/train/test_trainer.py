@@ -9,7 +9,7 @@ import signal
 
 import pytest
 import torch
-from tests.train.conftest import fast_config
+from tests.helpers.configs import fast_config
 
 from tacotron.data.dataset import PreparedDataset
 from tacotron.train import Callback, Trainer, load_checkpoint

@@ -1,4 +1,4 @@
-"""Tiny trial settings shared by the Smart Tuner's integration tests."""
+"""Fixtures of the Smart Tuner's integration tests: trial settings as files, and a throw-away PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -10,36 +10,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.conftest import tiny_config
-
-# Lower LR = deterministically worse score on the tiny corpus after any number of steps (same init),
-# so an enqueued lr=1e-5 trial after an lr=1e-3 trial is pruned by the median pruner at its first report.
-SPACE = {
-    "params": {
-        "train.lr": {"type": "log", "low": 1.0e-5, "high": 3.0e-3},
-        "loss.guided_attn_weight": {"type": "log", "low": 0.5, "high": 5.0},
-    }
-}
-
-
-def trial_base_config():
-    """tiny_config() made cheaper for trials: r=3, batch 2, 3 steps, a report after every step."""
-    cfg = tiny_config()
-    cfg.model.n_frames_per_step = 3
-    cfg.train.batch_size = 2
-    cfg.train.n_val_synth = 0
-    cfg.health.enabled = False  # its end-of-run HTML report costs seconds per trial
-    t = cfg.tune
-    t.steps_per_trial, t.report_every = 3, 1
-    t.pruner, t.pruner_startup_trials, t.pruner_warmup_steps = "median", 1, 0
-    t.heartbeat_interval, t.heartbeat_grace = 1, 2
-    return cfg
+from tests.helpers.configs import TRIAL_SPACE, trial_base_config
 
 
 @pytest.fixture
 def space_file(tmp_path) -> Path:
     path = tmp_path / "space.yaml"
-    path.write_text(yaml.safe_dump(SPACE))
+    path.write_text(yaml.safe_dump(TRIAL_SPACE))
     return path
 
 

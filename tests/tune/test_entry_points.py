@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.tune.conftest import trial_base_config
+from tests.helpers.configs import trial_base_config
 
 from tacotron.tune.compare import compare_configs
 

@@ -7,7 +7,7 @@ import sqlite3
 import optuna
 import pytest
 from optuna.trial import TrialState
-from tests.tune.conftest import SPACE, trial_base_config
+from tests.helpers.configs import TRIAL_SPACE, trial_base_config
 
 from tacotron.config import ConfigError, TuneConfig
 from tacotron.tune.runner import TuneJob, finish, run_trials
@@ -46,7 +46,7 @@ def test_pruner_follows_config(cfg, kind):
 
 def test_resumed_study_does_not_repeat_startup_proposals(tmp_path):
     url = sqlite_url(tmp_path / "s.db")
-    space = SearchSpace.from_dict(SPACE)
+    space = SearchSpace.from_dict(TRIAL_SPACE)
     proposals = []
     for _ in range(2):  # two "processes" on the same study
         study = open_study("r", make_storage(url, TuneConfig()), TuneConfig())
@@ -69,7 +69,7 @@ def test_multi_objective_records_score_and_seconds_per_step(tiny_dataset, tmp_pa
     job = TuneJob(
         cfg=cfg,
         dataset_dir=tiny_dataset,
-        space=SearchSpace.from_dict(SPACE),
+        space=SearchSpace.from_dict(TRIAL_SPACE),
         study_name="mo",
         out_dir=tmp_path,
         trials=2,

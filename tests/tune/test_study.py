@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 from optuna.trial import TrialState
-from tests.tune.conftest import SPACE, trial_base_config
+from tests.helpers.configs import TRIAL_SPACE, trial_base_config
 
 from tacotron.config import Config
 from tacotron.train.callbacks import Callback
@@ -35,7 +35,7 @@ def finished_study(tiny_dataset, tmp_path_factory):
     job = TuneJob(
         cfg=cfg,
         dataset_dir=tiny_dataset,
-        space=SearchSpace.from_dict(SPACE),
+        space=SearchSpace.from_dict(TRIAL_SPACE),
         study_name="tiny",
         out_dir=out,
         trials=4,

@@ -1,7 +1,7 @@
 """Reading audio: one function that turns any readable file into float32 mono at the model's rate.
 
-Why one function: the corpus we replace mixed 16 kHz and 22.05 kHz files and trained on both
-without noticing; every read goes through `load_wav`, which resamples (and logs it) or fails with
+Why one function: a corpus can mix sample rates (16 kHz and 22.05 kHz files), and training on both
+goes unnoticed unless every read checks; every read goes through `load_wav`, which resamples (and logs it) or fails with
 an `AudioError` that names the file, so `prepare` can report the item instead of dying.
 """
 

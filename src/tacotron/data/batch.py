@@ -1,7 +1,7 @@
 """Typed records that flow from the dataset to the model: one `Utterance`, one padded `Batch`.
 
-Why dataclasses: the system we replace passed 7-tuples around, and a swapped pair of tensors
-(text lengths for mel lengths) trained silently wrong. Named fields make that impossible, and
+Why dataclasses: named fields, because a swapped pair of same-shaped tensors in a positional tuple
+(text lengths for mel lengths) would train silently on wrong targets. Named fields rule that out, and
 `Batch.to()` / `Batch.pin_memory()` let a `DataLoader(pin_memory=True)` and the trainer move one
 object instead of seven. Torch only: this module is on the GPU machine's import path.
 """

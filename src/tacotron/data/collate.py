@@ -1,9 +1,9 @@
 """`TextMelCollate(r)`: a list of `Utterance` -> one padded `Batch`.
 
-Why this exists as its own piece: the system we replace crashed with
-`shape '[32, 215, -1]' is invalid for input of size 1103360` (431 frames, r = 2) because mels were
-padded to the longest item, not to a multiple of r, and then "fixed" it by reshaping into zeros.
-Here every mel is padded to `frames.padded_frames(max_len, r)`, the real lengths travel with the batch, and any
+Why this exists as its own piece: mels padded to the longest item rather than to a multiple of r
+fail in the reshape that groups r frames per decoder step (`shape '[32, 215, -1]' is invalid for input of size 1103360` for
+431 frames at r = 2), and papering over that by reshaping into zeros trains on garbage.
+So every mel is padded to `frames.padded_frames(max_len, r)`, the real lengths travel with the batch, and any
 other inconsistency raises an error that names the tensors, their shapes and r.
 Torch only: on the GPU machine's import path.
 """

@@ -6,20 +6,20 @@ batch_size shuffled items keeps batches nearly uniform in length while batch ord
 every epoch.
 
 Why noisy ranks: sorting alone makes batch *membership* a function of bucket content, and when the
-corpus fits in one bucket (the demo's 1,140 items < 64 x 32) that content never changes, so every
-epoch trained on the same batches in a new order, the same leftover batch of the longest items
-included (it coincided with grad explosions at the same steps of every CPU demo run). So a bucket
+corpus fits in one bucket (at most bucket_size x batch_size items, as the demo corpus does) that
+content never changes, so every epoch would train on the same batches in a new order, the same
+leftover batch of the longest items included (a repeated batch like that shows up as gradient
+spikes at the same steps of every run). So a bucket
 is sorted by noisy length, as AllenNLP's `padding_noise` does, but with the noise on each item's
 length *rank in the whole corpus*: uniform noise `rank_jitter` batch widths wide. In rank units the
 mixing is the same for any length distribution (ties included), and it costs padding only where
 lengths are sparse; in corpus units it is strongest where it is needed: a one-bucket corpus lets
 each item trade places with items up to a batch away, while in a corpus of many buckets (whose
-random content already changes membership) it only reorders near-equal lengths. Measured on 1,140
-demo-like lengths (batch 32): no batch of one epoch recurs in the next (before: every batch), about
-half of the batchmate pairs do (before: all), and padding goes from 1.9% to 3.3% (random batches:
-41%); on 13,100 such lengths (many buckets) padding goes from 1.23% to 1.29%. A bucket's one
-short batch sits at a random point of its order, so it (and, with drop_last, the dropped items) is
-no longer always the longest items.
+random content already changes membership) it only reorders near-equal lengths. On a one-bucket
+corpus no batch of one epoch recurs in the next and about half of the batchmate pairs change, for a
+padding cost of a few percent (random batches waste about 40%); on a corpus of many buckets the
+padding barely changes (numbers: benchmarks/RESULTS.md). A bucket's one short batch sits at a random
+point of its order, so it (and, with drop_last, the dropped items) is not always the longest items.
 
 Why a stored position: resuming mid-epoch must replay exactly the batches that were not yet
 trained on, or a resumed run is not the run it continues.

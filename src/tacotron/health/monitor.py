@@ -123,9 +123,9 @@ class HealthMonitor(Callback):
     def on_stage_change(self, trainer: Trainer, stage: SchedulePoint) -> None:
         """Start the loss and gradient-norm medians afresh: they belong to the previous r / batch size.
 
-        Measured (demo model, r 6 -> 4 at step 500, one H200): the gradient norm was 22-88x the old median
-        at three of the first ten steps after the switch, and the monitor gave up (it would otherwise have
-        rolled back) for what was only a new scale; clipping had bounded those updates anyway.
+        Right after an r switch the gradient norm reads tens of times its previous median for a few steps
+        (benchmarks/RESULTS.md); judged against the old median those are "explosions", and the monitor
+        would roll back or give up for what is only a new scale (clipping bounds those updates anyway).
         """
         self._reset_ratio_detectors()
 

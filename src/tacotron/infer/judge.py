@@ -5,7 +5,7 @@ thrown off by digital silence and by very loud or very quiet input, so every wav
 16 kHz, peak-normalised to 0.5 and given a seeded -50 dBFS Gaussian noise floor before decoding. The
 same preparation is applied to synthesised and ground-truth audio, so their WERs are comparable.
 English only: no offline Russian acoustic model installs from the registries (vosk 0.3.45 installs from
-PyPI, but `vosk.Model(lang="ru")` fetches its model from alphacephei.com at run time; checked 2026-12-01).
+PyPI, but `vosk.Model(lang="ru")` fetches its model from alphacephei.com at run time).
 
 Two modes. Closed vocabulary (`from_training_text`): a bigram LM over the training text, for template
 corpora whose evaluation sentences reuse the training words. Open vocabulary (`open_vocabulary`):

@@ -2,9 +2,9 @@
 
 Why: a decoder that emits many frames per step has few steps and aligns easily; an L1 loss between
 its alignment and the fine decoder's pulls the fine one towards a clean diagonal early in training.
-The coarse decoder is a second `Decoder` over the *same* encoder memory. Unlike the system we replace
-(whose second decoder only ever saw detached inputs and so never trained), nothing here is detached:
-the coarse mel/gate losses and the consistency loss reach both decoders and the encoder.
+The coarse decoder is a second `Decoder` over the *same* encoder memory. Nothing here is detached
+(a second decoder fed only detached inputs would never train): the coarse mel/gate losses and the
+consistency loss reach both decoders and the encoder.
 
 The coarse decoder is used only for the loss (training and validation); `infer` uses the fine one.
 Its targets are the batch's mels zero-padded from a multiple of r to a multiple of ddc_r; every

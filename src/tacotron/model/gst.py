@@ -1,8 +1,7 @@
 """Global Style Tokens (Wang et al. 2018): a reference encoder and a bank of learned style tokens.
 
-Why this shape: the system we replace added the style embedding to the encoder outputs in training
-but concatenated it at inference, so a trained model never saw at inference what it learned with.
-Here there is one path. Every style, whatever its source, becomes token attention weights
+Why this shape: a style embedding combined with the encoder outputs one way in training and another
+way at inference gives the model at inference an input it never learned from, so there is one path. Every style, whatever its source, becomes token attention weights
 [B, heads, n_tokens], and `GlobalStyleTokens.embedding_from_weights` turns weights into the style
 embedding; `condition` adds it (projected to the encoder size) to every real encoder position.
 

@@ -1,9 +1,9 @@
 """Language-independent cleaners: pure `str -> str` functions, one job each.
 
-The old system's cleaner ran NFKD + "strip non-ASCII", which deleted every Cyrillic letter and
-turned й into и. Here every step keeps letters it does not understand, so that `TextFrontend`
-can report them instead of losing them: a cleaner may rewrite a character into a known spelling,
-never drop it.
+A cleaner that strips what it does not know (NFKD + "strip non-ASCII") deletes every Cyrillic
+letter and turns й into и, and attention can then never align. So every step keeps letters it does
+not understand, and `TextFrontend` can report them instead of losing them: a cleaner may rewrite a
+character into a known spelling, never drop it.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ _LATIN_SPECIAL = {
 def normalize_unicode(text: str) -> str:
     """NFC: composes и + U+0306 into й and е + U+0308 into ё (text pasted from PDFs is often NFD).
 
-    NFC, not NFKD: decomposing and stripping marks is what turned й into и in the old system.
+    NFC, not NFKD: decomposing and then stripping marks turns й into и.
     """
     return unicodedata.normalize("NFC", text)
 

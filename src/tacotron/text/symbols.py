@@ -2,8 +2,8 @@
 
 A table is fully determined by (language, phonemes), so a checkpoint or dataset folder stores
 `SymbolTable.to_dict()` and the loader checks it against the table rebuilt from `TextConfig`:
-if they differ, ids would silently mean other characters, which is exactly the failure that
-made the old system's attention unable to align.
+if they differ, ids would silently mean other characters, and attention trained on one table
+cannot align text encoded with another.
 
 Layout (ids are positions): pad "_" = 0, EOS "~" = 1, space, punctuation, then letters or IPA.
 

@@ -1,7 +1,7 @@
 """Where alerts go (a webhook, a Telegram bot), where their credentials come from, and a background sender.
 
 Credentials are read only from environment variables or from a file named by one, and that file must
-lie outside any git work tree: the system we replace had a bot token committed in its config. The
+lie outside any git work tree, so that a token can never be committed with a config. The
 config has no field for them at all, so a token in a YAML file is rejected as an unknown key.
 
 Environment:

@@ -1,8 +1,8 @@
 """Extension points of the training loop: `Callback` and the per-step `StepResult`.
 
 Why callbacks: the Debug Reporter, the Smart Tuner's live controller and tests all need to watch and
-steer training (lower the LR, roll back, stop). Putting them in the loop made the system we replace
-unreadable; here they plug in from outside and the loop stays one loop.
+steer training (lower the LR, roll back, stop). Written into the loop, each would make it harder to
+read; as callbacks they plug in from outside and the loop stays one loop.
 """
 
 from __future__ import annotations

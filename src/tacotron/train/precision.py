@@ -19,9 +19,9 @@ DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 def native_bf16(device: torch.device) -> bool:
     """Whether this device runs bf16 matmuls/convs natively (CUDA with bf16, or a CPU with AMX or
-    AVX512-BF16). On such a CPU a postnet-sized conv runs ~3.6x faster in bf16, but the small demo model's
-    whole training step gained 0-7% (within this machine's noise), so the shipped demo.yaml stays fp32; on
-    CPUs without native bf16 (AVX2 only) it is emulated and slower than fp32."""
+    AVX512-BF16). On such a CPU single convs run much faster in bf16, but the small demo model's whole
+    training step gains little (benchmarks/RESULTS.md), so the shipped demo.yaml stays fp32; on CPUs
+    without native bf16 (AVX2 only) it is emulated and slower than fp32."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":

@@ -1,6 +1,6 @@
 """The live controller: reads validation health during any training run and acts, with a logged reason.
 
-Why: the old tuner restarted whole runs when it judged them unhealthy, and nobody could see why. Here
+Why: restarting a whole run because it looks unhealthy wastes the run and hides the reason. Here
 the policy is `decide(...)`, a pure function of the evaluation history and of the actions already
 taken, so every rule is unit-tested; `LiveController` (a trainer `Callback`) only applies the decision
 and writes it to `events.jsonl` as {"event": "controller/<action>", "reason", "action", ...}.

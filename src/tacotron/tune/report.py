@@ -1,6 +1,6 @@
 """The study report (report.html with embedded PNG plots, report.md with the same tables).
 
-Why a report: the old tuner's decisions were invisible. This page shows every trial with its state
+Why a report: a tuner's decisions must be visible to be trusted. This page shows every trial with its state
 and the reason it was pruned or failed, the optimisation history, parameter importances, a
 parallel-coordinate plot, and each live-controller decision read from the trials' events.jsonl.
 """

@@ -1,7 +1,7 @@
 """The search space: a typed, validated YAML file mapping config keys to distributions.
 
-Why a file and not code: the old tuner hard-coded its ranges, so changing what was searched meant
-editing Python. Here every entry names a real config key (`train.lr`, `loss.guided_attn_weight`),
+Why a file and not code: ranges hard-coded in Python make changing what is searched a code change.
+Here every entry names a real config key (`train.lr`, `loss.guided_attn_weight`),
 is checked against `tacotron.config.Config` when the file is read (a typo fails at start-up, with the
 valid keys listed), and a sampled trial becomes a `Config` through the same validation as any YAML.
 

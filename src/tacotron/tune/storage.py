@@ -1,7 +1,7 @@
 """Optuna storage: SQLite (WAL, lock timeout) by default, any SQLAlchemy URL to share a study.
 
-Why this matters: the old tuner used SQLite with default settings, and two workers writing at once
-died with "database is locked". Here SQLite runs in WAL mode (readers never block the writer) with a
+Why this matters: with SQLite's default settings two workers writing at once die with "database is
+locked". So SQLite runs in WAL mode (readers never block the writer) with a
 busy timeout, which is safe for a few local workers. For workers on several machines pass a server
 URL (`postgresql://user@host/db`); every worker then runs `tacotron tune --storage URL` on the same
 `--study` name.

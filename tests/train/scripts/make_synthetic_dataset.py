@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-from tests.train.conftest import fast_config, write_synthetic_dataset  # noqa: E402
+from tests.helpers.configs import fast_config  # noqa: E402
+from tests.helpers.datasets import write_synthetic_dataset  # noqa: E402
 
 out = Path(sys.argv[1])
 n_items = int(sys.argv[2]) if len(sys.argv) > 2 else 40

@@ -1,7 +1,8 @@
-"""A tiny stand-in with Tacotron 2's module names and output type, for tests that need no real model."""
+"""Stand-ins for real parts: a tiny Tacotron-shaped model and batch (health tests), a spying Synthesizer (serve)."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -70,3 +71,24 @@ def fake_batch(n: int = 3, n_mels: int = 8, r: int = 1, seed: int = 0) -> Batch:
         gate_target=gate,
         r=r,
     )
+
+
+class SpySynthesizer:
+    """Wraps the real Synthesizer: records every batch and can hold calls until `release` is set."""
+
+    def __init__(self, inner, hold: bool = False) -> None:
+        self.inner = inner
+        self.cfg = inner.cfg
+        self.step = inner.step
+        self.calls: list[tuple[list[str], int | None]] = []
+        self.release = threading.Event()
+        self.entered = threading.Event()
+        if not hold:
+            self.release.set()
+
+    def synthesize(self, texts, batch_size=8, *, seed=None):
+        self.calls.append((list(texts), seed))
+        self.entered.set()
+        if not self.release.wait(timeout=30):
+            raise RuntimeError("SpySynthesizer was never released")
+        return self.inner.synthesize(texts, batch_size=batch_size, seed=seed)

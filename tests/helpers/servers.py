@@ -1,4 +1,4 @@
-"""Local HTTP endpoints for alert tests: one that records requests (optionally slowly), one that refuses.
+"""Local HTTP endpoints and ports: a server that records requests (optionally slowly), one that refuses.
 
 Only 127.0.0.1 is ever contacted; servers run in a thread and are shut down by the context manager.
 """
@@ -72,3 +72,10 @@ def refusing_url() -> str:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"http://127.0.0.1:{port}/hook"
+
+
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
