@@ -177,3 +177,15 @@ def test_captured_graph_step_equals_eager_for_gst_and_ddc(kind, r, exact_cuda):
     assert torch.isfinite(losses["gate"]) and losses["gate"] > 0, "a switched-off term is still reported"
     tol = dict(atol=1e-5, rtol=1e-4, grad_rtol=1e-3, all_trained=False)  # the gate layer gets no gradient
     assert_same(losses, grads, ref, ref_grads, model, **tol)
+
+
+def test_bucket_ladder_bounds_shapes_and_padding():
+    from tacotron.train.graphs import bucket_length
+
+    lengths = range(1, 2049)
+    buckets = {bucket_length(n, 16) for n in lengths}
+    assert len(buckets) <= 8 * 7 + 2  # about 8 per octave above the fine range, not 2048 / 16 = 128
+    assert all(bucket_length(n, 16) % 16 == 0 and bucket_length(n, 16) >= n for n in lengths)
+    assert max((bucket_length(n, 16) - n) / n for n in range(128, 2049)) <= 1 / 8
+    assert [bucket_length(n, 16) for n in (9, 16, 17, 100)] == [16, 16, 32, 112]  # short: the fine multiple
+    assert bucket_length(600, 32) == 640 and bucket_length(600, 96) == 672  # a coarser multiple stays a divisor
