@@ -188,4 +188,5 @@ def test_bucket_ladder_bounds_shapes_and_padding():
     assert all(bucket_length(n, 16) % 16 == 0 and bucket_length(n, 16) >= n for n in lengths)
     assert max((bucket_length(n, 16) - n) / n for n in range(128, 2049)) <= 1 / 8
     assert [bucket_length(n, 16) for n in (9, 16, 17, 100)] == [16, 16, 32, 112]  # short: the fine multiple
-    assert bucket_length(600, 32) == 640 and bucket_length(600, 96) == 672  # a coarser multiple stays a divisor
+    # a coarser multiple (lcm with r) stays a divisor of the step
+    assert bucket_length(600, 32) == 640 and bucket_length(600, 96) == 672
