@@ -191,9 +191,9 @@ class TrainConfig(_Section):
     cuda_graphs: bool = (
         False  # replay forward+loss+backward from a CUDA graph per batch shape (CUDA; fp32/bf16)
     )
-    # with cuda_graphs: pad text to a multiple of this (coarse: text length costs little, and every
-    # distinct (text, mel) bucket pair is one more captured graph)
-    graph_text_multiple: int = 64
+    # with cuda_graphs: pad text to a multiple of this (fewer graph shapes; BatchNorm statistics see the
+    # padding, so coarser buckets move the model away from eager training)
+    graph_text_multiple: int = 16
     graph_mel_multiple: int = 32  # with cuda_graphs: pad mels to a multiple of this (and of r)
     # --- experiment tracking and alerts (tracking/); credentials never live here, only in env vars ---
     mlflow_experiment: str = "tacotron"  # MLflow experiment name (created on first use)
