@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 import torch
 from tests.helpers.batches import N_SYMBOLS, random_batch
-from tests.helpers.configs import tiny_config
+from tests.helpers.configs import variant_config
 
 from tacotron.config import Config, LossConfig
 from tacotron.data.batch import Batch
@@ -86,26 +86,7 @@ def test_weighted_total_keeps_the_order_of_the_terms():
 
 def model_config(kind: str) -> Config:
     """A tiny plain, GST or DDC model with every dropout off."""
-    cfg = tiny_config()
-    m = cfg.model
-    m.encoder_dropout = m.prenet_dropout = m.postnet_dropout = 0.0
-    m.p_attention_dropout = m.p_decoder_dropout = 0.0
-    if kind == "gst":
-        m.gst, m.gst_n_tokens, m.gst_heads, m.gst_token_dim = True, 4, 2, 8
-        m.gst_ref_channels, m.gst_ref_gru_dim = [4], 8
-    if kind == "ddc":
-        m.ddc, m.ddc_r = True, 3
-    cfg.loss = LossConfig(
-        mel_weight=0.5,
-        postnet_weight=2.0,
-        gate_weight=0.7,
-        guided_attn_weight=3.0,
-        guided_attn_decay_rate=0.5,
-        guided_attn_decay_steps=4,
-        ddc_weight=0.3,
-        ddc_attn_weight=1.5,
-    )
-    return cfg
+    return variant_config(kind, gst_ref_channels=(4,), guided_attn_decay_steps=4)
 
 
 @pytest.mark.parametrize("kind", ["plain", "gst", "ddc"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tacotron.config import Config
+from tacotron.config import Config, LossConfig
 
 
 def tiny_config(**sections) -> Config:
@@ -34,6 +34,32 @@ def tiny_config(**sections) -> Config:
     for name, values in sections.items():
         for key, value in values.items():
             setattr(getattr(cfg, name), key, value)
+    return cfg
+
+
+def variant_config(kind: str, *, gst_ref_channels: tuple[int, ...] = (4, 8), **loss) -> Config:
+    """tiny_config() as a plain, GST or DDC model with every dropout off, and loss weights that all differ
+    from 1 (the guided one decaying), so a test can tell the terms apart; `loss` overrides weights."""
+    cfg = tiny_config()
+    m = cfg.model
+    m.encoder_dropout = m.prenet_dropout = m.postnet_dropout = 0.0
+    m.p_attention_dropout = m.p_decoder_dropout = 0.0
+    if kind == "gst":
+        m.gst, m.gst_n_tokens, m.gst_heads, m.gst_token_dim = True, 4, 2, 8
+        m.gst_ref_channels, m.gst_ref_gru_dim = list(gst_ref_channels), 8
+    if kind == "ddc":
+        m.ddc, m.ddc_r = True, 3
+    weights = dict(
+        mel_weight=0.5,
+        postnet_weight=2.0,
+        gate_weight=0.7,
+        guided_attn_weight=3.0,
+        guided_attn_decay_rate=0.5,
+        guided_attn_decay_steps=2,
+        ddc_weight=0.3,
+        ddc_attn_weight=1.5,
+    )
+    cfg.loss = LossConfig(**(weights | loss))
     return cfg
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 from tests.helpers.batches import N_SYMBOLS, random_batch
-from tests.helpers.configs import tiny_config
+from tests.helpers.configs import variant_config
 
 from tacotron.config import Config, LossConfig
 from tacotron.data.batch import Batch
@@ -33,27 +33,7 @@ def make_batch(r: int, seed: int = 0) -> Batch:
 
 def model_config(kind: str, **loss) -> Config:
     """A tiny plain, GST or DDC model, dropout off; loss weights all different from 1 and decaying."""
-    cfg = tiny_config()
-    m = cfg.model
-    m.encoder_dropout = m.prenet_dropout = m.postnet_dropout = 0.0
-    m.p_attention_dropout = m.p_decoder_dropout = 0.0
-    if kind == "gst":
-        m.gst, m.gst_n_tokens, m.gst_heads, m.gst_token_dim = True, 4, 2, 8
-        m.gst_ref_channels, m.gst_ref_gru_dim = [4, 8], 8
-    if kind == "ddc":
-        m.ddc, m.ddc_r = True, 3
-    weights = dict(
-        mel_weight=0.5,
-        postnet_weight=2.0,
-        gate_weight=0.7,
-        guided_attn_weight=3.0,
-        guided_attn_decay_rate=0.5,
-        guided_attn_decay_steps=2,
-        ddc_weight=0.3,
-        ddc_attn_weight=1.5,
-    )
-    cfg.loss = LossConfig(**(weights | loss))
-    return cfg
+    return variant_config(kind, **loss)
 
 
 def build(cfg: Config, device: str | torch.device = "cpu") -> Tacotron2:
