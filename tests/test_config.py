@@ -111,3 +111,26 @@ def test_cli_prints_config_and_reports_errors(capsys):
     assert "lr: 0.0005" in capsys.readouterr().out
     assert main(["config", "--set", "train.lrr=1"]) == 2
     assert "did you mean lr" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.eval_every=0", r"'train.eval_every' must be >= 1, got 0"),
+        ("train.batch_size=0", r"'train.batch_size' must be >= 1, got 0"),
+        ("audio.sample_rate=-1", r"'audio.sample_rate' must be > 0, got -1"),
+        ("audio.fmax=20000", r"audio.fmax \(20000.0\) <= sample_rate / 2 \(11025\)"),
+        ("data.val_fraction=1.5", r"'data.val_fraction' must be in \[0, 1\)"),
+        ("model.n_frames_per_step=9", r"model.n_frames_per_step \(9\)"),
+    ],
+)
+def test_values_out_of_range_fail_at_load(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
+
+
+def test_base_must_name_a_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("base: 5\ntrain:\n  lr: 0.001\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="'base' must be the file name of another config, got 5"):
+        load_config(path)

@@ -300,12 +300,76 @@ class Config(_Section):
         """A deep, writable copy (also of a frozen config)."""
         return Config.from_dict(self.to_dict())
 
+    def validate(self) -> Config:
+        """Raise ConfigError naming the key for any value outside its range (see `_RANGES`); returns self.
+
+        Types are checked when a config is built; ranges here, so that a bad value fails at load time
+        instead of minutes into a run (a zero eval interval, a zero batch, a negative sample rate).
+        """
+        for key, (check, expected) in _RANGES.items():
+            section, name = key.split(".")
+            value = getattr(getattr(self, section), name)
+            if not check(value):
+                raise ConfigError(f"'{key}' must be {expected}, got {value!r}")
+        a = self.audio
+        if a.win_length > a.n_fft:
+            raise ConfigError(f"'audio.win_length' ({a.win_length}) must be <= audio.n_fft ({a.n_fft})")
+        if not a.fmin < a.fmax <= a.sample_rate / 2:
+            raise ConfigError(
+                f"need audio.fmin ({a.fmin}) < audio.fmax ({a.fmax}) <= sample_rate / 2 ({a.sample_rate / 2:g})"
+            )
+        max_r = self.model.max_frames_per_step or self.model.n_frames_per_step
+        if not 1 <= self.model.n_frames_per_step <= max_r <= 8:
+            raise ConfigError(
+                f"need 1 <= model.n_frames_per_step ({self.model.n_frames_per_step}) <= "
+                f"model.max_frames_per_step ({self.model.max_frames_per_step}, 0 = n_frames_per_step) <= 8"
+            )
+        return self
+
     def freeze(self) -> Config:
         """Make this config and its sections read-only (see `_Section`); returns self."""
         for section in dataclasses.fields(self):
             object.__setattr__(getattr(self, section.name), "_frozen", True)
         object.__setattr__(self, "_frozen", True)
         return self
+
+
+def _at_least(low: float) -> tuple[Any, str]:
+    return (lambda v: v >= low), f">= {low:g}"
+
+
+def _positive() -> tuple[Any, str]:
+    return (lambda v: v > 0), "> 0"
+
+
+# key -> (check, what is expected): the ranges `Config.validate` enforces
+_RANGES: dict[str, tuple[Any, str]] = {
+    "audio.sample_rate": _positive(),
+    "audio.n_fft": _positive(),
+    "audio.hop_length": _positive(),
+    "audio.win_length": _positive(),
+    "audio.n_mels": _positive(),
+    "audio.fmin": _at_least(0),
+    "data.val_fraction": ((lambda v: 0 <= v < 1), "in [0, 1)"),
+    "data.val_max": _at_least(0),
+    "data.workers": _at_least(1),
+    "data.loader_workers": _at_least(0),
+    "data.bucket_size": _at_least(1),
+    "model.max_decoder_steps": _at_least(1),
+    "train.batch_size": _at_least(1),
+    "train.grad_accum_steps": _at_least(1),
+    "train.max_steps": _at_least(0),
+    "train.max_minutes": _at_least(0),
+    "train.lr": _positive(),
+    "train.grad_clip": _at_least(0),
+    "train.fp16_init_scale": _positive(),
+    "train.eval_every": _at_least(1),
+    "train.checkpoint_every": _at_least(1),
+    "train.log_every": _at_least(1),
+    "train.keep_last": _at_least(0),
+    "train.n_val_synth": _at_least(0),
+    "train.early_stop_patience": _at_least(0),
+}
 
 
 def _read_layered(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
@@ -322,6 +386,8 @@ def _read_layered(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     base = data.pop("base", None)
     if base is None:
         return data
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError(f"{path}: 'base' must be the file name of another config, got {base!r}")
     base_data = _read_layered((path.parent / base), seen + (path.resolve(),))
     return _deep_merge(base_data, data)
 
@@ -438,11 +504,11 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     """Defaults when `path` is None, else the file (or the shipped config of that name, see
     `tacotron.configs`); then overrides. The CLI's single entry point."""
     if path is None:
-        return apply_overrides(Config(), overrides or [])
+        return apply_overrides(Config(), overrides or []).validate()
     from tacotron.configs import find_config
 
     try:
         found = find_config(path)
     except FileNotFoundError as err:
         raise ConfigError(str(err)) from err
-    return Config.load(found, overrides)
+    return Config.load(found, overrides).validate()

@@ -94,3 +94,34 @@ def test_kill_9_while_writing_a_checkpoint_leaves_the_run_resumable(tiny_dataset
     # steps 3-4 logged by the killed process were dropped and re-logged once by the resumed one
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in metrics if m["split"] == "train"] == [1, 2, 3, 4, 5, 6]
+
+
+def test_resume_skips_a_damaged_newest_checkpoint_and_names_it(tiny_dataset, tmp_path):
+    cfg = fast_config(max_steps=4, checkpoint_every=2, keep_last=0)
+    assert Trainer(cfg, tiny_dataset, tmp_path, device="cpu").fit().step == 4
+    newest = tmp_path / "checkpoints" / "step_00000004.pt"
+    newest.write_bytes(newest.read_bytes()[:1000])  # a copy cut short / a full disk
+
+    trainer = Trainer(
+        fast_config(max_steps=6, checkpoint_every=2, keep_last=0), tiny_dataset, tmp_path, device="cpu"
+    )
+    assert trainer.step == 2  # the newest intact checkpoint
+    result = trainer.fit()
+    assert result.step == 6 and load_checkpoint(result.last_checkpoint)["step"] == 6
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    [skipped] = [e for e in events if e["event"] == "checkpoint_skipped"]
+    assert skipped["path"] == str(newest) and skipped["action"] == "resumed from step_00000002.pt"
+    assert load_checkpoint(newest)["step"] == 4  # training past step 4 wrote it anew, intact
+
+
+def test_resume_with_no_intact_checkpoint_starts_fresh_and_says_so(tiny_dataset, tmp_path):
+    cfg = fast_config(max_steps=2, checkpoint_every=2)
+    Trainer(cfg, tiny_dataset, tmp_path, device="cpu").fit()
+    only = tmp_path / "checkpoints" / "step_00000002.pt"
+    only.write_bytes(b"not a checkpoint")
+    trainer = Trainer(fast_config(max_steps=2, checkpoint_every=2), tiny_dataset, tmp_path, device="cpu")
+    assert trainer.step == 0 and trainer.checkpoints.skipped_damaged == [only]
+    trainer.close()
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    skipped = [(e["path"], e["action"]) for e in events if e["event"] == "checkpoint_skipped"]
+    assert skipped == [(str(only), "starting from step 0")]

@@ -11,6 +11,7 @@ import pytest
 import torch
 from tests.helpers.configs import fast_config
 
+from tacotron.config import ConfigError
 from tacotron.data.dataset import PreparedDataset
 from tacotron.train import Callback, Trainer, load_checkpoint
 
@@ -259,3 +260,21 @@ def test_fresh_run_starts_frames_at_the_training_mean_mel(tiny_dataset, tmp_path
         expected = mean.repeat(decoder.max_frames_per_step)
         assert torch.allclose(bias, expected) is init
     trainer.close()
+
+
+def test_a_best_metric_that_validation_never_logs_fails_before_training(tiny_dataset, tmp_path):
+    with pytest.raises(ConfigError, match=r"'val/los' is not a validation metric; did you mean val/loss"):
+        Trainer(fast_config(best_metric="val/los"), tiny_dataset, tmp_path, device="cpu")
+    with pytest.raises(ConfigError, match="'train.eval_every' must be >= 1"):
+        Trainer(fast_config(eval_every=0), tiny_dataset, tmp_path / "b", device="cpu")
+
+
+def test_the_steps_before_a_failing_first_evaluation_are_checkpointed(tiny_dataset, tmp_path):
+    class FailingEvaluation(Callback):
+        def on_eval_end(self, trainer, metrics):
+            raise RuntimeError("evaluation broke")
+
+    cfg = fast_config(max_steps=10, eval_every=3, checkpoint_every=100)
+    with pytest.raises(RuntimeError, match="evaluation broke"):
+        Trainer(cfg, tiny_dataset, tmp_path, device="cpu", callbacks=[FailingEvaluation()]).fit()
+    assert load_checkpoint(tmp_path / "checkpoints" / "step_00000003.pt")["step"] == 3

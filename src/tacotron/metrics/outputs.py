@@ -77,6 +77,15 @@ def mel_band_errors(
     return {f"mel_band/{i}": float(chunk.mean()) for i, chunk in enumerate(per_channel.chunk(n_bands))}
 
 
+ATTENTION_KEYS = ("attn/diagonality", "attn/monotonicity", "attn/coverage", "attn/end_alignment")
+GATE_KEYS = ("gate/accuracy", "gate/precision", "gate/recall", "gate/f1", "gate/fire_error")
+
+
+def health_metric_names(n_bands: int = 4) -> list[str]:
+    """The keys `health_metrics` returns (for checking a metric name before a run starts)."""
+    return [*ATTENTION_KEYS, *GATE_KEYS, *(f"mel_band/{i}" for i in range(n_bands))]
+
+
 def health_metrics(
     output: Any,
     batch: Any,

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from tacotron.model.checkpoint import FORMAT_VERSION, STEP_PATTERN, load_checkpoint
+from tacotron.model.checkpoint import FORMAT_VERSION, STEP_PATTERN, CheckpointError, load_checkpoint
 from tacotron.train.checkpoint import CheckpointManager, capture_rng_state
 from tacotron.train.optim import LRSchedule
 from tacotron.train.precision import Precision
@@ -75,6 +75,7 @@ class CheckpointKeeper:
         self._healthy: list[Path] = []
         self._anomaly_since_save = False
         self.last_saved_step: int | None = None
+        self.skipped_damaged: list[Path] = []  # newer checkpoints `newest_intact` could not read
 
     @property
     def dir(self) -> Path:
@@ -163,14 +164,32 @@ class CheckpointKeeper:
             "world_size": run.world_size,
         }
 
-    def resume(self, path: Path, parts: RunParts, run: RunIdentity) -> tuple[TrainState, dict[str, Any]]:
-        """Load checkpoint `path` into `parts`; returns the restored `TrainState` and the checkpoint (its
-        "sampler" and "rng" entries are for the caller to restore once its data stream exists)."""
-        ckpt = load_checkpoint(path)
+    def newest_intact(self) -> tuple[Path, dict[str, Any]] | None:
+        """The newest `step_*.pt` that loads, with its content; a damaged newer one (truncated by a full disk,
+        a copy cut short) is named in the log and an event, then skipped, so a run never dies on it."""
+        for _, path in reversed(self.files.numbered()):
+            try:
+                return path, load_checkpoint(path)
+            except CheckpointError as err:
+                log.warning("skipping %s for resume: %s", path, err)
+                self.skipped_damaged.append(path)
+        return None
+
+    def resume(
+        self, path: Path, ckpt: dict[str, Any], parts: RunParts, run: RunIdentity
+    ) -> tuple[TrainState, dict[str, Any]]:
+        """Load checkpoint `path` (its loaded content `ckpt`) into `parts`; returns the restored `TrainState`
+        and the checkpoint (its "sampler" and "rng" entries are for the caller to restore once its data
+        stream exists)."""
         self._check_same_run(ckpt, path, run)
         parts.lr_schedule.load_state_dict(ckpt["scheduler"])
         self._load_weights(ckpt, parts)
         state = TrainState.from_checkpoint(ckpt)
+        for damaged in self.skipped_damaged:
+            self._log_event(
+                state.step, "checkpoint_skipped", reason=f"{damaged.name} is unreadable",
+                action=f"resumed from {path.name}", level=logging.WARNING, path=str(damaged),
+            )  # fmt: skip
         parts.lr_schedule.apply(state.step)
         parts.steering.restore_guided_attn_weight(ckpt.get("steering", {}).get("guided_attn_weight"))
         self.trust(path)

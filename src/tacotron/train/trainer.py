@@ -14,6 +14,7 @@ all-reduced under DDP, decides whether the update is applied and makes every ran
 
 from __future__ import annotations
 
+import difflib
 import logging
 import math
 from dataclasses import dataclass, field
@@ -124,7 +125,8 @@ class Trainer:
         self.checkpoints = CheckpointKeeper(
             self.run_dir, self.cfg.train.keep_last, is_main=main, log_event=self._log_event
         )
-        self._resume_from = self.checkpoints.latest() if resume else None
+        found = self.checkpoints.newest_intact() if resume else None
+        self._resume_from, self._resume_ckpt = found if found is not None else (None, None)
         tensorboard = "tensorboard" in self.cfg.train.loggers
         self.logs = RunLogs(self.run_dir, main=main, tensorboard=tensorboard, resume_step=self._resume_step())
         self.events, self.metrics, self.tensorboard = (
@@ -156,6 +158,7 @@ class Trainer:
                 log.info("using the dataset's %s settings (%s/config.yaml)", section, self.dataset_dir)
             setattr(self.cfg, section, getattr(data_cfg, section))
         self.symbols = self.train_set.symbols.to_dict()
+        self.cfg.validate()
         if self.is_main:
             self.cfg.save(self.run_dir / "config.yaml")
 
@@ -182,8 +185,22 @@ class Trainer:
             max_frames_per_step=self.model.max_frames_per_step,
         )
         self.loss_fn = Tacotron2Loss(self.cfg.loss).to(self.device)
+        self._check_best_metric()
         if init_from is not None:
             warm_start(self.model, Path(init_from), init_skip, self._log_event)
+
+    def _check_best_metric(self) -> None:
+        """A `train.best_metric` that validation never logs is a config error now, not at the first evaluation."""
+        from tacotron.train.validate import validation_metric_names
+
+        terms = [k for k in self.loss_fn.weights(0) if self.model.has_ddc or not k.startswith("ddc/")]
+        known = validation_metric_names(terms, self.cfg.train.n_val_synth)
+        if self.cfg.train.best_metric not in known:
+            close = difflib.get_close_matches(self.cfg.train.best_metric, known, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(known)}"
+            raise ConfigError(
+                f"train.best_metric {self.cfg.train.best_metric!r} is not a validation metric{hint}"
+            )
 
     def _setup_optimizer(self) -> None:
         from tacotron.train.optim import LRSchedule, build_optimizer
@@ -204,8 +221,16 @@ class Trainer:
         """The newest checkpoint into the built parts; sampler and RNG follow in `_setup_stream`."""
         self.checkpoints.remove_stale_temp_files()
         if self._resume_from is None:
+            for damaged in self.checkpoints.skipped_damaged:
+                self.events.log(
+                    0, "checkpoint_skipped", reason=f"{damaged.name} is unreadable", action="starting from step 0",
+                    level=logging.WARNING, path=str(damaged),
+                )  # fmt: skip
             return None
-        self.state, ckpt = self.checkpoints.resume(self._resume_from, self.parts, self._identity())
+        self.state, ckpt = self.checkpoints.resume(
+            self._resume_from, self._resume_ckpt, self.parts, self._identity()
+        )
+        self._resume_ckpt = None  # the sampler and RNG entries travel on through the return value
         return ckpt
 
     def _identity(self) -> RunIdentity:
@@ -334,6 +359,8 @@ class Trainer:
         if step % t.log_every == 0:
             self._log_train(bar, step)
         if self.control.rollback_generation == generation and step % t.eval_every == 0:
+            if self.checkpoints.last_saved_step is None:
+                self.save_checkpoint()  # an evaluation that fails must not take the steps before it along
             self.evaluate()
         if self.control.rollback_generation == generation and step % t.checkpoint_every == 0:
             self.save_checkpoint()

@@ -134,6 +134,16 @@ def write_pcm16(path: Path, wav: np.ndarray, sample_rate: int) -> None:
         f.writeframes(pcm.tobytes())
 
 
+def validation_metric_names(loss_terms: list[str], n_val_synth: int) -> list[str]:
+    """Every key `Validator.run` logs: "val/" + loss terms, health metrics and, with syntheses, inference health."""
+    from tacotron.metrics.outputs import ATTENTION_KEYS, health_metric_names
+
+    names = ["loss", *loss_terms, *health_metric_names()]
+    if n_val_synth > 0:
+        names += [f"infer/{k}" for k in ATTENTION_KEYS] + ["infer/gate_stop", "infer/length_ratio"]
+    return [f"val/{name}" for name in names]
+
+
 class Validator:
     """Everything `Trainer.evaluate` logs: losses over the validation split, health, a few syntheses.
 
