@@ -14,7 +14,6 @@ all-reduced under DDP, decides whether the update is applied and makes every ran
 
 from __future__ import annotations
 
-import difflib
 import logging
 import math
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from tacotron.train.run_control import RunControl
 from tacotron.train.state import TrainState
 from tacotron.train.steering import Steering
 from tacotron.train.step import apply_update, clip_gradients, global_norm
+from tacotron.train.validate import check_best_metric
 from tacotron.train.window import MetricsWindow
 
 log = logging.getLogger(__name__)
@@ -185,22 +185,10 @@ class Trainer:
             max_frames_per_step=self.model.max_frames_per_step,
         )
         self.loss_fn = Tacotron2Loss(self.cfg.loss).to(self.device)
-        self._check_best_metric()
+        terms = [k for k in self.loss_fn.weights(0) if self.model.has_ddc or not k.startswith("ddc/")]
+        check_best_metric(t.best_metric, terms, t.n_val_synth)
         if init_from is not None:
             warm_start(self.model, Path(init_from), init_skip, self._log_event)
-
-    def _check_best_metric(self) -> None:
-        """A `train.best_metric` that validation never logs is a config error now, not at the first evaluation."""
-        from tacotron.train.validate import validation_metric_names
-
-        terms = [k for k in self.loss_fn.weights(0) if self.model.has_ddc or not k.startswith("ddc/")]
-        known = validation_metric_names(terms, self.cfg.train.n_val_synth)
-        if self.cfg.train.best_metric not in known:
-            close = difflib.get_close_matches(self.cfg.train.best_metric, known, n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(known)}"
-            raise ConfigError(
-                f"train.best_metric {self.cfg.train.best_metric!r} is not a validation metric{hint}"
-            )
 
     def _setup_optimizer(self) -> None:
         from tacotron.train.optim import LRSchedule, build_optimizer

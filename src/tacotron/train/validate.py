@@ -7,6 +7,7 @@ validates at step N continues exactly like one that resumes from the checkpoint 
 
 from __future__ import annotations
 
+import difflib
 import functools
 import logging
 import wave
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tacotron.config import ConfigError
 from tacotron.data.batch import Batch
 
 log = logging.getLogger(__name__)
@@ -142,6 +144,16 @@ def validation_metric_names(loss_terms: list[str], n_val_synth: int) -> list[str
     if n_val_synth > 0:
         names += [f"infer/{k}" for k in ATTENTION_KEYS] + ["infer/gate_stop", "infer/length_ratio"]
     return [f"val/{name}" for name in names]
+
+
+def check_best_metric(name: str, loss_terms: list[str], n_val_synth: int) -> None:
+    """ConfigError unless validation logs `name` (train.best_metric), with the closest names as a hint:
+    a typo then fails before training, not at the first evaluation."""
+    known = validation_metric_names(loss_terms, n_val_synth)
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(known)}"
+        raise ConfigError(f"train.best_metric {name!r} is not a validation metric{hint}")
 
 
 class Validator:
