@@ -85,3 +85,16 @@ def test_mean_mel_is_the_frame_mean_of_the_first_items(tiny_dataset):
     np.testing.assert_allclose(mean.numpy(), frames.mean(axis=1), rtol=1e-5, atol=1e-5)
     # all frames of every item weigh the same, so more items move the mean
     assert not torch.allclose(train.mean_mel(max_items=len(train)), mean)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not_an_object"])
+def test_a_damaged_manifest_names_the_line_and_the_fix(tmp_path, tiny_dataset, damage):
+    import shutil
+
+    copy = tmp_path / "ds"
+    shutil.copytree(tiny_dataset, copy)
+    lines = (copy / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
+    lines[-1] = lines[-1][: len(lines[-1]) // 2] if damage == "truncated" else "5"
+    (copy / "manifest.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=rf"manifest.jsonl:{len(lines)}: .*tacotron prepare"):
+        PreparedDataset(copy)

@@ -89,18 +89,26 @@ class PreparedDataset(Dataset[Utterance]):
         return np.load(self.root / "mel_basis.npy")
 
 
+class DamagedManifestError(ValueError):
+    """manifest.jsonl does not parse (a truncated or edited file); the message names the line and the fix."""
+
+
 def _read_manifest(root: Path) -> list[dict[str, Any]]:
     entries = []
     path = root / "manifest.jsonl"
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
+    fix = f"re-run `tacotron prepare CORPUS_DIR --out {root}` to rebuild it (unchanged items are reused)"
+    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        if not raw.strip():
             continue
+        line = raw.decode("utf-8", "replace")
         try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}:{number}: not valid JSON: {err}") from err
+            entry = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise DamagedManifestError(f"{path}:{number}: not valid JSON ({err}); {fix}") from err
+        if not isinstance(entry, dict):
+            raise DamagedManifestError(f"{path}:{number}: expected a JSON object, got {line[:60]!r}; {fix}")
         missing = [k for k in ("id", "ids", "mel", "frames", "split") if k not in entry]
         if missing:
-            raise ValueError(f"{path}:{number}: manifest entry lacks {missing}")
+            raise DamagedManifestError(f"{path}:{number}: manifest entry lacks {missing}; {fix}")
         entries.append(entry)
     return entries

@@ -2,14 +2,24 @@
 
 Every check returns a reason code instead of raising, so a corrupt file among thousands becomes a
 line in report.json. Reason codes: missing_file, empty_file, corrupt_audio, silent, too_short,
-too_long, empty_text, unknown_characters, implausible_text_ratio (plus malformed_line and
-duplicate_id from reading the corpus description).
+too_long, empty_text, unknown_characters, implausible_text_ratio, text_frontend_error (any other
+exception from cleaning or encoding the text, e.g. num2words' OverflowError for a 400-digit
+number) and unexpected_error (any other exception for this item); plus malformed_line,
+undecodable_line, unsafe_id and duplicate_id from reading the corpus description.
+text_frontend_error and unexpected_error carry the exception's type and message, and a later run
+tries such items again instead of reusing the verdict.
+
+A mel file is named after the item and its `item_hash` (`mels/<id>.<hash>.npy`), so its name says
+which audio/text settings made it: a run with other settings writes other files, and can never leave
+a file that an earlier manifest names with features it did not describe.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +27,9 @@ from typing import Any
 import numpy as np
 
 from tacotron.config import Config
-from tacotron.data.sources import SourceItem
+from tacotron.data.sources import SourceItem, unsafe_id_reason
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -32,6 +44,7 @@ class ItemResult:
     reason: str = ""
     detail: str = ""
     unknown: dict[str, int] | None = None
+    config_hash: str = ""  # `config_hash` of the settings that made this result ("" from before it existed)
 
 
 def source_fingerprint(path: Path) -> list[int] | None:
@@ -42,11 +55,10 @@ def source_fingerprint(path: Path) -> list[int] | None:
     return [stat.st_size, stat.st_mtime_ns]
 
 
-def item_hash(cfg: Config, text: str) -> str:
-    """Hash of everything besides the audio file that determines an item's result.
+def config_hash(cfg: Config) -> str:
+    """Hash of the settings that determine an item's features and checks: audio, text, data validation.
 
-    Audio, text and data-validation settings plus the item's raw text: a change to any of them
-    invalidates the cached result for that item on the next `prepare`.
+    Stored with every item, so a later `prepare` with other settings recomputes it (and can say why).
     """
     data_keys = ("min_seconds", "max_seconds", "silence_db", "trim_db", "min_chars_per_second",
                  "max_chars_per_second")  # fmt: skip
@@ -54,11 +66,27 @@ def item_hash(cfg: Config, text: str) -> str:
         "audio": vars(cfg.audio),
         "text": vars(cfg.text),
         "data": {k: getattr(cfg.data, k) for k in data_keys},
-        "raw_text": text,
     }
-    return hashlib.sha1(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()[
-        :16
-    ]
+    return _sha1(payload)
+
+
+def item_hash(cfg: Config, text: str) -> str:
+    """Hash of everything besides the audio file that determines an item's result.
+
+    Audio, text and data-validation settings plus the item's raw text: a change to any of them
+    invalidates the cached result for that item on the next `prepare`.
+    """
+    return _sha1({"config": config_hash(cfg), "raw_text": text})
+
+
+def mel_file(item_id: str, hashed: str) -> str:
+    """Dataset-relative name of an item's mel: `mels/<id>.<item_hash>.npy` (the id must be safe)."""
+    return f"mels/{item_id}.{hashed}.npy"
+
+
+def _sha1(payload: dict[str, Any]) -> str:
+    text = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 
 class ItemProcessor:
@@ -74,11 +102,18 @@ class ItemProcessor:
         self.mel_dir = mel_dir
 
     def __call__(self, item: SourceItem) -> ItemResult:
-        result = ItemResult(
-            item.id, str(item.path), source_fingerprint(item.path), item_hash(self.cfg, item.text)
-        )
-        if item.error:
-            return _skip(result, item.error, item.detail)
+        """The item's result; never raises for a problem with this one item (see the reason codes above)."""
+        hashes = {"item_hash": item_hash(self.cfg, item.text), "config_hash": config_hash(self.cfg)}
+        if item.error:  # its path may not name an audio file at all: do not even stat it
+            return _skip(ItemResult(item.id, str(item.path), None, **hashes), item.error, item.detail)
+        result = ItemResult(item.id, str(item.path), source_fingerprint(item.path), **hashes)
+        try:
+            return self._process(item, result)
+        except Exception as err:  # reported as this item's reason; the run goes on with the others
+            logger.debug("item %s failed", item.id, exc_info=True)
+            return _skip(result, "unexpected_error", describe_exception(err))
+
+    def _process(self, item: SourceItem, result: ItemResult) -> ItemResult:
         text_check = self._check_text(item.text, result)
         if isinstance(text_check, ItemResult):
             return text_check
@@ -93,8 +128,8 @@ class ItemProcessor:
 
         if not text.strip():
             return _skip(result, "empty_text", "the transcript is empty")
-        cleaned = self.frontend.clean(text)
         try:
+            cleaned = self.frontend.clean(text)
             ids = self.frontend.encode_cleaned(cleaned, original=text)
         except UnknownCharactersError as err:
             result.unknown = dict(err.chars)
@@ -102,6 +137,9 @@ class ItemProcessor:
             return _skip(result, "unknown_characters", f"not in the symbol table: {listed}")
         except EmptyTextError as err:
             return _skip(result, "empty_text", str(err))
+        except Exception as err:  # num2words: OverflowError (en), KeyError (ru) for huge numbers
+            logger.debug("text frontend failed on %r", text[:80], exc_info=True)
+            return _skip(result, "text_frontend_error", describe_exception(err))
         return cleaned, ids
 
     def _load_audio(self, path: Path, result: ItemResult) -> ItemResult | np.ndarray:
@@ -154,8 +192,8 @@ class ItemProcessor:
             )
         with torch.no_grad():
             mel = self.mel(torch.from_numpy(np.ascontiguousarray(wav)))[0].numpy().astype(np.float32)
-        rel = f"mels/{item.id}.npy"
-        np.save(self.mel_dir / f"{item.id}.npy", mel)
+        rel = mel_file(item.id, result.item_hash)
+        _save_npy(self.mel_dir / Path(rel).name, item.id, mel)
         result.entry = {
             "id": item.id,
             "text": item.text,
@@ -168,8 +206,33 @@ class ItemProcessor:
             "source": str(item.path),
             "fingerprint": result.fingerprint,
             "item_hash": result.item_hash,
+            "config_hash": result.config_hash,
         }
         return result
+
+
+def _save_npy(path: Path, item_id: str, array: np.ndarray) -> None:
+    """Write via a temporary file and rename, so a killed run never leaves a truncated mel under its name."""
+    unsafe = unsafe_id_reason(item_id)
+    if unsafe:  # sources.py reports these; this guards any other caller
+        raise ValueError(f"refusing to write a mel for an unsafe id: {unsafe}")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def describe_exception(err: BaseException) -> str:
+    """`Type: message (at file:line)` of the innermost frame, so a report line points at the failing code."""
+    message = str(err)[:300]
+    frame = err.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    where = f" (at {Path(frame.tb_frame.f_code.co_filename).name}:{frame.tb_lineno})" if frame else ""
+    return f"{type(err).__name__}: {message}{where}"
 
 
 def _skip(result: ItemResult, reason: str, detail: str) -> ItemResult:
