@@ -171,7 +171,7 @@ def check_exportable(model: nn.Module) -> None:
     """Refuse models whose inference path the exported parts would not reproduce.
 
     The exported encoder part has no style input, so a Global Style Token model would silently lose
-    its style at inference: the replaced system's "feature in training, missing at inference" bug.
+    its style at inference (a feature present in training and missing at inference): refused instead.
     (The DDC coarse decoder is training-only, so DDC models export unchanged.)
     """
     if getattr(model, "has_gst", False):

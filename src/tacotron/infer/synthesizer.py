@@ -2,7 +2,7 @@
 
 Why everything comes from the checkpoint: the config and symbol table stored there are what the
 model was trained with. The frontend is rebuilt from that config and its symbol table must equal the
-stored one, otherwise ids would silently mean other characters (the old system's Cyrillic bug).
+stored one, otherwise ids would silently mean other characters (Cyrillic read as another alphabet).
 Texts are sorted by length for batching (less padding, fewer wasted decoder steps) and the results
 returned in the caller's order.
 """

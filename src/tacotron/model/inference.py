@@ -85,8 +85,8 @@ def stop_update(
     has reached `needed` (length: up to that frame), or (if enabled) when its peak has sat on the last
     symbol for `eos_steps` steps (length: the whole step); the gate wins a tie; only an item's first
     stop counts. Any K leaves the state that K one-step updates would, with the same few dozen small
-    ops: updating once per block of 8 steps raised batch-1 CUDA-graph decoding from ~4.5k to ~6.1k
-    frames/s on an H100 (benchmarks/RESULTS.md).
+    ops: updating once per block of steps, instead of every step, is what makes batch-1 CUDA-graph
+    decoding fast (benchmarks/RESULTS.md).
     """
     k = weights.size(1)
     offsets = torch.arange(k, device=weights.device)  # (K,)
