@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module in _command_modules().items():
         cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(cmd)
+        # also after the subcommand (`tacotron train --log-level DEBUG ...`); SUPPRESS keeps the top-level value
+        cmd.add_argument("--log-level", default=argparse.SUPPRESS, help="DEBUG, INFO, WARNING, ERROR")
         cmd.set_defaults(run=module.run)
     return parser
 

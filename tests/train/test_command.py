@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tacotron.cli import build_parser, main
 from tacotron.commands.train import _strip_gpus
 
@@ -44,11 +42,11 @@ def test_resume_without_checkpoint_and_no_resume_with_checkpoints_are_refused(tm
     assert "already has checkpoints" in capsys.readouterr().err
 
 
-def test_missing_dataset_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="not a prepared dataset"):
-        main(
-            ["train", "--data", str(tmp_path / "nothing"), "--run", str(tmp_path / "run"), "--device", "cpu"]
-        )
+def test_missing_dataset_is_a_clear_error(tmp_path, capsys):
+    code = main(
+        ["train", "--data", str(tmp_path / "nothing"), "--run", str(tmp_path / "run"), "--device", "cpu"]
+    )
+    assert code == 2 and "not a prepared dataset" in capsys.readouterr().err  # one line, no traceback
 
 
 def test_gpus_flag_is_removed_before_torchrun_reruns_the_command():
@@ -59,3 +57,30 @@ def test_gpus_flag_is_removed_before_torchrun_reruns_the_command():
         "--run",
         "r",
     ]
+
+
+def test_log_level_is_accepted_before_and_after_the_subcommand():
+    assert (
+        build_parser().parse_args(["--log-level", "DEBUG", "train", "--data", "d", "--run", "r"]).log_level
+        == "DEBUG"
+    )
+    assert (
+        build_parser().parse_args(["train", "--data", "d", "--run", "r", "--log-level", "ERROR"]).log_level
+        == "ERROR"
+    )
+    assert build_parser().parse_args(["train", "--data", "d", "--run", "r"]).log_level == "INFO"
+
+
+def test_train_on_a_raw_corpus_or_a_missing_folder_is_a_one_line_error(tmp_path, capsys):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "metadata.csv").write_text("a|hello|hello\n", encoding="utf-8")
+    assert main(["train", "--data", str(corpus), "--run", str(tmp_path / "run"), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "looks like a raw corpus" in err
+    assert f"tacotron prepare {corpus} --out DATASET_DIR" in err
+
+    missing = tmp_path / "nowhere"
+    assert main(["train", "--data", str(missing), "--run", str(tmp_path / "run2"), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "does not exist" in err

@@ -69,7 +69,18 @@ def run(args: argparse.Namespace) -> int:
     if args.no_resume and has_checkpoints:
         print(f"--no-resume: {run_dir} already has checkpoints; choose a new --run folder", file=sys.stderr)
         return 2
-    trainer = Trainer(
+    from tacotron.data.dataset import DamagedManifestError, NotADatasetError
+
+    try:
+        trainer = _build_trainer(cfg, args, run_dir, Trainer)
+    except (NotADatasetError, DamagedManifestError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return _fit(trainer, cfg)
+
+
+def _build_trainer(cfg: Config, args: argparse.Namespace, run_dir: Path, trainer_cls: type) -> object:
+    return trainer_cls(
         cfg,
         args.data,
         run_dir,
@@ -79,6 +90,9 @@ def run(args: argparse.Namespace) -> int:
         init_from=args.init_from,
         init_skip=tuple(args.init_skip),
     )
+
+
+def _fit(trainer, cfg: Config) -> int:  # noqa: ANN001 (a Trainer; imported lazily)
     result = trainer.fit()
     if trainer.is_main:
         best = (

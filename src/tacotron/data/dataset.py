@@ -42,8 +42,7 @@ class PreparedDataset(Dataset[Utterance]):
         missing = [name for name in REQUIRED_FILES if not (self.root / name).is_file()]
         if missing:
             raise NotADatasetError(
-                f"{self.root} is not a prepared dataset (missing {', '.join(missing)}); "
-                f"create one with `tacotron prepare CORPUS_DIR --out {self.root}`"
+                f"{self.root} is not a prepared dataset (missing {', '.join(missing)}); {self._hint()}"
             )
         self.split = split
         self.config = Config.load(self.root / "config.yaml")
@@ -52,6 +51,17 @@ class PreparedDataset(Dataset[Utterance]):
         )
         self.items: list[dict[str, Any]] = [e for e in _read_manifest(self.root) if e["split"] == split]
         self.lengths: list[int] = [int(e["frames"]) for e in self.items]
+
+    def _hint(self) -> str:
+        """What to run: a raw corpus (metadata.csv) is prepared into a new folder, not into itself."""
+        if (self.root / "metadata.csv").is_file():
+            return (
+                f"it looks like a raw corpus: prepare it first, `tacotron prepare {self.root} --out DATASET_DIR`, "
+                "then train with --data DATASET_DIR"
+            )
+        if not self.root.exists():
+            return "the folder does not exist; create a dataset with `tacotron prepare CORPUS_DIR --out DATASET_DIR`"
+        return f"create one with `tacotron prepare CORPUS_DIR --out {self.root}`"
 
     def __len__(self) -> int:
         return len(self.items)
