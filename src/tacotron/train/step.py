@@ -111,8 +111,7 @@ class GraphedStep:
     def _graphs(self) -> Any:
         from tacotron.train.graphs import GraphedTrainStep
 
-        if self.precision.name == "fp16":
-            raise ConfigError("train.cuda_graphs supports precision fp32 or bf16, not fp16")
+        check_graph_precision(self.precision.name)
         if self._graphed is None or self._captured_precision != self.precision.name:
             self._graphed = GraphedTrainStep(self.model, self.loss_fn, precision=self.precision.name)
             self._captured_precision = self.precision.name
@@ -153,6 +152,12 @@ def _clone_output(out: Any) -> Any:
     return copied
 
 
+def check_graph_precision(name: str) -> None:
+    """CUDA graphs bake the dtypes in, and fp16's GradScaler scale is host state: fp32 or bf16 only."""
+    if name == "fp16":
+        raise ConfigError("train.cuda_graphs supports precision fp32 or bf16, not fp16")
+
+
 def build_runner(
     t: TrainConfig,
     model: torch.nn.Module,
@@ -171,8 +176,7 @@ def build_runner(
             raise ConfigError(
                 "train.cuda_graphs does not work with multi-GPU (DDP) training yet; set it false"
             )
-        if precision.name == "fp16":
-            raise ConfigError("train.cuda_graphs supports precision fp32 or bf16, not fp16")
+        check_graph_precision(precision.name)
         return GraphedStep(
             model,
             loss_fn,

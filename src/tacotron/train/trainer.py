@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 import tacotron.train.distributed as distributed
-from tacotron.config import Config, ConfigError
+from tacotron.config import Config
 from tacotron.losses import LossNorm
 from tacotron.model.checkpoint import STEP_PATTERN
 from tacotron.train.callbacks import Callback, CallbackList, StepResult, UpdateInfo
@@ -33,7 +33,7 @@ from tacotron.train.logging import RunLogs
 from tacotron.train.run_control import RunControl
 from tacotron.train.state import TrainState
 from tacotron.train.steering import Steering
-from tacotron.train.step import apply_update, clip_gradients, global_norm
+from tacotron.train.step import apply_update, check_graph_precision, clip_gradients, global_norm
 from tacotron.train.validate import check_best_metric
 from tacotron.train.window import MetricsWindow
 
@@ -493,8 +493,8 @@ class Trainer:
 
     def set_precision(self, precision: str) -> None:
         """Switch fp32/bf16/fp16 from the next step on (e.g. fp16 -> bf16 after overflow)."""
-        if self.runner.uses_cuda_graphs and precision == "fp16":
-            raise ConfigError("train.cuda_graphs supports precision fp32 or bf16, not fp16")
+        if self.runner.uses_cuda_graphs:
+            check_graph_precision(precision)
         self.steering.set_precision(precision, self.step)
 
     def set_guided_attn_weight(self, weight: float) -> None:
