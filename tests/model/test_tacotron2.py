@@ -10,7 +10,8 @@ from tacotron.config import Config
 from tacotron.data.batch import Batch, lengths_to_mask
 from tacotron.losses import Tacotron2Loss
 from tacotron.model import Tacotron2, build_model
-from tacotron.model.decoder import frames_to_mel
+from tacotron.model.decoder import assemble_outputs, frames_to_mel
+from tacotron.model.lstm_cell import lstm_pointwise
 
 
 def micro_config(cfg: Config, r: int) -> Config:
@@ -191,6 +192,60 @@ def test_teacher_forcing_equals_one_step_at_a_time(tiny_cfg, r):
     torch.testing.assert_close(gate, torch.cat(gates, dim=1), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(align[:, -1], state.attention_weights)
     assert mel.shape == (2, 80, batch.mels.size(2)) and gate.shape == (2, batch.mels.size(2))
+
+
+def _teacher_forced_by_steps(dec, memory, mask, mels, r):
+    """The plain reference: `Decoder.step` (the inference step) on each teacher frame, in one loop."""
+    mem = dec.prepare_memory(memory, mask)
+    state, frames, gates, aligns = dec.initial_state(mem), [], [], []
+    for inp in dec.prenet(dec.teacher_inputs(mels, r), dropout_active=False).unbind(1):
+        state, frame, gate = dec.step(inp, state, mem, r)
+        frames.append(frame)
+        gates.append(gate)
+        aligns.append(state.attention_weights)
+    return assemble_outputs(frames, gates, aligns, dec.n_mels)
+
+
+@pytest.mark.parametrize("r", [1, 2])
+def test_split_teacher_forcing_equals_the_step_loop_in_values_and_gradients(tiny_cfg, r):
+    """forward() reorders the loop (batched input matmuls, a second loop for the decoder LSTM); in float64
+    its outputs and every parameter's gradient equal the plain step-by-step path."""
+    tiny_cfg.model.n_frames_per_step = r
+    torch.manual_seed(1)
+    model = build_model(tiny_cfg.model, N_SYMBOLS, 80).double().eval()
+    batch = random_batch([7, 11, 4], [10, 16, 6], r=r)
+    dec = model.decoder
+    memory = model.encoder(batch.text, batch.text_lengths).detach().requires_grad_()
+    mask = lengths_to_mask(batch.text_lengths, batch.text.size(1))
+    mels = batch.mels.double()
+    probe = [torch.randn_like(t) for t in dec(memory, mask, mels, r, prenet_dropout=False)]
+
+    def grads(run):
+        dec.zero_grad()
+        memory.grad = None
+        outputs = run(dec, memory, mask, mels, r)
+        sum((o * p).sum() for o, p in zip(outputs, probe, strict=True)).backward()
+        return outputs, {n: p.grad.clone() for n, p in dec.named_parameters()}, memory.grad.clone()
+
+    fast, fast_grads, fast_memory_grad = grads(lambda d, *a: d(*a, prenet_dropout=False))
+    plain, plain_grads, plain_memory_grad = grads(_teacher_forced_by_steps)
+    for a, b in zip(fast, plain, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10)
+    assert fast_grads.keys() == plain_grads.keys()
+    for name, g in fast_grads.items():
+        torch.testing.assert_close(g, plain_grads[name], atol=1e-12, rtol=1e-10, msg=name)
+        assert g.abs().sum() > 0, f"{name} got no gradient"
+    torch.testing.assert_close(fast_memory_grad, plain_memory_grad, atol=1e-12, rtol=1e-10)
+
+
+def test_lstm_pointwise_equals_lstm_cell():
+    torch.manual_seed(0)
+    cell = torch.nn.LSTMCell(6, 5).double()
+    x, h, c = torch.randn(3, 6).double(), torch.randn(3, 5).double(), torch.randn(3, 5).double()
+    input_gates = torch.nn.functional.linear(x, cell.weight_ih, cell.bias_ih)
+    hidden_gates = torch.nn.functional.linear(h, cell.weight_hh, cell.bias_hh)
+    for got, want in zip(lstm_pointwise(input_gates, hidden_gates, c), cell(x, (h, c)), strict=True):
+        torch.testing.assert_close(got, want, atol=1e-14, rtol=1e-12)
 
 
 @pytest.mark.parametrize("r", [1, 3])

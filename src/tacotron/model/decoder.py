@@ -16,11 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from tacotron.frames import decoder_steps
 from tacotron.model.attention import LocationSensitiveAttention
 from tacotron.model.dropout import dropout
+from tacotron.model.lstm_cell import lstm_pointwise
 from tacotron.model.prenet import Prenet
 
 
@@ -203,21 +205,75 @@ class Decoder(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Teacher-forced decoding -> (mel [B, n_mels, T], gate logits [B, T], alignments [B, T // r, L]).
 
-        Frames and gates are not fed back under teacher forcing, so the projections run once over all
-        steps after the loop (one large matmul instead of two small ones per step; same values).
+        The same function as calling `step` on each teacher frame (tests/model check values and
+        gradients), reordered so that the per-step loop holds only what is truly recurrent:
+
+        - the prenet half of the attention LSTM's input matmul runs once for all steps;
+        - the attention LSTM's recurrent matmul and the attention query projection share their input
+          (the attention hidden state) and run as one matmul;
+        - the decoder LSTM is not part of the attention recurrence (its output feeds only the
+          projections, and frames are not fed back), so it runs as a second loop after the first,
+          with its input matmul as one large matmul over all steps;
+        - frame and gate projections run once after both loops;
+        - per-step inputs come from `unbind` (a slice per step would make backward write a full-size
+          zero gradient per step).
         """
         prenet_out = self.prenet(self.teacher_inputs(mels, r), dropout_active=prenet_dropout)  # (B, S, P)
         mem = self.prepare_memory(memory, mask)
-        state = self.initial_state(mem)
-        hiddens, contexts, alignments = [], [], []
-        for s in range(prenet_out.size(1)):
-            state = self._recur(prenet_out[:, s], state, mem)
-            hiddens.append(state.decoder_hidden)
-            contexts.append(state.attention_context)
-            alignments.append(state.attention_weights)
-        frames, gates = self._project(torch.stack(hiddens, dim=1), torch.stack(contexts, dim=1), r)
+        attention_hidden, contexts, alignments = self._attention_pass(prenet_out, mem)
+        decoder_hidden = self._decoder_pass(attention_hidden, contexts)
+        frames, gates = self._project(decoder_hidden, contexts, r)
         mel, gate = frames_to_mel(frames, gates, self.n_mels)
-        return mel, gate, torch.stack(alignments, dim=1)
+        return mel, gate, alignments
+
+    def _attention_pass(
+        self, prenet_out: torch.Tensor, mem: EncoderMemory
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """prenet_out [B, S, P] -> attention hidden states [B, S, H], contexts [B, S, E], weights [B, S, L]."""
+        rnn, attention = self.attention_rnn, self.attention
+        n_prenet, n_gates = prenet_out.size(-1), 4 * rnn.hidden_size
+        prenet_gates = F.linear(prenet_out, rnn.weight_ih[:, :n_prenet], rnn.bias_ih + rnn.bias_hh)
+        context_weight = rnn.weight_ih[:, n_prenet:]
+        hidden_and_query = torch.cat([rnn.weight_hh, attention.query_layer.weight])  # (4H + A, H)
+        kernel = attention.location_kernel()
+        state = self.initial_state(mem)
+        hidden, cell, context = state.attention_hidden, state.attention_cell, state.attention_context
+        weights, weights_cum = state.attention_weights, state.attention_weights_cum
+        hidden_gates = hidden.new_zeros(hidden.size(0), n_gates)  # weight_hh @ 0
+        hiddens, contexts, alignments = [], [], []
+        for step_gates in prenet_gates.unbind(1):
+            input_gates = torch.addmm(step_gates, context.to(step_gates.dtype), context_weight.t())
+            hidden, cell = lstm_pointwise(input_gates, hidden_gates, cell)
+            hidden = dropout(hidden, self.p_attention_dropout, self.training)
+            hidden_gates, query = F.linear(hidden, hidden_and_query).split(
+                [n_gates, query_size(attention)], -1
+            )
+            weights_cat = torch.stack([weights, weights_cum], dim=1)
+            context, weights = attention.attend(
+                query, mem.memory, mem.processed, weights_cat, mem.mask, kernel
+            )
+            weights_cum = weights_cum + weights
+            hiddens.append(hidden)
+            contexts.append(context)
+            alignments.append(weights)
+        return torch.stack(hiddens, dim=1), torch.stack(contexts, dim=1), torch.stack(alignments, dim=1)
+
+    def _decoder_pass(self, attention_hidden: torch.Tensor, contexts: torch.Tensor) -> torch.Tensor:
+        """The decoder LSTM over all steps: [B, S, H], [B, S, E] -> decoder hidden states [B, S, D]."""
+        rnn = self.decoder_rnn
+        inputs = torch.cat([attention_hidden, contexts.to(attention_hidden.dtype)], dim=-1)
+        all_input_gates = F.linear(inputs, rnn.weight_ih, rnn.bias_ih + rnn.bias_hh)  # (B, S, 4D)
+        cell = attention_hidden.new_zeros(attention_hidden.size(0), rnn.hidden_size)
+        hiddens: list[torch.Tensor] = []
+        for input_gates in all_input_gates.unbind(1):
+            hidden_gates = F.linear(hiddens[-1], rnn.weight_hh) if hiddens else torch.zeros_like(input_gates)
+            hidden, cell = lstm_pointwise(input_gates, hidden_gates, cell)
+            hiddens.append(dropout(hidden, self.p_decoder_dropout, self.training))
+        return torch.stack(hiddens, dim=1)
+
+
+def query_size(attention: LocationSensitiveAttention) -> int:
+    return attention.query_layer.out_features
 
 
 def assemble_outputs(
