@@ -23,6 +23,7 @@ def test_items_have_ids_mels_and_lengths(tiny_dataset):
         utt = train[i]
         assert isinstance(utt, Utterance)
         assert utt.mel.dtype == torch.float32 and utt.mel.shape == (80, train.lengths[i])
+        assert utt.text_ids.numel() == train.text_lengths[i]  # what the collate pads, from the manifest
         assert utt.text_ids.dtype == torch.long and int(utt.text_ids[-1]) == train.symbols.eos_id
         assert torch.isfinite(utt.mel).all() and utt.mel.min() >= np.log(1e-5) - 1e-4
     assert train.symbols == TextFrontend(train.config.text).symbols

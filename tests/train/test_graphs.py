@@ -170,3 +170,31 @@ def test_bucket_ladder_bounds_shapes_and_padding():
     assert [bucket_length(n, 16) for n in (9, 16, 17, 100)] == [16, 16, 32, 112]  # short: the fine multiple
     # a coarser multiple (lcm with r) stays a divisor of the step
     assert bucket_length(600, 32) == 640 and bucket_length(600, 96) == 672
+
+
+def test_text_bound_is_the_longest_text_up_to_each_mel_length():
+    from tacotron.train.graphs import TextBound
+
+    bound = TextBound([30, 10, 50, 20], [300, 100, 200, 400])  # (text, frames) per item, any order
+    assert [bound(f) for f in (99, 100, 199, 200, 300, 399, 400, 10_000)] == [0, 10, 10, 50, 50, 50, 50, 50]
+    with pytest.raises(ValueError, match="2 text lengths but 1 mel"):
+        TextBound([1, 2], [3])
+
+
+def test_bounded_text_bucket_follows_the_mel_bucket_and_falls_back_when_text_is_longer():
+    from tacotron.train.graphs import TextBound, bucket_length, bucket_shape
+
+    bound = TextBound([9, 40, 70], [20, 30, 200])
+    shape = dict(text_multiple=16, mel_multiple=16)
+    # any batch of the 64-frame mel bucket pads text to the bucket of 40, whatever its own longest text
+    assert (
+        bucket_shape(9, 50, 1, **shape, bound=bound)
+        == bucket_shape(40, 64, 1, **shape, bound=bound)
+        == (48, 64)
+    )
+    assert bucket_shape(9, 50, 1, **shape) == (16, 64)  # without a bound: text by itself
+    # text longer than any item of that mel bucket (not in the table): its own bucket, never a crop
+    assert bucket_shape(100, 50, 1, **shape, bound=bound) == (bucket_length(100, 16), 64)
+    batch = pad_to_bucket(random_batch(TEXT_LENGTHS, MEL_LENGTHS, 1, N_MELS, 0), bound=bound)
+    assert batch.text.shape == (3, 48) and batch.mels.shape == (3, N_MELS, 32)
+    assert torch.equal(batch.text[:, 9:], torch.zeros(3, 39, dtype=torch.long))

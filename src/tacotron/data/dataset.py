@@ -29,6 +29,8 @@ class PreparedDataset(Dataset[Utterance]):
     """Items of one split ("train" or "val") of a prepared dataset folder.
 
     lengths: mel frames per item, in item order (for `BucketBatchSampler`).
+    text_lengths: symbols per item (the manifest's ids, EOS included: what the collate pads), in item
+    order (for the graph step's text buckets); both come from the manifest, no mel is read.
     items: the manifest entries of this split (dicts, see docs/ARCHITECTURE.md).
     symbols: the SymbolTable the ids were made with; config: the Config used for preparation.
     """
@@ -51,6 +53,7 @@ class PreparedDataset(Dataset[Utterance]):
         )
         self.items: list[dict[str, Any]] = [e for e in _read_manifest(self.root) if e["split"] == split]
         self.lengths: list[int] = [int(e["frames"]) for e in self.items]
+        self.text_lengths: list[int] = [len(e["ids"]) for e in self.items]
 
     def _hint(self) -> str:
         """What to run: a raw corpus (metadata.csv) is prepared into a new folder, not into itself."""

@@ -5,7 +5,8 @@ launches and the GPU waits on Python. A CUDA graph replays all of them with one 
 static shapes and addresses, hence:
 
 - batches are padded to length buckets (`pad_to_bucket`) and each (B, L, T, r) shape gets its own
-  graph; all graphs share one memory pool (they never run concurrently, and their static inputs
+  graph (in training L follows from T through the corpus's `TextBound`, so shapes repeat across
+  epochs); all graphs share one memory pool (they never run concurrently, and their static inputs
   and outputs stay referenced, so pooled intermediates can be reused safely);
 - nothing inside syncs with the host: the encoder runs its capturable BiLSTM
   (`Encoder.capturable`); the loss normaliser and the loss weights are device tensors (`LossInputs`)
@@ -26,10 +27,13 @@ except in BatchNorm batch statistics, which (as in eager training) include padde
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import accumulate
 
 import torch
 import torch.nn.functional as F
@@ -55,17 +59,64 @@ def bucket_length(length: int, multiple: int, per_octave: int = 8) -> int:
     return -(-length // step) * step
 
 
-def pad_to_bucket(batch: Batch, *, text_multiple: int = 16, mel_multiple: int = 16) -> Batch:
-    """Pad text to a multiple of `text_multiple` and mels to a multiple of lcm(mel_multiple, r).
+class TextBound:
+    """The longest text of any training item whose mel fits in F frames, for every F: the padded text
+    length of a batch as a function of its padded mel length.
+
+    Why: text and mel lengths bucketed independently give one graph per (L, T) combination a batch
+    meets, and with batch membership reshuffled every epoch new combinations keep appearing for many
+    epochs (each one a capture of seconds). Padding text to the bound of the mel bucket instead gives
+    one shape per T bucket (per B and r), at the cost of the text padding up to the bound.
+
+    Why it always fits: a batch padded to F frames holds only items of <= F frames, so its longest
+    text is <= the longest text of all such items, a prefix maximum over the items sorted by mel
+    length (looked up with bisect). A batch whose text is longer anyway (items the table was not built
+    from) gets its own text bucket (`bucket_shape` logs it at debug): one more graph, never a crop.
+    """
+
+    def __init__(self, text_lengths: Sequence[int], mel_frames: Sequence[int]) -> None:
+        if len(text_lengths) != len(mel_frames):
+            raise ValueError(f"{len(text_lengths)} text lengths but {len(mel_frames)} mel lengths")
+        pairs = sorted(zip(mel_frames, text_lengths, strict=True))
+        self.frames = [int(f) for f, _ in pairs]
+        self.longest = list(accumulate((int(n) for _, n in pairs), max))
+
+    def __call__(self, frames: int) -> int:
+        """Longest text among the items of at most `frames` mel frames (0 when there are none)."""
+        i = bisect.bisect_right(self.frames, frames)
+        return self.longest[i - 1] if i else 0
+
+
+def bucket_shape(
+    text: int, frames: int, r: int, *, text_multiple: int, mel_multiple: int, bound: TextBound | None = None
+) -> tuple[int, int]:
+    """(L, T) a batch of longest text `text` and (r-padded) mel length `frames` is padded to.
+
+    Mels go to a multiple of lcm(mel_multiple, r), on the `bucket_length` ladder; text to its own
+    ladder bucket, or with `bound` to the bucket of the longest text that mel bucket can hold.
+    """
+    padded_frames = bucket_length(frames, math.lcm(mel_multiple, r))
+    longest = bound(padded_frames) if bound is not None else text
+    if text > longest:
+        logger.debug(
+            "text of %d symbols exceeds the %d of the corpus's items up to %d frames: own text bucket",
+            text, longest, padded_frames,
+        )  # fmt: skip
+    return bucket_length(max(text, longest), text_multiple), padded_frames
+
+
+def pad_to_bucket(
+    batch: Batch, *, text_multiple: int = 16, mel_multiple: int = 16, bound: TextBound | None = None
+) -> Batch:
+    """Pad the batch to its `bucket_shape` (text by `bound` when given, else by its own length).
 
     Extra text is pad id 0, extra mel frames are 0 with gate target 1; lengths are unchanged, so the
     masked loss is the same. Fewer distinct shapes means fewer graphs to capture.
     """
-    import math
-
-    mel_step = math.lcm(mel_multiple, batch.r)
-    length = bucket_length(batch.text.size(1), text_multiple)
-    frames = bucket_length(batch.mels.size(2), mel_step)
+    length, frames = bucket_shape(
+        batch.text.size(1), batch.mels.size(2), batch.r,
+        text_multiple=text_multiple, mel_multiple=mel_multiple, bound=bound,
+    )  # fmt: skip
     extra_text, extra_frames = length - batch.text.size(1), frames - batch.mels.size(2)
     if extra_text == 0 and extra_frames == 0:
         return batch

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -22,6 +23,9 @@ from tacotron.losses import LossNorm
 from tacotron.train.distributed import DistInfo
 from tacotron.train.loader import move
 from tacotron.train.precision import Precision
+
+if TYPE_CHECKING:
+    from tacotron.train.graphs import TextBound
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +90,9 @@ class EagerStep:
 class GraphedStep:
     """Replays one captured CUDA graph per (batch, text, mel, r) bucket; single process, fp32 or bf16.
 
-    Batches are padded to length buckets (masked: the loss is unchanged). A precision switch (the Debug
+    Batches are padded to length buckets (masked: the loss is unchanged); with `text_bound` (the
+    training corpus's) the text bucket follows from the mel bucket, so there is one graph per mel bucket
+    and batch size instead of one per (text, mel) combination met. A precision switch (the Debug
     Reporter's fp16 fallback cannot happen here, but bf16 <-> fp32 can) captures anew, since a graph bakes
     its dtypes in. The graph's outputs are static buffers the next replay overwrites: what leaves is cloned.
     """
@@ -102,9 +108,10 @@ class GraphedStep:
         *,
         text_multiple: int,
         mel_multiple: int,
+        text_bound: TextBound | None = None,
     ):
         self.model, self.loss_fn, self.precision, self.device = model, loss_fn, precision, device
-        self.text_multiple, self.mel_multiple = text_multiple, mel_multiple
+        self.text_multiple, self.mel_multiple, self.text_bound = text_multiple, mel_multiple, text_bound
         self._graphed = None
         self._captured_precision: str | None = None
 
@@ -127,7 +134,10 @@ class GraphedStep:
         padded = out = None
         for host_batch in micro:
             padded = pad_to_bucket(
-                host_batch, text_multiple=self.text_multiple, mel_multiple=self.mel_multiple
+                host_batch,
+                text_multiple=self.text_multiple,
+                mel_multiple=self.mel_multiple,
+                bound=self.text_bound,
             )
             losses, out = graphed(padded, step, norm, guided_attn_weight=guided_attn_weight)
             _accumulate(totals, {k: v.clone() for k, v in losses.items()})
@@ -165,8 +175,13 @@ def build_runner(
     precision: Precision,
     device: torch.device,
     dist: DistInfo,
+    *,
+    lengths: tuple[Sequence[int], Sequence[int]] | None = None,
 ) -> EagerStep | GraphedStep:
     """`train.cuda_graphs` on a CUDA device -> GraphedStep, else EagerStep (DDP-wrapped when distributed).
+
+    lengths: the training items' (text lengths, mel frames); with graphs they fix each mel bucket's
+    text bucket (`TextBound`), without them text is bucketed by itself (more shapes, more captures).
 
     Graphs are not combined with DDP (its gradient hooks cannot run inside a captured graph) or fp16 (the
     GradScaler's dynamic scale is host state): clear errors, never a silent fallback.
@@ -177,6 +192,8 @@ def build_runner(
                 "train.cuda_graphs does not work with multi-GPU (DDP) training yet; set it false"
             )
         check_graph_precision(precision.name)
+        from tacotron.train.graphs import TextBound
+
         return GraphedStep(
             model,
             loss_fn,
@@ -184,6 +201,7 @@ def build_runner(
             device,
             text_multiple=t.graph_text_multiple,
             mel_multiple=t.graph_mel_multiple,
+            text_bound=TextBound(*lengths) if lengths is not None else None,
         )
     if t.cuda_graphs:
         log.warning("train.cuda_graphs needs a CUDA device; training eagerly on %s", device)

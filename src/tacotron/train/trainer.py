@@ -251,8 +251,9 @@ class Trainer:
         from tacotron.train.validate import Validator
 
         self.runner = build_runner(
-            self.cfg.train, self.model, self.loss_fn, self.precision, self.device, self.dist
-        )
+            self.cfg.train, self.model, self.loss_fn, self.precision, self.device, self.dist,
+            lengths=(self.train_set.text_lengths, self.train_set.lengths),
+        )  # fmt: skip
         self.validator = Validator(
             self.val_set,
             self.loss_fn,
