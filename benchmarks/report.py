@@ -104,6 +104,20 @@ def to_markdown(results: dict) -> str:
                     f"| {name} | {r[name]['seconds']:.3f} | {r['audio_seconds']:.2f} | {r[name]['rtf']:.4f} |"
                 )
         out.append("")
+    if results.get("kernels"):
+        k = results["kernels"]
+        out += [
+            "### Kernels per decoder step (eager; a CUDA graph replays the same kernels)",
+            "",
+            "| workload | model | kernels per step | kernel µs per step |",
+            "|---|---|---|---|",
+            *(
+                f"| {part} | {name} | {v['kernels_per_step']:.1f} | {v['kernel_us_per_step']:.1f} |"
+                for part in ("train", "decode")
+                for name, v in k.get(part, {}).items()
+            ),
+            "",
+        ]
     if results.get("max_batch"):
         m = results["max_batch"]
         out += [

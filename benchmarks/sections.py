@@ -273,4 +273,56 @@ def cpu_demo(args, device, results) -> None:
         _free()
 
 
-SECTIONS = {"train": train, "decode": decode, "rtf": rtf, "maxbatch": maxbatch, "cpu_demo": cpu_demo}
+def _kernel_profile(fn, n_steps: int, device) -> dict:
+    """Run fn once under the profiler -> device kernels and kernel time per decoder step."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()  # warm-up: cuDNN/cuBLAS choices and allocations are not part of a step
+    timing._sync(device)
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn()
+        timing._sync(device)
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    busy_us = sum(e.device_time for e in kernels)
+    return {"kernels_per_step": len(kernels) / n_steps, "kernel_us_per_step": busy_us / n_steps}
+
+
+def kernels(args, device, results) -> None:
+    """Kernels and GPU time per decoder step: an eager training step (forward + loss + backward + Adam) at
+    r = 1, B = 64, 400 frames, and eager decoding at batch 1; ours and torchaudio. What a CUDA graph
+    replays is the same kernels, so fewer kernels per step is what makes the graphed step faster."""
+    if device.type != "cuda":
+        raise SystemExit("the kernels section profiles CUDA kernels: run it with --device cuda")
+    entry: dict = {"train": {}, "decode": {}}
+    work = wl.fixed_length_batch(64, 150, 400, r=1, device=device)
+    for kind in ["ours"] + ([] if args.no_torchaudio else ["torchaudio"]):
+        for precision in args.precisions.split(","):
+            model = (wl.build_ours(1, device) if kind == "ours" else wl.build_torchaudio(device)).train()
+            step = timing.eager_step(model, precision, torchaudio_model=kind == "torchaudio")
+            entry["train"][f"{kind}_{precision}"] = _kernel_profile(
+                lambda step=step: step(work, 0), 400, device
+            )
+            del model, step
+            _free()
+    steps, never = 200, 1.0 - 1e-6
+    text, lengths = _decode_text(1, device)
+    model = _ours_for_decoding(device)
+    entry["decode"]["ours"] = _kernel_profile(
+        lambda: model.infer(text, lengths, r=1, max_decoder_steps=steps, gate_threshold=never), steps, device
+    )
+    if not args.no_torchaudio:
+        ta = wl.build_torchaudio(device, decoder_max_step=steps, early_stopping=False).eval()
+        with torch.no_grad():
+            entry["decode"]["torchaudio"] = _kernel_profile(lambda: ta.infer(text, lengths), steps, device)
+    logger.info("kernels: %s", entry)
+    results["kernels"] = entry
+
+
+SECTIONS = {
+    "train": train,
+    "decode": decode,
+    "rtf": rtf,
+    "maxbatch": maxbatch,
+    "cpu_demo": cpu_demo,
+    "kernels": kernels,
+}

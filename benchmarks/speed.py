@@ -7,6 +7,7 @@ Sections (run in order, results written after each so a crash loses nothing):
   rtf       end-to-end real-time factor at batch 1 with Griffin-Lim on the GPU
   maxbatch  largest batch that trains at the maximum lengths (bf16)
   cpu_demo  the CPU demo model's training steps/s at its r and batch and neighbours (use --device cpu)
+  kernels   CUDA kernels and kernel time per decoder step (eager training step, batch-1 decoding)
 Writes DIR/bench.json and DIR/bench.md.
 """
 
