@@ -160,7 +160,7 @@ def test_captured_graph_step_equals_eager_for_gst_and_ddc(kind, r, exact_cuda):
 
 
 def test_bucket_ladder_bounds_shapes_and_padding():
-    from tacotron.train.graphs import bucket_length
+    from tacotron.data.batch import bucket_length
 
     lengths = range(1, 2049)
     buckets = {bucket_length(n, 16) for n in lengths}
