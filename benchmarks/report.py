@@ -104,6 +104,18 @@ def to_markdown(results: dict) -> str:
                     f"| {name} | {r[name]['seconds']:.3f} | {r['audio_seconds']:.2f} | {r[name]['rtf']:.4f} |"
                 )
         out.append("")
+        if "synthesizer" in r:
+            out += [
+                f"`Synthesizer.synthesize`, batch 1, vocoder {r['synthesizer_vocoder']}:",
+                "",
+                "| decoding | seconds | audio seconds | real-time factor |",
+                "|---|---|---|---|",
+            ]
+            for name, label in (("synthesizer", "auto"), ("synthesizer_eager", "eager")):
+                row = r[name]
+                mode = f"{label} ({'fast' if row['fast'] else 'eager'})"
+                out.append(f"| {mode} | {row['seconds']:.3f} | {r['audio_seconds']:.2f} | {row['rtf']:.4f} |")
+            out.append("")
     if results.get("kernels"):
         k = results["kernels"]
         out += [

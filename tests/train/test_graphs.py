@@ -160,7 +160,7 @@ def test_captured_graph_step_equals_eager_for_gst_and_ddc(kind, r, exact_cuda):
 
 
 def test_bucket_ladder_bounds_shapes_and_padding():
-    from tacotron.train.graphs import bucket_length
+    from tacotron.data.batch import bucket_length
 
     lengths = range(1, 2049)
     buckets = {bucket_length(n, 16) for n in lengths}
@@ -182,7 +182,8 @@ def test_text_bound_is_the_longest_text_up_to_each_mel_length():
 
 
 def test_bounded_text_bucket_follows_the_mel_bucket_and_falls_back_when_text_is_longer():
-    from tacotron.train.graphs import TextBound, bucket_length, bucket_shape
+    from tacotron.data.batch import bucket_length
+    from tacotron.train.graphs import TextBound, bucket_shape
 
     bound = TextBound([9, 40, 70], [20, 30, 200])
     shape = dict(text_multiple=16, mel_multiple=16)

@@ -25,6 +25,21 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_decoding_argument(parser: argparse.ArgumentParser) -> None:
+    """--decoding for the commands that synthesise (`synth`, `serve`); `synthesizer.fast_for` reads it.
+
+    The choices are `tacotron.infer.synthesizer.DECODINGS` (a test checks), written out so that building
+    the parser does not import torch.
+    """
+    parser.add_argument(
+        "--decoding",
+        choices=["auto", "fast", "eager"],
+        default="auto",
+        help="fast: CUDA graphs (CUDA devices only); eager: plain PyTorch; auto (default): fast on CUDA, "
+        "else eager (fallbacks to eager are logged)",
+    )
+
+
 def config_from_args(args: argparse.Namespace) -> Config:
     return load_config(args.config, args.overrides)
 

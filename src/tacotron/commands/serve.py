@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from tacotron.commands import add_decoding_argument, run_reporting_input_errors
+
 HELP = "serve checkpoints over HTTP: POST /api/tts -> WAV, web page at /, OpenAPI at /docs"
 
 
@@ -19,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto")
     parser.add_argument("--vocoder", default="griffin-lim", choices=["griffin-lim", "hifigan"])
+    add_decoding_argument(parser)
     limits = parser.add_argument_group("limits and batching")
     limits.add_argument("--max-text-chars", type=int, default=1000)
     limits.add_argument("--max-sentence-chars", type=int, default=200)
@@ -45,19 +48,27 @@ def settings_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    """Bad input (a missing checkpoint, --decoding fast without CUDA) is one `error:` line, exit 2."""
+    return run_reporting_input_errors(_run, args)
+
+
+def _run(args: argparse.Namespace) -> int:
     import torch
 
     from tacotron.extras import require
 
     require("fastapi", "serve", "tacotron serve")
     uvicorn = require("uvicorn", "serve", "tacotron serve")
+    from tacotron.infer.synthesizer import fast_for
     from tacotron.serve.app import create_app
     from tacotron.serve.server import load_voices
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     settings = settings_from_args(args)
-    voices = load_voices(args.checkpoint, device=args.device, vocoder=args.vocoder)
+    voices = load_voices(
+        args.checkpoint, device=args.device, vocoder=args.vocoder, fast=fast_for(args.decoding)
+    )
     app = create_app(voices, settings)
     print(f"serving {', '.join(v.id for v in voices)} on http://{args.host}:{args.port} (Ctrl-C stops)")
     uvicorn.run(app, host=args.host, port=args.port, log_level=str(args.log_level).lower())

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tacotron.commands import run_reporting_input_errors
+from tacotron.commands import add_decoding_argument, run_reporting_input_errors
 
 HELP = "synthesise speech from a checkpoint or run folder (wav, mel, alignment plot, synth.jsonl)"
 
@@ -26,8 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vocoder", choices=["griffin-lim", "hifigan"], default="griffin-lim")
     parser.add_argument("--hifigan-weights", choices=["universal", "LJSpeech"], default="universal")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    add_decoding_argument(parser)
     parser.add_argument(
-        "--seed", type=int, default=0, help="seeds prenet dropout at inference (reproducible output)"
+        "--seed",
+        type=int,
+        default=None,
+        help="seeds prenet dropout at inference (reproducible output); on CUDA a seed decodes eagerly "
+        "(the CUDA graphs cannot take a seeded generator); default: unseeded",
     )
     parser.add_argument(
         "--max-decoder-steps", type=int, default=None, help="default: the checkpoint's config"
@@ -64,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from tacotron.infer.outputs import write_results
     from tacotron.infer.style import resolve_style
-    from tacotron.infer.synthesizer import Synthesizer
+    from tacotron.infer.synthesizer import Synthesizer, fast_for
 
     texts = [args.text] if args.text is not None else read_lines(args.file)
     synth = Synthesizer.from_checkpoint(
@@ -73,6 +78,7 @@ def _run(args: argparse.Namespace) -> int:
         vocoder=args.vocoder,
         language=args.lang,
         hifigan_weights=args.hifigan_weights,
+        fast=fast_for(args.decoding),
     )
     style = resolve_style(synth.model, synth.cfg, style_wav=args.style_wav, style_token=args.style_token)
     results = synth.synthesize(

@@ -34,6 +34,21 @@ def lengths_to_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     return positions.unsqueeze(0) < lengths.unsqueeze(1)
 
 
+def bucket_length(length: int, multiple: int, per_octave: int = 8) -> int:
+    """Smallest bucket >= length: a multiple of `multiple`, and of a step that grows with the length so
+    that there are at most about `per_octave` buckets between n and 2n.
+
+    Why a ladder: every distinct padded shape is one more captured CUDA graph (the training step's
+    text and mel lengths, the inference decoder's text length), and with batch membership reshuffled
+    every epoch, or request texts of any length, a fixed step keeps meeting new shapes. With steps
+    proportional to the length the number of shapes grows with log(length) while padding stays below
+    1/per_octave of the length (short inputs keep the fine `multiple`).
+    """
+    step = max(multiple, (1 << max(length.bit_length() - 1, 0)) // per_octave)
+    step = -(-step // multiple) * multiple
+    return -(-length // step) * step
+
+
 @dataclass
 class Batch:
     """A padded batch as produced by `TextMelCollate(r)`.

@@ -5,6 +5,12 @@ model was trained with. The frontend is rebuilt from that config and its symbol 
 stored one, otherwise ids would silently mean other characters (Cyrillic read as another alphabet).
 Texts are sorted by length for batching (less padding, fewer wasted decoder steps) and the results
 returned in the caller's order.
+
+Decoding: on a CUDA device the decoder runs as CUDA graphs (`GraphedInference`, built once per
+Synthesizer on first use, same steps, lengths and stop reasons as eager `Tacotron2.infer`), because
+eager batch-1 decoding there is bound by kernel launches. Eager decoding is used on other devices, when
+asked for (`fast=False`), and for calls with a `seed` while prenet dropout is on (the graphs draw from
+the default CUDA generator, not a seeded one); each such fallback is logged once per reason.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -21,7 +27,13 @@ import torch
 from tacotron.config import Config
 from tacotron.frames import decoder_steps
 
+if TYPE_CHECKING:
+    from tacotron.model.fast_infer import GraphedInference
+    from tacotron.model.tacotron2 import InferenceOutput
+
 logger = logging.getLogger(__name__)
+
+DECODINGS = {"auto": None, "fast": True, "eager": False}  # --decoding choice -> Synthesizer's `fast`
 
 
 class CheckpointMismatchError(ValueError):
@@ -30,6 +42,10 @@ class CheckpointMismatchError(ValueError):
 
 class EmptyInputError(ValueError):
     """A text or sentence file holds no lines to synthesise."""
+
+
+class DecodingError(ValueError):
+    """Fast (CUDA-graph) decoding was asked for on a device that cannot run it."""
 
 
 @dataclass
@@ -76,6 +92,25 @@ def pick_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def fast_for(decoding: str) -> bool | None:
+    """A --decoding choice as the `fast` argument of `Synthesizer`: auto -> None, fast -> True, eager -> False."""
+    if decoding not in DECODINGS:
+        raise DecodingError(f"unknown decoding {decoding!r}; expected one of {list(DECODINGS)}")
+    return DECODINGS[decoding]
+
+
+def resolve_fast(fast: bool | None, device: torch.device) -> bool:
+    """Whether to decode with CUDA graphs: None (auto) = on CUDA only; True off CUDA is a DecodingError."""
+    if fast is None:
+        return device.type == "cuda"
+    if fast and device.type != "cuda":
+        raise DecodingError(
+            f"fast decoding (CUDA graphs) needs a CUDA device, got {device}; "
+            "use decoding 'auto' (fast on CUDA, else eager) or 'eager'"
+        )
+    return bool(fast)
+
+
 def _frontend_for(ckpt: dict[str, Any], cfg: Config, path: Path) -> Any:
     from tacotron.text import SymbolTable, TextFrontend
 
@@ -94,7 +129,13 @@ def _frontend_for(ckpt: dict[str, Any], cfg: Config, path: Path) -> Any:
 
 
 class Synthesizer:
-    """Model + frontend + vocoder on one device. Build it with `from_checkpoint`."""
+    """Model + frontend + vocoder on one device. Build it with `from_checkpoint`.
+
+    fast: CUDA-graph decoding; None = on CUDA devices (see the module docstring), True off CUDA is a
+    `DecodingError`. graphed: a prebuilt fast path to route through (it implies fast; the CPU tests pass
+    `GraphedInference(model, capture=False)`); else one is built on first use with `max_graphs` shapes.
+    One synthesis at a time per Synthesizer (the graphs reuse static buffers).
+    """
 
     def __init__(
         self,
@@ -107,6 +148,9 @@ class Synthesizer:
         step: int | None = None,
         *,
         r: int,
+        fast: bool | None = None,
+        max_graphs: int = 32,
+        graphed: GraphedInference | None = None,
     ):
         self.model = model.eval().to(device)
         self.r = model.check_r(r)  # frames per decoder step: the checkpoint's "r"
@@ -116,6 +160,15 @@ class Synthesizer:
         self.device = device
         self.checkpoint = checkpoint
         self.step = step
+        self.fast = graphed is not None or resolve_fast(fast, device)
+        self.max_graphs = max_graphs
+        self.graphed = graphed
+        self._logged: set[str] = set()  # fallback reasons already logged
+        if self.fast:
+            logger.info("decoding: fast (CUDA graphs, up to %d shapes) on %s", max_graphs, device)
+        else:
+            why = "asked for" if fast is False else f"no CUDA graphs on {device}"
+            logger.info("decoding: eager (%s)", why)
 
     @classmethod
     def from_checkpoint(
@@ -126,16 +179,20 @@ class Synthesizer:
         *,
         language: str | None = None,
         hifigan_weights: str = "universal",
+        fast: bool | None = None,
     ) -> Synthesizer:
         """Rebuild model, frontend and vocoder from a checkpoint file or run folder (best, else latest).
 
         `language`, when given, must be the checkpoint's: a model trained on English letters cannot read Russian.
+        `fast`: CUDA-graph decoding (None = on CUDA; True elsewhere raises `DecodingError` before loading).
         """
         from tacotron.audio import mel_basis
         from tacotron.infer.vocoders import build_vocoder
         from tacotron.model import build_model
         from tacotron.model.checkpoint import checkpoint_r, load_checkpoint
 
+        torch_device = pick_device(device)
+        resolve_fast(fast, torch_device)  # a DecodingError before anything is loaded
         path = resolve_checkpoint(path)
         ckpt = load_checkpoint(path)
         cfg = Config.from_dict(ckpt["config"])
@@ -147,7 +204,6 @@ class Synthesizer:
         model = build_model(cfg.model, len(frontend.symbols), cfg.audio.n_mels)
         model.load_state_dict(ckpt["model"])
         r = checkpoint_r(ckpt)
-        torch_device = pick_device(device)
         voc = build_vocoder(vocoder, cfg.audio, mel_basis(cfg.audio), torch_device, hifigan_weights)
         logger.info(
             "loaded %s (step %s, r=%s) on %s with %s",
@@ -157,7 +213,9 @@ class Synthesizer:
             torch_device,
             vocoder,
         )
-        return cls(model, cfg, frontend, voc, torch_device, checkpoint=path, step=ckpt.get("step"), r=r)
+        return cls(
+            model, cfg, frontend, voc, torch_device, checkpoint=path, step=ckpt.get("step"), r=r, fast=fast
+        )
 
     def synthesize(
         self,
@@ -215,16 +273,7 @@ class Synthesizer:
         text = torch.full((len(ids), int(lengths.max())), self.frontend.symbols.pad_id, dtype=torch.long)
         for row, seq in enumerate(ids):
             text[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        out = self.model.infer(
-            text.to(self.device),
-            lengths.to(self.device),
-            r=self.r,
-            max_decoder_steps=max_decoder_steps or self.cfg.model.max_decoder_steps,
-            gate_threshold=self.cfg.model.gate_threshold,
-            deterministic=deterministic,
-            seed=seed,
-            **(style or {}),
-        )
+        out = self._decode(text, lengths, seed, deterministic, max_decoder_steps, style or {})
         n_frames = [int(n) for n in out.lengths.tolist()]
         wavs = self.vocoder(out.mel_postnet, n_frames)
         share = (time.perf_counter() - started) / len(ids)
@@ -246,6 +295,51 @@ class Synthesizer:
             )
         return results
 
+    def _decode(
+        self,
+        text: torch.Tensor,
+        lengths: torch.Tensor,
+        seed: int | None,
+        deterministic: bool,
+        max_decoder_steps: int | None,
+        style: dict[str, torch.Tensor],
+    ) -> InferenceOutput:
+        """One padded batch through the fast path when it gives what eager would, else eager."""
+        settings = {
+            "r": self.r,
+            "max_decoder_steps": max_decoder_steps or self.cfg.model.max_decoder_steps,
+            "gate_threshold": self.cfg.model.gate_threshold,
+            "deterministic": deterministic,
+            **style,
+        }
+        text, lengths = text.to(self.device), lengths.to(self.device)
+        graphed = self._fast_path(seed, deterministic)
+        if graphed is not None:
+            return graphed.infer(text, lengths, **settings)
+        return self.model.infer(text, lengths, seed=seed, **settings)
+
+    def _fast_path(self, seed: int | None, deterministic: bool) -> GraphedInference | None:
+        """The graphed decoder for this call (built on first use), or None for eager, logged once per reason."""
+        if not self.fast:
+            return None
+        if seed is not None and self.model.dropout_at_inference(deterministic):
+            self._log_once(
+                "seed",
+                "decoding eagerly: a seed with prenet dropout on needs a seeded generator, and the CUDA "
+                "graphs draw from the default one (pass no seed, or deterministic, for the fast path)",
+            )
+            return None
+        if self.graphed is None:
+            from tacotron.model.fast_infer import GraphedInference
+
+            self.graphed = GraphedInference(self.model, max_graphs=self.max_graphs)
+        return self.graphed
+
+    def _log_once(self, reason: str, message: str) -> None:
+        if reason not in self._logged:
+            self._logged.add(reason)
+            logger.warning(message)
+
 
 def input_errors() -> tuple[type[Exception], ...]:
     """Errors caused by what the user passed (files, text, checkpoint, settings), which the CLI reports
@@ -261,6 +355,7 @@ def input_errors() -> tuple[type[Exception], ...]:
         EmptyInputError,
         CheckpointError,
         CheckpointMismatchError,
+        DecodingError,
         HifiGanConfigError,
         UnknownCharactersError,
         EmptyTextError,

@@ -3,12 +3,21 @@
 Why: at batch 1 a decoder step is dozens of tiny kernels, and eager PyTorch spends far longer
 launching them than the GPU spends running them. Here `Decoding.run_block` of
 `tacotron.model.inference` (the same k steps of `Decoder.infer_step` and the same stop rule as eager
-`Tacotron2.infer`) is captured once per (batch, text length, ...) shape with static buffers, and
+`Tacotron2.infer`) is captured once per (batch, text bucket, ...) shape with static buffers, and
 replayed on the eager loop's block schedule (`block_sizes`: `stop_check_every` steps, a shorter last
 block at `max_decoder_steps`) with the host checking "all stopped?" between replays; each replay also
 writes its frames into preallocated output buffers at a step counter held in a device tensor. So the
 steps run, the lengths and the stop reasons equal the eager `Tacotron2.infer`, and the outputs are
-finished by the same `Decoding.finish`. The encoder and postnet run eagerly, once per call.
+finished by the same `Decoding.finish`. Encoder, style (GST) and memory projection are the eager
+path's own `Tacotron2.inference_memory` and run eagerly, as does the postnet.
+
+Bounded shapes for a long-running service: the encoder memory is padded to a text-length bucket
+(`bucket_length(L, text_multiple)`) before it reaches the graphs, with the padded positions masked
+out (the attention gives them weight exactly 0; alignments are cut back to L), and at most `max_graphs`
+shapes are kept, least recently used evicted. The encoder never sees the padding. In the decoder it
+changes rounding only: the attention softmax sums its (exactly zero) padded terms in another
+vectorised order, about 1e-8 in the mels in the CPU tests, with equal lengths and stop reasons
+(tests/model/test_fast_infer.py); a batch already at a bucket length gives bit-identical results.
 
 Prenet dropout at inference uses the default CUDA generator (captured with the graph); a seeded
 generator is not supported here (use `Tacotron2.infer(seed=...)`).
@@ -16,12 +25,14 @@ generator is not supported here (use `Tacotron2.infer(seed=...)`).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
-from tacotron.data.batch import lengths_to_mask
+from tacotron.data.batch import bucket_length
 from tacotron.model.decoder import EncoderMemory
 from tacotron.model.inference import (
     Decoding,
@@ -60,24 +71,40 @@ class _Uncaptured:
 
 
 class GraphedInference:
-    """`infer(text, text_lengths, ...)` with the same contract and results as `Tacotron2.infer`.
+    """`infer(text, text_lengths, ...)` with the same contract and results as `Tacotron2.infer` (no `seed`).
 
-    One set of graphs per (B, L, max_decoder_steps, gate_threshold, prenet dropout, r); call on a model
-    in eval mode on a CUDA device. The buffers hold `max_decoder_steps` steps of output.
+    One set of graphs per (B, text bucket, max_decoder_steps, gate_threshold, prenet dropout, r), at most
+    `max_graphs` of them (least recently used evicted); call on a model in eval mode on a CUDA device,
+    one call at a time (the graphs share static buffers). The buffers hold `max_decoder_steps` steps.
     """
 
-    def __init__(self, model: Tacotron2, *, dtype: torch.dtype = torch.float32, capture: bool = True):
+    def __init__(
+        self,
+        model: Tacotron2,
+        *,
+        dtype: torch.dtype = torch.float32,
+        capture: bool = True,
+        text_multiple: int = 16,
+        max_graphs: int = 32,
+    ):
         """capture=False runs the same static-buffer updates without CUDA graphs (any device): the
-        CPU tests check this class's bookkeeping that way; capture=True needs the model on CUDA."""
+        CPU tests check this class's bookkeeping that way; capture=True needs the model on CUDA.
+        text_multiple: the finest text-length bucket (`bucket_length`); max_graphs: shapes kept."""
         self.device_type = next(model.parameters()).device.type
         if capture and self.device_type != "cuda":
             raise ValueError("GraphedInference needs the model on a CUDA device")
+        if text_multiple < 1 or max_graphs < 1:
+            raise ValueError(
+                f"GraphedInference: text_multiple and max_graphs must be >= 1, got {text_multiple}, {max_graphs}"
+            )
         self.model = model
         self.k = model.stop_check_every
         self.dtype = dtype
         self.capture = capture
+        self.text_multiple = text_multiple
+        self.max_graphs = max_graphs
         self.pool = torch.cuda.graph_pool_handle() if capture else None
-        self.graphs: dict[tuple, _StepGraphs] = {}
+        self.graphs: OrderedDict[tuple, _StepGraphs] = OrderedDict()  # oldest use first
 
     @torch.no_grad()
     def infer(
@@ -89,28 +116,48 @@ class GraphedInference:
         max_decoder_steps: int | None = None,
         gate_threshold: float | None = None,
         deterministic: bool = False,
+        style_mel: torch.Tensor | None = None,
+        style_mel_lengths: torch.Tensor | None = None,
+        style_weights: torch.Tensor | None = None,
     ) -> InferenceOutput:
         model = self.model
         r = model.check_r(r)
         if model.training:
             raise RuntimeError("GraphedInference: call model.eval() first")
-        max_steps = max_decoder_steps or model.max_decoder_steps
+        max_steps = model.inference_max_steps(max_decoder_steps)
         threshold = model.gate_threshold if gate_threshold is None else gate_threshold
-        dropout = model.prenet_dropout_at_inference and not deterministic
+        dropout = model.dropout_at_inference(deterministic)
+        style = {
+            "style_mel": style_mel,
+            "style_mel_lengths": style_mel_lengths,
+            "style_weights": style_weights,
+        }
         with self._autocast():
-            memory = model.encoder(text, text_lengths)
-            mem = model.decoder.prepare_memory(memory, lengths_to_mask(text_lengths, text.size(1)))
-        key = (text.size(0), text.size(1), max_steps, threshold, dropout, r)
-        if key not in self.graphs:
-            decoding = decoding_for(model, r, gate_threshold=threshold, dropout_active=dropout)
-            self.graphs[key] = self._capture(decoding, mem, text_lengths, max_steps)
-        g = self.graphs[key]
+            mem = model.inference_memory(text, text_lengths, **style)
+        length = text.size(1)
+        mem = pad_memory(mem, bucket_length(length, self.text_multiple))
+        key = (text.size(0), mem.mask.size(1), max_steps, threshold, dropout, r)
+        g = self._graphs_for(key, mem, text_lengths, max_steps)
         self._reset(g, mem, text_lengths)
         n_steps = self._run(g, max_steps)
         ran = [buffer[:, :n_steps].to(torch.float32, copy=True) for buffer in (g.mel, g.gate, g.align)]
         mel, mel_postnet, gate, align, lengths, codes = g.decoding.finish(*ran, g.stop, n_steps)
         reasons = stop_reason_names(codes, max_steps, r)
-        return InferenceOutput(mel, mel_postnet, gate, align, lengths, reasons, r)
+        return InferenceOutput(mel, mel_postnet, gate, align[:, :, :length], lengths, reasons, r)
+
+    def _graphs_for(
+        self, key: tuple, mem: EncoderMemory, text_lengths: torch.Tensor, max_steps: int
+    ) -> _StepGraphs:
+        """The graphs of this shape: reused (now the most recent), else captured, evicting the oldest."""
+        if key in self.graphs:
+            self.graphs.move_to_end(key)
+            return self.graphs[key]
+        while len(self.graphs) >= self.max_graphs:
+            self.graphs.popitem(last=False)
+        _, _, _, threshold, dropout, r = key
+        decoding = decoding_for(self.model, r, gate_threshold=threshold, dropout_active=dropout)
+        self.graphs[key] = self._capture(decoding, mem, text_lengths, max_steps)
+        return self.graphs[key]
 
     def _autocast(self) -> torch.autocast:
         """A top-level autocast region (opened and closed inside a capture, so its cast cache is safe)."""
@@ -183,3 +230,20 @@ class GraphedInference:
             tensor.zero_()
         for static, fresh in zip(g.stop, stop_start(text_lengths, g.decoding.min_text_fraction), strict=True):
             static.copy_(fresh)
+
+
+def pad_memory(mem: EncoderMemory, length: int) -> EncoderMemory:
+    """`mem` with positions appended up to `length`: memory and projection 0, mask False.
+
+    Masked positions get attention weight exactly 0 (the energies are filled with the dtype's minimum
+    before the softmax), so the context, the location features of the real positions (a zero weight
+    is what the location convolution's zero padding reads anyway) and the stop rule are unchanged.
+    """
+    extra = length - mem.mask.size(1)
+    if extra <= 0:
+        return mem
+    return EncoderMemory(
+        F.pad(mem.memory, (0, 0, 0, extra)),
+        F.pad(mem.processed, (0, 0, 0, extra)),
+        F.pad(mem.mask, (0, extra)),
+    )

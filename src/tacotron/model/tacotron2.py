@@ -19,7 +19,7 @@ from tacotron import frames
 from tacotron.config import ModelConfig
 from tacotron.data.batch import lengths_to_mask
 from tacotron.model.ddc import DDCOutput, coarse_pass
-from tacotron.model.decoder import Decoder
+from tacotron.model.decoder import Decoder, EncoderMemory
 from tacotron.model.encoder import Encoder
 from tacotron.model.gst import GlobalStyleTokens
 from tacotron.model.inference import decoding_for, stop_reason_names
@@ -233,21 +233,18 @@ class Tacotron2(nn.Module):
         r = self.check_r(r)
         if self.training:
             logger.warning("Tacotron2.infer called in training mode; call model.eval() for synthesis")
-        if text.dim() != 2 or text_lengths.shape != (text.size(0),):
-            raise ValueError(
-                f"Tacotron2.infer expects text [B, L] and text_lengths [B]; "
-                f"got {tuple(text.shape)} and {tuple(text_lengths.shape)}"
-            )
-        max_steps = max_decoder_steps or self.max_decoder_steps
-        if max_steps < 1:
-            raise ValueError(f"max_decoder_steps must be >= 1, got {max_steps}")
-        prenet_dropout = self.prenet_dropout_at_inference and not deterministic
+        max_steps = self.inference_max_steps(max_decoder_steps)
+        prenet_dropout = self.dropout_at_inference(deterministic)
         generator = None
         if prenet_dropout and seed is not None:
             generator = torch.Generator(device=text.device).manual_seed(seed)
-        style = self._inference_style(text.size(0), style_mel, style_mel_lengths, style_weights)
-        memory = self._condition_memory(self.encoder(text, text_lengths), text_lengths, style)
-        mem = self.decoder.prepare_memory(memory, lengths_to_mask(text_lengths, text.size(1)))
+        mem = self.inference_memory(
+            text,
+            text_lengths,
+            style_mel=style_mel,
+            style_mel_lengths=style_mel_lengths,
+            style_weights=style_weights,
+        )
         decoding = decoding_for(
             self, r, gate_threshold=gate_threshold, dropout_active=prenet_dropout, generator=generator
         )
@@ -256,6 +253,38 @@ class Tacotron2(nn.Module):
         )
         reasons = stop_reason_names(codes, max_steps, r)
         return InferenceOutput(mel, mel_postnet, gate, alignments, lengths, reasons, r)
+
+    def inference_memory(
+        self,
+        text: torch.Tensor,
+        text_lengths: torch.Tensor,
+        *,
+        style_mel: torch.Tensor | None = None,
+        style_mel_lengths: torch.Tensor | None = None,
+        style_weights: torch.Tensor | None = None,
+    ) -> EncoderMemory:
+        """What every inference path attends over: input checks, style (GST), encoder, conditioning and
+        the attention's memory projection. `infer` and `GraphedInference` both call this, so a feature
+        added between encoder and decoder reaches both paths or neither. Arguments as in `infer`."""
+        if text.dim() != 2 or text_lengths.shape != (text.size(0),):
+            raise ValueError(
+                f"Tacotron2.infer expects text [B, L] and text_lengths [B]; "
+                f"got {tuple(text.shape)} and {tuple(text_lengths.shape)}"
+            )
+        style = self._inference_style(text.size(0), style_mel, style_mel_lengths, style_weights)
+        memory = self._condition_memory(self.encoder(text, text_lengths), text_lengths, style)
+        return self.decoder.prepare_memory(memory, lengths_to_mask(text_lengths, text.size(1)))
+
+    def inference_max_steps(self, max_decoder_steps: int | None) -> int:
+        """The step limit of one inference call: the argument, else the model's `max_decoder_steps`."""
+        max_steps = max_decoder_steps or self.max_decoder_steps
+        if max_steps < 1:
+            raise ValueError(f"max_decoder_steps must be >= 1, got {max_steps}")
+        return max_steps
+
+    def dropout_at_inference(self, deterministic: bool) -> bool:
+        """Whether inference draws prenet dropout masks (then a `seed` matters; else nothing is random)."""
+        return self.prenet_dropout_at_inference and not deterministic
 
     def _inference_style(
         self,

@@ -23,14 +23,20 @@ logger = logging.getLogger(__name__)
 
 
 def load_voices(
-    checkpoints: Sequence[str | Path], device: str = "cpu", vocoder: str = "griffin-lim"
+    checkpoints: Sequence[str | Path],
+    device: str = "cpu",
+    vocoder: str = "griffin-lim",
+    fast: bool | None = None,
 ) -> list[Voice]:
-    """One voice per checkpoint (file or run folder); ids are the language (en, ru, en-2, ...)."""
+    """One voice per checkpoint (file or run folder); ids are the language (en, ru, en-2, ...).
+
+    fast: CUDA-graph decoding (`Synthesizer`: None = on CUDA devices; each voice keeps its own graphs).
+    """
     from tacotron.infer.synthesizer import Synthesizer
 
     voices: list[Voice] = []
     for path in checkpoints:
-        synthesizer = Synthesizer.from_checkpoint(path, device=device, vocoder=vocoder)
+        synthesizer = Synthesizer.from_checkpoint(path, device=device, vocoder=vocoder, fast=fast)
         voice_id = voice_id_for(synthesizer.cfg.text.language, {v.id for v in voices})
         voices.append(Voice(voice_id, synthesizer, vocoder=vocoder))
         logger.info("voice %s: %s", voice_id, path)

@@ -38,25 +38,11 @@ from itertools import accumulate
 import torch
 import torch.nn.functional as F
 
-from tacotron.data.batch import Batch
+from tacotron.data.batch import Batch, bucket_length
 from tacotron.losses import LossNorm, Tacotron2Loss, weighted_total
 from tacotron.model.tacotron2 import Tacotron2, Tacotron2Output
 
 logger = logging.getLogger(__name__)
-
-
-def bucket_length(length: int, multiple: int, per_octave: int = 8) -> int:
-    """Smallest bucket >= length: a multiple of `multiple`, and of a step that grows with the length so
-    that there are at most about `per_octave` buckets between n and 2n.
-
-    Why a ladder: every distinct padded shape is one more captured graph (seconds each), and with batch
-    membership reshuffled every epoch a fixed step keeps meeting new shapes for many epochs. With steps
-    proportional to the length the number of shapes grows with log(length) while padding stays below
-    1/per_octave of the length (short inputs keep the fine `multiple`).
-    """
-    step = max(multiple, (1 << max(length.bit_length() - 1, 0)) // per_octave)
-    step = -(-step // multiple) * multiple
-    return -(-length // step) * step
 
 
 class TextBound:
