@@ -77,6 +77,10 @@ def test_fast_decoding_on_the_cpu_is_a_clear_error(checkpoint, tmp_path, capsys)
     )
     err = capsys.readouterr().err
     assert err.startswith("error: fast decoding (CUDA graphs) needs a CUDA device") and err.count("\n") == 1
+
+
+def test_serve_with_fast_decoding_on_the_cpu_is_a_clear_error(checkpoint, capsys):
+    pytest.importorskip("fastapi")  # the 'serve' extra: installed by `make setup` and in CI
     assert main(["serve", "--checkpoint", str(checkpoint), "--decoding", "fast"]) == 2
     assert "needs a CUDA device" in capsys.readouterr().err
 

@@ -58,8 +58,7 @@ class LocationSensitiveAttention(nn.Module):
 
     def location(self, weights_cat: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
         """weights_cat [B, 2, L], kernel [A, 2, K] (`location_kernel`) -> location features [B, L, A]."""
-        padding = self.location_conv.padding
-        return F.conv1d(weights_cat, kernel.to(weights_cat.dtype), padding=padding).transpose(1, 2)
+        return F.conv1d(weights_cat, kernel, padding=self.location_conv.padding).transpose(1, 2)
 
     def attend(
         self,

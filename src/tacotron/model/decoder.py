@@ -233,9 +233,10 @@ class Decoder(nn.Module):
         rnn, attention = self.attention_rnn, self.attention
         n_prenet, n_gates = prenet_out.size(-1), 4 * rnn.hidden_size
         prenet_gates = F.linear(prenet_out, rnn.weight_ih[:, :n_prenet], rnn.bias_ih + rnn.bias_hh)
-        context_weight = rnn.weight_ih[:, n_prenet:]
-        hidden_and_query = torch.cat([rnn.weight_hh, attention.query_layer.weight])  # (4H + A, H)
-        kernel = attention.location_kernel()
+        # derived weights, cast once: autocast caches casts of parameters only, not of slices or products
+        context_weight = in_compute_dtype(rnn.weight_ih[:, n_prenet:])
+        hidden_and_query = in_compute_dtype(torch.cat([rnn.weight_hh, attention.query_layer.weight]))
+        kernel = in_compute_dtype(attention.location_kernel())
         state = self.initial_state(mem)
         hidden, cell, context = state.attention_hidden, state.attention_cell, state.attention_context
         weights, weights_cum = state.attention_weights, state.attention_weights_cum
@@ -274,6 +275,12 @@ class Decoder(nn.Module):
 
 def query_size(attention: LocationSensitiveAttention) -> int:
     return attention.query_layer.out_features
+
+
+def in_compute_dtype(weight: torch.Tensor) -> torch.Tensor:
+    """`weight` in the dtype autocast would cast it to in a matmul or conv (unchanged without autocast)."""
+    device = weight.device.type
+    return weight.to(torch.get_autocast_dtype(device)) if torch.is_autocast_enabled(device) else weight
 
 
 def assemble_outputs(
