@@ -136,12 +136,16 @@ class LossConfig(_Section):
     postnet_weight: float = 1.0  # after postnet
     gate_weight: float = 1.0
     gate_pos_weight: float = 5.0  # BCE weight of the (rare) stop frames
-    guided_attn_weight: float = 1.0  # Tachibana et al. 2017; 0 disables
-    guided_attn_sigma: float = 0.2
-    guided_attn_decay_start: int = 0  # step from which the weight decays
-    guided_attn_decay_rate: float = 1.0  # multiplied in every guided_attn_decay_steps steps
+    # Guided attention (Tachibana et al. 2017; 0 disables). The term is a mean over (decoder step, symbol)
+    # cells, about 1/L of a per-step sum, so it needs a large weight: 300 aligns the demo corpus by step
+    # 500 on CPU and GPU, 10 does not within 1,000 steps (benchmarks/RESULTS.md). It decays by half every
+    # 1,000 steps from step 3,000, never below 30, so the prior lets go once attention has formed.
+    guided_attn_weight: float = 300.0
+    guided_attn_sigma: float = 0.3
+    guided_attn_decay_start: int = 3000  # step from which the weight decays
+    guided_attn_decay_rate: float = 0.5  # multiplied in every guided_attn_decay_steps steps
     guided_attn_decay_steps: int = 1000
-    guided_attn_min_weight: float = 0.0
+    guided_attn_min_weight: float = 30.0
     ddc_weight: float = 1.0  # coarse decoder's mel and gate terms (only with model.ddc)
     ddc_attn_weight: float = 1.0  # L1 between fine and coarse alignments (only with model.ddc)
 
@@ -260,7 +264,7 @@ class TuneConfig(_Section):
     controller_cooldown_evals: int = 2  # evaluations between two actions for the same problem
     controller_max_align_actions: int = 4  # alternating guided-attention raise / LR cut
     controller_max_rollbacks: int = 3
-    controller_max_guided_attn_weight: float = 50.0
+    controller_max_guided_attn_weight: float = 1200.0  # 4x the default weight: "raise" must raise
 
 
 @dataclass

@@ -135,6 +135,9 @@ def guided_attention_loss(
 def guided_attention_weight(cfg: LossConfig, step: int, weight: float | None = None) -> float:
     """weight * rate ** (max(0, step - start) / decay_steps), floored at min weight; 0 if weight is 0.
 
+    The floor never lifts a weight above its own base: a run (or a steered base) below
+    `guided_attn_min_weight` keeps its base, so lowering only `guided_attn_weight` does what it says.
+
     weight: the base weight before decay; None = `cfg.guided_attn_weight`. Steering (the live
     controller) passes its own base here, so the config stays what the run was started with.
     """
@@ -143,7 +146,7 @@ def guided_attention_weight(cfg: LossConfig, step: int, weight: float | None = N
         return 0.0
     exponent = max(0, step - cfg.guided_attn_decay_start) / max(1, cfg.guided_attn_decay_steps)
     decayed = base * cfg.guided_attn_decay_rate**exponent
-    return max(decayed, cfg.guided_attn_min_weight)
+    return max(decayed, min(cfg.guided_attn_min_weight, base))
 
 
 def weighted_total(

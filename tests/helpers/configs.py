@@ -54,8 +54,10 @@ def variant_config(kind: str, *, gst_ref_channels: tuple[int, ...] = (4, 8), **l
         postnet_weight=2.0,
         gate_weight=0.7,
         guided_attn_weight=3.0,
+        guided_attn_decay_start=0,
         guided_attn_decay_rate=0.5,
         guided_attn_decay_steps=2,
+        guided_attn_min_weight=0.0,
         ddc_weight=0.3,
         ddc_attn_weight=1.5,
     )
