@@ -36,7 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     resume = parser.add_mutually_exclusive_group()
     resume.add_argument("--resume", action="store_true", help="require a checkpoint in --run and continue it")
     resume.add_argument("--no-resume", action="store_true", help="refuse to start if --run has checkpoints")
-    parser.add_argument("--init-from", default=None, help="warm-start weights from this checkpoint")
+    parser.add_argument(
+        "--init-from",
+        default=None,
+        help="warm-start weights from this checkpoint, or an NVIDIA/DeepLearningExamples/torchaudio Tacotron 2 "
+        "(embedding rows matched by symbol)",
+    )
     parser.add_argument(
         "--init-skip",
         action="append",
@@ -70,10 +75,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"--no-resume: {run_dir} already has checkpoints; choose a new --run folder", file=sys.stderr)
         return 2
     from tacotron.data.dataset import DamagedManifestError, NotADatasetError
+    from tacotron.train.warm_start import WarmStartError
 
     try:
         trainer = _build_trainer(cfg, args, run_dir, Trainer)
-    except (NotADatasetError, DamagedManifestError) as err:
+    except (NotADatasetError, DamagedManifestError, WarmStartError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return _fit(trainer, cfg)

@@ -8,6 +8,7 @@ were last trained with); `checkpoint_r` reads it. Writing, rotation and RNG capt
 
 from __future__ import annotations
 
+import pickle
 import re
 from pathlib import Path
 from typing import Any
@@ -25,13 +26,37 @@ class CheckpointError(RuntimeError):
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint on CPU (weights only, no arbitrary pickles) and check its format version."""
     path = Path(path)
+    return checked_checkpoint(read_weights_file(path), path)
+
+
+def read_weights_file(path: str | Path, *, trust_pickle: bool = False) -> Any:
+    """`torch.load` on CPU: tensors and plain containers only, unless `trust_pickle` (a file from a
+    source you trust that also pickled other Python objects, as some foreign training scripts do)."""
+    path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
+    except pickle.UnpicklingError as err:
+        if trust_pickle:
+            raise CheckpointError(f"{path}: not a readable checkpoint ({_first_line(err)})") from err
+        raise CheckpointError(
+            f"{path}: holds pickled Python objects besides tensors, which weights-only loading refuses; "
+            "if you trust its source, convert it with `tacotron convert --trust-pickle`"
+        ) from err
     except Exception as err:  # torch raises several types for truncated or foreign files
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from err
-    if not isinstance(ckpt, dict) or "format_version" not in ckpt:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({_first_line(err)})") from err
+
+
+def _first_line(err: Exception) -> str:
+    """`Type: first line of the message` (torch's load errors run to many lines of advice)."""
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def checked_checkpoint(ckpt: Any, path: str | Path) -> dict[str, Any]:
+    """`ckpt` (a loaded file) if it is a tacotron checkpoint of the supported format, legacy r moved out."""
+    if not is_tacotron_checkpoint(ckpt):
         raise CheckpointError(f"{path}: not a tacotron checkpoint (no 'format_version' key)")
     if ckpt["format_version"] != FORMAT_VERSION:
         raise CheckpointError(
@@ -40,6 +65,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         )
     _drop_legacy_model_r(ckpt)
     return ckpt
+
+
+def is_tacotron_checkpoint(obj: Any) -> bool:
+    """Whether a loaded file is this project's checkpoint (tools read anything else as foreign weights)."""
+    return isinstance(obj, dict) and "format_version" in obj
 
 
 def checkpoint_r(ckpt: dict[str, Any]) -> int:

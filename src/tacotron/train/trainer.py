@@ -188,7 +188,7 @@ class Trainer:
         terms = [k for k in self.loss_fn.weights(0) if self.model.has_ddc or not k.startswith("ddc/")]
         check_best_metric(t.best_metric, terms, t.n_val_synth)
         if init_from is not None:
-            warm_start(self.model, Path(init_from), init_skip, self._log_event)
+            warm_start(self.model, Path(init_from), init_skip, self._log_event, self.train_set.symbols)
 
     def _setup_optimizer(self) -> None:
         from tacotron.train.optim import LRSchedule, build_optimizer
