@@ -3,11 +3,15 @@
 Every rank trains the full-size model (NVIDIA sizes) in bf16 on LJSpeech-shaped synthetic data (text
 80-180 symbols, mels 400-870 frames) with a fixed per-GPU batch, through `tacotron.train.Trainer`, the
 same code path as `tacotron train --gpus N`. Throughput is the sum over ranks of real mel frames per
-second after warm-up steps; weak-scaling efficiency is fps(N) / (N * fps(1)). At the end every rank's
-parameters are compared element-wise (all-reduce max == all-reduce min).
+second after warm-up steps; the speed-up is fps(N) / fps(1) and weak-scaling efficiency
+fps(N) / (N * fps(1)). At the end every rank's parameters are compared element-wise (all-reduce max ==
+all-reduce min). `--cuda-graphs` trains with `train.cuda_graphs` (the graph step, its gradients summed
+by `GradientSync`); a run that asked for graphs and trained eagerly fails, except in `--cpu-smoke`.
 
 usage (on a multi-GPU machine):
     python benchmarks/ddp_scaling.py --gpus 1 2 4 --out results/   # launcher: runs torchrun per N
+    python benchmarks/ddp_scaling.py --gpus 1 8 --cuda-graphs --out results_graphs/
+    python benchmarks/ddp_scaling.py --cpu-smoke --gpus 1 2 --batch 2 --steps 3 --warmup 1  # CPU check
 The launcher writes ddp_scaling.json and ddp_scaling.md; workers are started by torchrun.
 """
 
@@ -28,9 +32,10 @@ sys.path.insert(0, str(SRC))
 
 TEXT_RANGE = (80, 180)
 MEL_RANGE = (400, 870)
+SMOKE_TEXT_RANGE, SMOKE_MEL_RANGE = (10, 30), (30, 60)  # --cpu-smoke: seconds per step on a CPU
 
 
-def write_dataset(out: Path, n_items: int, seed: int = 0) -> Path:
+def write_dataset(out: Path, n_items: int, seed: int = 0, text_range=TEXT_RANGE, mel_range=MEL_RANGE) -> Path:
     """A prepared-dataset folder of LJSpeech-shaped random items (numpy only: no espeak-ng on GPU hosts)."""
     from tacotron.config import Config
     from tacotron.text.symbols import build_symbol_table
@@ -41,8 +46,8 @@ def write_dataset(out: Path, n_items: int, seed: int = 0) -> Path:
     (out / "mels").mkdir(parents=True, exist_ok=True)
     lines = []
     for i in range(n_items):
-        n_text = int(rng.integers(TEXT_RANGE[0], TEXT_RANGE[1] + 1))
-        n_mel = int(rng.integers(MEL_RANGE[0], MEL_RANGE[1] + 1))
+        n_text = int(rng.integers(text_range[0], text_range[1] + 1))
+        n_mel = int(rng.integers(mel_range[0], mel_range[1] + 1))
         ids = [int(x) for x in rng.integers(3, len(symbols), n_text)] + [symbols.eos_id]
         item_id = f"b{i:05d}"
         np.save(
@@ -84,7 +89,10 @@ def worker(args: argparse.Namespace) -> None:
 
     class Timer(Callback):
         def __init__(self) -> None:
-            self.frames, self.t0, self.t1, self.identical = 0, None, None, None
+            self.frames, self.t0, self.t1, self.identical, self.graphs = 0, None, None, None, None
+
+        def on_train_start(self, trainer) -> None:
+            self.graphs = trainer.uses_cuda_graphs
 
         def on_step_end(self, trainer, result) -> None:
             if trainer.step == args.warmup:
@@ -114,6 +122,7 @@ def worker(args: argparse.Namespace) -> None:
     cfg.train.n_val_synth = 0
     cfg.train.log_every = 10
     cfg.model.n_frames_per_step = args.r
+    cfg.train.cuda_graphs = args.cuda_graphs
     cfg.data.loader_workers = 4
     device = f"cuda:{os.environ['LOCAL_RANK']}"
     if args.cpu_smoke:  # a tiny model on CPU/gloo, to check the script itself without a GPU
@@ -139,6 +148,7 @@ def worker(args: argparse.Namespace) -> None:
             "timed_steps": args.steps - args.warmup,
             "seconds": seconds,
             "identical_params": timer.identical,
+            "cuda_graphs": timer.graphs,
             "batch_per_gpu": args.batch,
             "r": args.r,
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
@@ -150,7 +160,8 @@ def worker(args: argparse.Namespace) -> None:
 def launcher(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    data = write_dataset(out / "data", n_items=args.batch * max(args.gpus) * 10)
+    ranges = (SMOKE_TEXT_RANGE, SMOKE_MEL_RANGE) if args.cpu_smoke else (TEXT_RANGE, MEL_RANGE)
+    data = write_dataset(out / "data", args.batch * max(args.gpus) * 10, 0, *ranges)
     env = {
         **os.environ,
         "NCCL_NVLS_ENABLE": "0",
@@ -170,6 +181,7 @@ def launcher(args: argparse.Namespace) -> int:
             "batch": args.batch,
             "r": args.r,
             "cpu_smoke": args.cpu_smoke,
+            "cuda_graphs": args.cuda_graphs,
         }
         env["TACOTRON_DDP_WORKER"] = json.dumps(worker_args)
         cmd = [
@@ -188,22 +200,42 @@ def launcher(args: argparse.Namespace) -> int:
         result["wall_s"] = time.monotonic() - started
         results.append(result)
         print(json.dumps(result), flush=True)
+    lines = report(results)
+    (out / "ddp_scaling.json").write_text(json.dumps(results, indent=2))
+    (out / "ddp_scaling.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    problems = [p for r in results for p in problems_of(r, args)]
+    if problems:
+        raise SystemExit("\n".join(problems))
+    return 0
+
+
+def problems_of(result: dict, args: argparse.Namespace) -> list[str]:
+    """Ranks that drifted apart, or an eager run where graphs were asked for: numbers not to be quoted."""
+    n, problems = result["world_size"], []
+    if not result["identical_params"]:
+        problems.append(f"{n} GPUs: parameters differ between ranks after training")
+    if args.cuda_graphs and not result["cuda_graphs"] and not args.cpu_smoke:
+        problems.append(f"{n} GPUs: --cuda-graphs given but the trainer trained eagerly")
+    return problems
+
+
+def report(results: list[dict]) -> list[str]:
+    """The markdown table (speed-up = fps(N) / fps(1)); adds speedup and efficiency to each result."""
     base = next((r["frames_per_s"] for r in results if r["world_size"] == 1), None)
     lines = [
-        "| GPUs | mel frames/s | speed-up | weak-scaling efficiency | params identical |",
-        "|---|---|---|---|---|",
+        "| GPUs | step | mel frames/s | speed-up (N-GPU / 1-GPU) | weak-scaling efficiency | params identical |",
+        "|---|---|---|---|---|---|",
     ]
     for r in results:
         speedup = r["frames_per_s"] / base if base else float("nan")
         r["speedup"], r["efficiency"] = speedup, speedup / r["world_size"]
+        step = "CUDA graphs" if r["cuda_graphs"] else "eager"
         lines.append(
-            f"| {r['world_size']} | {r['frames_per_s']:.0f} | {speedup:.2f}x | {r['efficiency']:.1%} "
+            f"| {r['world_size']} | {step} | {r['frames_per_s']:.0f} | {speedup:.2f}x | {r['efficiency']:.1%} "
             f"| {r['identical_params']} |"
         )
-    (out / "ddp_scaling.json").write_text(json.dumps(results, indent=2))
-    (out / "ddp_scaling.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    return 0
+    return lines
 
 
 def main() -> int:
@@ -216,7 +248,12 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--timeout", type=int, default=900)
     parser.add_argument(
-        "--cpu-smoke", action="store_true", help="tiny model on CPU (gloo): checks the script"
+        "--cpu-smoke",
+        action="store_true",
+        help="tiny model and short items on CPU (gloo): checks the script (graphs then train eagerly)",
+    )
+    parser.add_argument(
+        "--cuda-graphs", action="store_true", help="train.cuda_graphs: the CUDA-graph step (DDP included)"
     )
     if "TACOTRON_DDP_WORKER" in os.environ:
         worker(argparse.Namespace(**json.loads(os.environ["TACOTRON_DDP_WORKER"])))

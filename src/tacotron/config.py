@@ -193,7 +193,7 @@ class TrainConfig(_Section):
     mlflow_tracking_uri: str = ""  # empty = ./mlruns
     # --- speed (tacotron.train.graphs; see benchmarks/RESULTS.md) ---
     cuda_graphs: bool = (
-        False  # replay forward+loss+backward from a CUDA graph per batch shape (CUDA; fp32/bf16)
+        False  # replay forward+loss+backward from a CUDA graph per batch shape (CUDA, DDP too; fp32/bf16)
     )
     # with cuda_graphs: pad text to a multiple of this (fewer graph shapes; BatchNorm statistics see the
     # padding, so coarser buckets move the model away from eager training)

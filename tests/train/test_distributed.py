@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+import math
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 from tests.helpers.configs import fast_config, no_dropout
-from tests.helpers.processes import subprocess_env
+from tests.helpers.datasets import write_synthetic_dataset
+from tests.helpers.processes import run_ranks, run_together, subprocess_env
 from tests.helpers.servers import free_port
 
 from tacotron.train import Callback, Trainer
@@ -29,25 +30,8 @@ class KeepParameters(Callback):
 def run_two_ranks(cfg, dataset, run_dir, out, *extra: str) -> list[dict]:
     """Train with two gloo ranks (scripts/ddp_worker.py); each rank's saved end state."""
     cfg.save(out / "ddp.yaml")
-    port = str(free_port())
-    procs = []
-    for rank in range(2):
-        env = subprocess_env(
-            RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=port
-        )
-        script = str(HERE / "scripts" / "ddp_worker.py")
-        cmd = [sys.executable, script, str(out / "ddp.yaml"), str(dataset), str(run_dir), str(out), *extra]
-        procs.append(
-            subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        )
-    try:
-        outputs = [p.communicate(timeout=300)[0] for p in procs]
-    finally:
-        for p in procs:  # a rank stuck in a collective would otherwise outlive the test
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    assert [p.returncode for p in procs] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    script = str(HERE / "scripts" / "ddp_worker.py")
+    run_ranks([sys.executable, script, str(out / "ddp.yaml"), str(dataset), str(run_dir), str(out), *extra])
     return [torch.load(out / f"rank{r}.pt") for r in range(2)]
 
 
@@ -98,3 +82,43 @@ def test_rank_zero_veto_and_rollback_reach_every_rank(tiny_dataset, tmp_path):
     assert rollback["step"] == 3 and rollback["action"].endswith("step_00000002.pt")
     [skip] = [e for e in events if e["event"] == "update_skipped"]
     assert skip["step"] == 1 and skip["reason"] == "rank 0 veto"
+
+
+def launch_two_nodes(cfg_path: Path, dataset: Path, runs: list[Path], *extra: str) -> list[tuple[int, str]]:
+    """`torchrun --nnodes 2 --node-rank R --rdzv-endpoint ...` twice on this machine, one process each:
+    the multi-node recipe of README.md (static rendezvous), gloo on the CPU. (exit code, output) per node."""
+    endpoint = f"127.0.0.1:{free_port()}"
+    commands = []
+    for node, run in enumerate(runs):
+        cmd = [
+            sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
+            "--node-rank", str(node), "--rdzv-endpoint", endpoint,
+            "-m", "tacotron", "--", "train", "--config", str(cfg_path), "--data", str(dataset),
+            "--run", str(run), "--device", "cpu", *extra,
+        ]  # fmt: skip
+        commands.append((cmd, subprocess_env()))
+    return run_together(commands, timeout=240)
+
+
+@pytest.mark.slow
+def test_two_torchrun_nodes_train_and_refuse_to_resume_from_different_steps(tmp_path):
+    # each "node" has its own run folder, as without shared storage: rank 0 writes every checkpoint
+    cfg = fast_config(max_steps=2, batch_size=2, checkpoint_every=100)
+    dataset = write_synthetic_dataset(tmp_path / "data", cfg, n_items=12)
+    cfg.save(tmp_path / "train.yaml")
+    runs = [tmp_path / "node0", tmp_path / "node1"]
+    nodes = launch_two_nodes(tmp_path / "train.yaml", dataset, runs)
+    assert [code for code, _ in nodes] == [0, 0], nodes[0][1][-3000:] + nodes[1][1][-3000:]
+    assert "stopped at step 2" in nodes[0][1]
+    assert (runs[0] / "checkpoints" / "step_00000002.pt").is_file()
+    assert not (runs[1] / "checkpoints").exists() or not any((runs[1] / "checkpoints").iterdir())
+    metrics = [json.loads(line) for line in (runs[0] / "metrics.jsonl").read_text().splitlines()]
+    train = [m for m in metrics if m["split"] == "train"]
+    assert [m["effective_batch_size"] for m in train] == [4, 4]  # 2 per rank, 2 ranks
+    assert all(math.isfinite(m["loss"]) for m in train)
+
+    # continuing: node 0 finds step 2, node 1 nothing; both must stop with the reason, not hang
+    nodes = launch_two_nodes(tmp_path / "train.yaml", dataset, runs, "--set", "train.max_steps=4")
+    assert all(code != 0 for code, _ in nodes)
+    for _, output in nodes:
+        assert "ranks start from different steps (0 to 2)" in output and "shares" in output

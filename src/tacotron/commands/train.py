@@ -2,7 +2,9 @@
 
 Re-running the same command in the same run folder continues from its newest checkpoint. Multi-GPU:
 `tacotron train --gpus N ...` (starts torchrun for you) or `torchrun --nproc_per_node=N -m tacotron -- train ...`
-(the `--` matters: without it torchrun takes `--run` for its own `--run-path`; `--run-dir` avoids it too). Imports only torch/numpy/PyYAML on the way to training (GPU machine).
+(the `--` matters: without it torchrun takes `--run` for its own `--run-path`; `--run-dir` avoids it too);
+several machines: torchrun with `--nnodes`, `--node-rank` and `--rdzv-endpoint` (README.md). Imports only
+torch/numpy/PyYAML on the way to training (GPU machine).
 """
 
 from __future__ import annotations

@@ -18,7 +18,10 @@ static shapes and addresses, hence:
 - gradients accumulate into `.grad` tensors allocated before capture: call
   `optimizer.zero_grad(set_to_none=False)`; replaying checks the tensors are still the same;
 - when a new shape is captured, no autograd graph of an earlier eager step may still be alive (keep
-  only detached losses/outputs), or autograd's gradient accumulation syncs streams and capture fails.
+  only detached losses/outputs), or autograd's gradient accumulation syncs streams and capture fails;
+- `capture=False` runs the same bookkeeping (static buffers, keys, gradient checks) with the recorded
+  body run eagerly at each "replay", on any device: CPU tests exercise the graph step's callers (the
+  DDP gradient sync) that way.
 
 The optimizer step, clipping and health checks stay outside the graph (a handful of foreach
 kernels), so the trainer keeps its loop. Padding beyond the batch maximum is masked everywhere
@@ -31,7 +34,7 @@ import bisect
 import contextlib
 import logging
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import accumulate
 
@@ -191,11 +194,18 @@ def step_losses(
     return total, {"loss": total, **terms}, out
 
 
+class _EagerBody:
+    """Stands in for a CUDA graph when capture is off: `replay` runs the body eagerly."""
+
+    def __init__(self, body: Callable[[], None]) -> None:
+        self.replay = body
+
+
 @dataclass
 class _Captured:
     """One captured graph: static inputs (copied into before replay) and static outputs."""
 
-    graph: torch.cuda.CUDAGraph
+    graph: torch.cuda.CUDAGraph | _EagerBody
     batch: Batch  # static device tensors
     inputs: LossInputs
     losses: dict[str, torch.Tensor]
@@ -212,17 +222,26 @@ class GraphedTrainStep:
     tensors overwritten by the next replay (clone what you keep). The model (plain, GST or DDC) must
     stay in training mode and on one CUDA device; `precision` is "fp32" (TF32 per the global flags) or
     "bf16". One graph per (B, L, T, r, active loss terms); see `LossInputs` for the last.
+    capture=False: no CUDA graphs, the body runs eagerly at every replay (any device; for tests).
     """
 
-    def __init__(self, model: Tacotron2, loss_fn: Tacotron2Loss, *, precision: str = "bf16", warmup: int = 1):
+    def __init__(
+        self,
+        model: Tacotron2,
+        loss_fn: Tacotron2Loss,
+        *,
+        precision: str = "bf16",
+        warmup: int = 1,
+        capture: bool = True,
+    ):
         if precision not in ("fp32", "bf16"):
             raise ValueError(f"GraphedTrainStep supports precision 'fp32' or 'bf16', got {precision!r}")
         device = next(model.parameters()).device
-        if device.type != "cuda":
+        if capture and device.type != "cuda":
             raise ValueError(f"GraphedTrainStep needs the model on a CUDA device, got {device}")
         self.model, self.loss_fn, self.precision, self.warmup = model, loss_fn, precision, warmup
-        self.device = device
-        self.pool = torch.cuda.graph_pool_handle()
+        self.device, self.capture = device, capture
+        self.pool = torch.cuda.graph_pool_handle() if capture else None
         self.graphs: dict[tuple, _Captured] = {}
         self._grads = self._allocate_grads()
 
@@ -268,7 +287,8 @@ class GraphedTrainStep:
         if captured is None:
             captured = self._capture(batch, norm, weights)
             self.graphs[key] = captured
-            logger.info("captured training CUDA graph %d for (B, L, T, r, terms) = %s", len(self.graphs), key)
+            what = "captured training CUDA graph" if self.capture else "uncaptured training step"
+            logger.info("%s %d for (B, L, T, r, terms) = %s", what, len(self.graphs), key)
         self._check_grads()
         self._load(captured, batch, norm, weights)
         captured.graph.replay()
@@ -283,6 +303,10 @@ class GraphedTrainStep:
         static = batch.to(self.device)
         static = replace(static, **{n: getattr(static, n).clone() for n in BATCH_FIELDS})
         inputs = LossInputs.allocate(weights, self.device)
+        if not self.capture:
+            captured = _Captured(None, static, inputs, {}, None)  # type: ignore[arg-type]
+            captured.graph = _EagerBody(lambda: self._run_eagerly(captured))
+            return captured
         captured = _Captured(torch.cuda.CUDAGraph(), static, inputs, {}, None)  # type: ignore[arg-type]
         self._load(captured, batch, norm, weights)
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -295,6 +319,15 @@ class GraphedTrainStep:
                 total.backward()
         captured.losses, captured.output = losses, out
         return captured
+
+    def _run_eagerly(self, captured: _Captured) -> None:
+        """What a capture records, run now on the static inputs; results land where a replay's would."""
+        with capturable(self.model):
+            total, losses, out = step_losses(
+                self.model, self.loss_fn, captured.batch, captured.inputs, precision=self.precision
+            )
+            total.backward()
+        captured.losses, captured.output = {k: v.detach() for k, v in losses.items()}, out
 
     def _warm_up(self, static: Batch, inputs: LossInputs, params: list) -> None:
         """Eager iterations on a side stream (lazy cuBLAS/cuDNN init) that leave no trace: gradients via

@@ -1,10 +1,11 @@
 """Step runners: forward + loss + backward of one optimizer step's micro-batches, eager or graphed.
 
 Why two strategies behind one interface: `train.cuda_graphs` replays captured CUDA graphs per length
-bucket (no autograd bookkeeping, a few launches per step), everything else runs eager autograd, with
-DDP's gradient all-reduce on the last micro-batch only. The trainer picks one at setup (`build_runner`)
-and calls `run(...)` the same way; unscaling, clipping, the skip decision and the update stay in the
-trainer, which is the same for both.
+bucket (no autograd bookkeeping, a few launches per step; under DDP `GradientSync` all-reduces after
+the last micro-batch, outside the graphs), everything else runs eager autograd, with DDP's gradient
+all-reduce on the last micro-batch only; either way every rank ends with the global loss's gradient.
+The trainer picks one at setup (`build_runner`) and calls `run(...)` the same way; unscaling,
+clipping, the skip decision and the update stay in the trainer, which is the same for both.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tacotron.train.loader import move
 from tacotron.train.precision import Precision
 
 if TYPE_CHECKING:
+    from tacotron.train.grad_sync import GradientSync
     from tacotron.train.graphs import TextBound
 
 log = logging.getLogger(__name__)
@@ -88,8 +90,11 @@ class EagerStep:
 
 
 class GraphedStep:
-    """Replays one captured CUDA graph per (batch, text, mel, r) bucket; single process, fp32 or bf16.
+    """Replays one captured CUDA graph per (batch, text, mel, r) bucket; fp32 or bf16.
 
+    Under DDP (`sync`) the graphs compute this rank's gradients and `GradientSync` does DDP's part
+    outside them: rank 0's buffers in before the first micro-batch, gradients summed after the last.
+    capture=False runs the same steps with the graph bodies eager (any device: the CPU tests of the sync).
     Batches are padded to length buckets (masked: the loss is unchanged); with `text_bound` (the
     training corpus's) the text bucket follows from the mel bucket, so there is one graph per mel bucket
     and batch size instead of one per (text, mel) combination met. A precision switch (the Debug
@@ -109,9 +114,12 @@ class GraphedStep:
         text_multiple: int,
         mel_multiple: int,
         text_bound: TextBound | None = None,
+        sync: GradientSync | None = None,
+        capture: bool = True,
     ):
         self.model, self.loss_fn, self.precision, self.device = model, loss_fn, precision, device
         self.text_multiple, self.mel_multiple, self.text_bound = text_multiple, mel_multiple, text_bound
+        self.sync, self.capture = sync, capture
         self._graphed = None
         self._captured_precision: str | None = None
 
@@ -120,7 +128,9 @@ class GraphedStep:
 
         check_graph_precision(self.precision.name)
         if self._graphed is None or self._captured_precision != self.precision.name:
-            self._graphed = GraphedTrainStep(self.model, self.loss_fn, precision=self.precision.name)
+            self._graphed = GraphedTrainStep(
+                self.model, self.loss_fn, precision=self.precision.name, capture=self.capture
+            )
             self._captured_precision = self.precision.name
         return self._graphed
 
@@ -130,6 +140,8 @@ class GraphedStep:
         from tacotron.train.graphs import pad_to_bucket
 
         graphed = self._graphs()
+        if self.sync is not None:
+            self.sync.broadcast_buffers()
         totals: dict[str, torch.Tensor] = {}
         padded = out = None
         for host_batch in micro:
@@ -141,6 +153,8 @@ class GraphedStep:
             )
             losses, out = graphed(padded, step, norm, guided_attn_weight=guided_attn_weight)
             _accumulate(totals, {k: v.clone() for k, v in losses.items()})
+        if self.sync is not None:
+            self.sync.all_reduce()
         return StepOutputs(totals, move(padded, self.device), _clone_output(out))
 
     @staticmethod
@@ -183,17 +197,19 @@ def build_runner(
     lengths: the training items' (text lengths, mel frames); with graphs they fix each mel bucket's
     text bucket (`TextBound`), without them text is bucketed by itself (more shapes, more captures).
 
-    Graphs are not combined with DDP (its gradient hooks cannot run inside a captured graph) or fp16 (the
-    GradScaler's dynamic scale is host state): clear errors, never a silent fallback.
+    Under DDP the graphs run unwrapped (DDP's gradient hooks cannot run inside a captured graph) and a
+    `GradientSync` built here, once the model is final, does DDP's broadcasts and all-reduce around them.
+    Graphs refuse fp16 (the GradScaler's dynamic scale is host state): a clear error, never a fallback.
     """
     if t.cuda_graphs and device.type == "cuda":
-        if dist.enabled:
-            raise ConfigError(
-                "train.cuda_graphs does not work with multi-GPU (DDP) training yet; set it false"
-            )
         check_graph_precision(precision.name)
         from tacotron.train.graphs import TextBound
 
+        sync = None
+        if dist.enabled:
+            from tacotron.train.grad_sync import GradientSync
+
+            sync = GradientSync(model, dist)
         return GraphedStep(
             model,
             loss_fn,
@@ -202,6 +218,7 @@ def build_runner(
             text_multiple=t.graph_text_multiple,
             mel_multiple=t.graph_mel_multiple,
             text_bound=TextBound(*lengths) if lengths is not None else None,
+            sync=sync,
         )
     if t.cuda_graphs:
         log.warning("train.cuda_graphs needs a CUDA device; training eagerly on %s", device)

@@ -95,6 +95,7 @@ class Trainer:
             self._setup_model(init_from, tuple(init_skip))
             self._setup_optimizer()
             resumed = self._resume() if resume else None
+            self._check_ranks_start_alike()
             self._setup_stream(resumed)
             self._setup_runner()
         except BaseException:
@@ -220,6 +221,21 @@ class Trainer:
         )
         self._resume_ckpt = None  # the sampler and RNG entries travel on through the return value
         return ckpt
+
+    def _check_ranks_start_alike(self) -> None:
+        """DDP: every rank must start from the same step, or they train different numbers of steps and
+        one waits forever in a collective. Rank 0 writes the checkpoints and every rank resumes from its
+        own run folder, so a multi-node run needs that folder on storage all nodes share."""
+        if not self.dist.enabled:
+            return
+        steps = torch.tensor([self.step, -self.step], dtype=torch.float64, device=self.device)
+        highest, minus_lowest = (int(v) for v in distributed.agree(steps, self.dist).tolist())
+        if highest != -minus_lowest:
+            raise RuntimeError(
+                f"ranks start from different steps ({-minus_lowest} to {highest}): this rank found "
+                f"{self._resume_from or 'no checkpoint'}; under multi-node training the run folder must "
+                "be on storage every node shares"
+            )
 
     def _identity(self) -> RunIdentity:
         return RunIdentity(self.cfg.to_dict(), self.symbols, self.dist.world_size)
