@@ -52,6 +52,16 @@ if [ -z "${DRY:-}" ]; then
     gcc -shared -fPIC -O2 -Wl,-soname,libasound.so.2 -Wl,--version-script=/tmp/esp/asound.map \
       -o /tmp/esp/usr/lib/x86_64-linux-gnu/libasound.so.2 /tmp/esp/asound_stub.c
   fi
+  # festival also links libpulse-simple (playback only): the same kind of no-op stub where it is missing
+  if ! ldconfig -p | grep -q libpulse-simple.so.0; then
+    syms=$(nm -D --undefined-only /tmp/esp/usr/bin/festival /tmp/esp/usr/lib/x86_64-linux-gnu/libest*.so.2.5 \
+      | awk '/ pa_simple/{print $2}' | sort -u)
+    printf '%s\n' "$syms" | awk -F@ '{print "void *" $1 "(void) { return 0; }"}' > /tmp/esp/pulse_stub.c
+    printf '%s\n' "$syms" | awk -F@ '{v[$2] = v[$2] " " $1 ";"} END {for (n in v) print n " {" v[n] " };"}' \
+      > /tmp/esp/pulse.map
+    gcc -shared -fPIC -O2 -Wl,-soname,libpulse-simple.so.0 -Wl,--version-script=/tmp/esp/pulse.map \
+      -o /tmp/esp/usr/lib/x86_64-linux-gnu/libpulse-simple.so.0 /tmp/esp/pulse_stub.c
+  fi
   # festival reads init.scm from /usr/share/festival whatever --libdir says; fortunes live in a fixed place
   [ -e /usr/share/festival ] || ln -s /tmp/esp/usr/share/festival /usr/share/festival
   [ -e /usr/share/games/fortunes ] || { mkdir -p /usr/share/games; ln -s /tmp/esp/usr/share/games/fortunes /usr/share/games/fortunes; }

@@ -97,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             max_batch_size=args.max_batch_size,
             batch_wait_ms=args.batch_wait_ms,
             max_concurrent=max(32, args.concurrency),
+            max_per_client=max(32, args.concurrency),  # every request comes from this one client
+            allow_truncated=args.checkpoint is None,  # the random model never stops: measure, do not refuse
             request_timeout_s=300.0,
         )
         app = create_app(load_voices([checkpoint]), settings)

@@ -67,3 +67,30 @@ def model_params(path: Path) -> dict[str, torch.Tensor]:
     from tacotron.train import load_checkpoint
 
     return dict(load_checkpoint(path)["model"])
+
+
+def write_stopping_checkpoint(path: Path, max_decoder_steps: int = 1000, language: str = "en") -> Path:
+    """An untrained tiny checkpoint whose gate stops every text after its first frame (gate bias +20,
+    `min_text_fraction` 0): for tests that need synthesis to finish (the service refuses audio cut at
+    max_decoder_steps, `synth` exits 3), fast however long the text."""
+    from tacotron.model import build_model
+    from tacotron.text import TextFrontend
+
+    cfg = tiny_config(model={"max_decoder_steps": max_decoder_steps, "min_text_fraction": 0.0})
+    cfg.text.language = language
+    frontend = TextFrontend(cfg.text)
+    torch.manual_seed(0)
+    model = build_model(cfg.model, len(frontend.symbols), cfg.audio.n_mels)
+    state = model.state_dict()
+    state["decoder.gate_projection.bias"].fill_(20.0)
+    ckpt = {
+        "format_version": 1,
+        "model": state,
+        "config": cfg.to_dict(),
+        "symbols": frontend.symbols.to_dict(),
+        "r": 1,
+        "step": 0,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(ckpt, path)
+    return path

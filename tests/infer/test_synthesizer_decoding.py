@@ -100,6 +100,7 @@ def test_eager_on_request(checkpoint, tmp_path, caplog):
                     out,
                     "--decoding",
                     "eager",
+                    "--allow-truncated",  # an untrained model: "Hi." may run into max_decoder_steps
                 ]
             )
             == 0

@@ -19,7 +19,7 @@ from tacotron.serve.voices import Voice
 def client(tiny_synthesizer):
     settings = ServeSettings(max_text_chars=300, max_sentence_chars=60, max_body_bytes=4096)
     app = create_app([Voice("en", tiny_synthesizer)], settings)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         yield c
 
 

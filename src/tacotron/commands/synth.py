@@ -1,4 +1,11 @@
-"""`tacotron synth`: text (one --text or a file of lines) -> NNN.wav, NNN.mel.npy, NNN.align.png, synth.jsonl."""
+"""`tacotron synth`: text (one --text or a file of lines) -> NNN.wav, NNN.mel.npy, NNN.align.png, synth.jsonl.
+
+Texts longer than one decoder call can say are split at sentences, clauses, then words and joined
+(`Synthesizer.synthesize(split=True)`). Exit codes: 0 every text spoken in full; 2 bad input (one
+`error:` line: missing file, unknown characters, nothing to say, numbers beyond the expansion budget);
+3 some text was cut at max_decoder_steps (files are still written, synth.jsonl marks them "truncated";
+`--allow-truncated` accepts that with exit 0).
+"""
 
 from __future__ import annotations
 
@@ -36,6 +43,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-decoder-steps", type=int, default=None, help="default: the checkpoint's config"
+    )
+    parser.add_argument(
+        "--no-split",
+        dest="split",
+        action="store_false",
+        help="decode each text in one call even when it is longer than max_decoder_steps can say",
+    )
+    parser.add_argument(
+        "--allow-truncated",
+        action="store_true",
+        help="exit 0 even when a text was cut at max_decoder_steps (default: exit 3, files still written)",
     )
     style = parser.add_mutually_exclusive_group()
     style.add_argument(
@@ -82,11 +100,28 @@ def _run(args: argparse.Namespace) -> int:
     )
     style = resolve_style(synth.model, synth.cfg, style_wav=args.style_wav, style_token=args.style_token)
     results = synth.synthesize(
-        texts, batch_size=args.batch_size, seed=args.seed, max_decoder_steps=args.max_decoder_steps, **style
+        texts,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        max_decoder_steps=args.max_decoder_steps,
+        split=args.split,
+        **style,
     )
     jsonl = write_results(results, args.out)
-    print(f"{'#':>4} {'frames':>6} {'sec':>6} {'stop':<12} text")
+    print(f"{'#':>4} {'frames':>6} {'sec':>6} {'pieces':>6} {'stop':<12} text")
     for i, r in enumerate(results, start=1):
-        print(f"{i:>4} {r.frames:>6} {r.audio_seconds:>6.2f} {r.stop_reason:<12} {r.text[:60]}")
+        pieces = len(r.pieces) or 1
+        print(f"{i:>4} {r.frames:>6} {r.audio_seconds:>6.2f} {pieces:>6} {r.stop_reason:<12} {r.text[:60]}")
     print(f"wrote {len(results)} items to {args.out} ({jsonl.name}) from {synth.checkpoint}", file=sys.stderr)
+    cut = [f"{i:03d}" for i, r in enumerate(results, start=1) if r.truncated]
+    if cut:
+        steps = args.max_decoder_steps or synth.cfg.model.max_decoder_steps
+        what = "warning" if args.allow_truncated else "error"
+        print(
+            f"{what}: {len(cut)} of {len(results)} texts were cut at max_decoder_steps={steps} (the model "
+            f"never predicted their end), audio incomplete: {', '.join(cut[:10])}"
+            + ("" if args.allow_truncated else "; pass --allow-truncated to accept cut audio"),
+            file=sys.stderr,
+        )
+        return 0 if args.allow_truncated else 3
     return 0

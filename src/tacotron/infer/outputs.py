@@ -1,7 +1,8 @@
 """Files a synthesis run leaves on disk: NNN.wav, NNN.mel.npy, NNN.align.png and synth.jsonl.
 
 Why a record per line: a listener who hears babble in 007.wav should find, next to it, how many
-frames were produced and whether the gate stopped it or the max-steps guard cut it off.
+frames were produced and whether the gate stopped it or the max-steps guard cut it off ("truncated";
+a long text split into pieces lists each piece's stop reason).
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ def result_record(index: int, result: SynthesisResult) -> dict[str, Any]:
         "frames": result.frames,
         "audio_seconds": round(result.audio_seconds, 4),
         "stop_reason": result.stop_reason,
+        "truncated": result.truncated,
+        "pieces": len(result.pieces) or 1,
+        **({"stop_reasons": result.stop_reasons} if len(result.pieces) > 1 else {}),
         "compute_seconds": round(result.seconds, 4),
         "rtf": round(result.seconds / max(result.audio_seconds, 1e-9), 4),
     }

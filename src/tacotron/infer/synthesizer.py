@@ -11,13 +11,21 @@ Synthesizer on first use, same steps, lengths and stop reasons as eager `Tacotro
 eager batch-1 decoding there is bound by kernel launches. Eager decoding is used on other devices, when
 asked for (`fast=False`), and for calls with a `seed` while prenet dropout is on (the graphs draw from
 the default CUDA generator, not a seeded one); each such fallback is logged once per reason.
+
+Long text (`synthesize(split=True)`, what `tacotron synth` and the service do): a text whose symbols would
+need more frames than `max_decoder_steps` allows is split at sentences, then clauses, then words
+(`tacotron.text.pieces`) into pieces of at most `max_piece_symbols()`; the pieces are decoded in batches
+and joined, with `pause_seconds` of silence between them, into one result per text. The budget assumes a
+slow reading pace, `SLOW_SYMBOLS_PER_SECOND` (about half of LJSpeech's ~15 characters per second), so a
+piece of that many symbols needs at most about as many frames as max_decoder_steps give. A piece that
+still hits max_decoder_steps is not hidden: its result has `stop_reason == "max_steps"` and `truncated`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +42,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DECODINGS = {"auto": None, "fast": True, "eager": False}  # --decoding choice -> Synthesizer's `fast`
+SLOW_SYMBOLS_PER_SECOND = 8.0  # reading pace the long-text budget assumes (LJSpeech reads ~15 chars/s)
+MIN_PIECE_SYMBOLS = 20  # never budget pieces smaller than this (only tiny test models would ask for it)
+PAUSE_SECONDS = 0.15  # silence between the pieces of one text
 
 
 class CheckpointMismatchError(ValueError):
@@ -61,10 +72,17 @@ class SynthesisResult:
     stop_reason: str  # "gate" | "end_of_text" | "max_steps"
     seconds: float  # wall-clock compute time attributed to this item (its share of its batch)
     cleaned: str = ""  # the text as the model saw it (after the frontend)
+    pieces: list[str] = field(default_factory=list)  # split texts: the pieces decoded one by one
+    stop_reasons: list[str] = field(default_factory=list)  # split texts: each piece's stop reason
 
     @property
     def audio_seconds(self) -> float:
         return len(self.wav) / self.sample_rate
+
+    @property
+    def truncated(self) -> bool:
+        """Whether decoding (of any piece) was cut at max_decoder_steps: the audio is incomplete."""
+        return "max_steps" in (self.stop_reasons or [self.stop_reason])
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -109,6 +127,14 @@ def resolve_fast(fast: bool | None, device: torch.device) -> bool:
             "use decoding 'auto' (fast on CUDA, else eager) or 'eager'"
         )
     return bool(fast)
+
+
+def piece_symbol_budget(cfg: Config, r: int, max_decoder_steps: int | None = None) -> int:
+    """Symbols (EOS included) that max_decoder_steps * r frames hold at `SLOW_SYMBOLS_PER_SECOND`,
+    at least `MIN_PIECE_SYMBOLS`: long text is split into pieces of at most this many."""
+    frames = (max_decoder_steps or cfg.model.max_decoder_steps) * r
+    frames_per_second = cfg.audio.sample_rate / cfg.audio.hop_length
+    return max(MIN_PIECE_SYMBOLS, int(frames * SLOW_SYMBOLS_PER_SECOND / frames_per_second))
 
 
 def _frontend_for(ckpt: dict[str, Any], cfg: Config, path: Path) -> Any:
@@ -217,6 +243,29 @@ class Synthesizer:
             model, cfg, frontend, voc, torch_device, checkpoint=path, step=ckpt.get("step"), r=r, fast=fast
         )
 
+    def max_piece_symbols(self, max_decoder_steps: int | None = None) -> int:
+        """The most symbols (EOS included) one decoder call is given (`piece_symbol_budget`)."""
+        return piece_symbol_budget(self.cfg, self.r, max_decoder_steps)
+
+    def fits(self, max_decoder_steps: int | None = None):
+        """A `fits(piece)` predicate for `tacotron.text.pieces.split_text`: within `max_piece_symbols`."""
+        from tacotron.text.pieces import symbols_within
+
+        return symbols_within(self.frontend, self.max_piece_symbols(max_decoder_steps))
+
+    def split(self, text: str, max_decoder_steps: int | None = None) -> list[str]:
+        """`text` as pieces that each fit `max_piece_symbols` (one piece when it fits as it is).
+
+        Raises `NumberExpansionError` first when the whole text's numbers exceed the expansion budget.
+        """
+        from tacotron.text.pieces import split_text
+
+        self.frontend.expand(text)  # the budget holds for the whole text, not per piece
+        pieces = split_text(text, max(len(text), 1), self.fits(max_decoder_steps))
+        if not pieces:
+            self.frontend.encode(text)  # raises EmptyTextError, naming the text
+        return pieces
+
     def synthesize(
         self,
         texts: list[str],
@@ -227,12 +276,32 @@ class Synthesizer:
         max_decoder_steps: int | None = None,
         style_mel: torch.Tensor | None = None,
         style_weights: torch.Tensor | None = None,
+        split: bool = False,
+        pause_seconds: float = PAUSE_SECONDS,
     ) -> list[SynthesisResult]:
         """One result per text, in the order given. Raises on empty or unknown-character text, naming it.
 
+        split: texts longer than one decoder call can say are split (`split`) and their pieces' audio
+        joined with `pause_seconds` of silence; such a result lists `pieces` and `stop_reasons`.
         GST models: one style for every text, from a reference mel [n_mels, T] or token weights
         [n_tokens] (see `tacotron.infer.style`); neither = uniform token weights.
         """
+        if split:
+            groups = [self.split(text, max_decoder_steps) for text in texts]
+            flat = self.synthesize(
+                [piece for group in groups for piece in group],
+                batch_size,
+                seed=seed,
+                deterministic=deterministic,
+                max_decoder_steps=max_decoder_steps,
+                style_mel=style_mel,
+                style_weights=style_weights,
+            )
+            joined, start = [], 0
+            for text, group in zip(texts, groups, strict=True):
+                joined.append(self._join(text, flat[start : start + len(group)], pause_seconds))
+                start += len(group)
+            return joined
         style = {"style_mel": style_mel, "style_weights": style_weights}
         style = {k: v.to(self.device) for k, v in style.items() if v is not None}
         if batch_size < 1:
@@ -257,6 +326,45 @@ class Synthesizer:
             ):
                 results[index] = result
         return [r for r in results if r is not None]
+
+    def _join(self, text: str, parts: list[SynthesisResult], pause_seconds: float) -> SynthesisResult:
+        """The pieces of one text as one result: audio and mel with a pause between pieces (silent mel
+        frames, so wav length stays frames * hop), alignments on a block diagonal."""
+        if len(parts) == 1:
+            part = parts[0]
+            part.text, part.pieces, part.stop_reasons = text, [part.text], [part.stop_reason]
+            return part
+        hop = self.cfg.audio.hop_length
+        gap = int(round(pause_seconds * parts[0].sample_rate / hop))
+        floor = float(np.log(self.cfg.audio.log_clamp))
+        wavs, mels = [], []
+        for i, part in enumerate(parts):
+            if i and gap:
+                wavs.append(np.zeros(gap * hop, dtype=np.float32))
+                mels.append(np.full((part.mel.shape[0], gap), floor, dtype=np.float32))
+            wavs.append(np.asarray(part.wav, dtype=np.float32))
+            mels.append(np.asarray(part.mel, dtype=np.float32))
+        rows = sum(p.alignment.shape[0] for p in parts)
+        alignment = np.zeros((rows, sum(p.alignment.shape[1] for p in parts)), dtype=np.float32)
+        r = c = 0
+        for part in parts:
+            alignment[r : r + part.alignment.shape[0], c : c + part.alignment.shape[1]] = part.alignment
+            r, c = r + part.alignment.shape[0], c + part.alignment.shape[1]
+        reasons = [p.stop_reason for p in parts]
+        mel = np.concatenate(mels, axis=1)
+        return SynthesisResult(
+            text=text,
+            wav=np.concatenate(wavs),
+            sample_rate=parts[0].sample_rate,
+            mel=mel,
+            alignment=alignment,
+            frames=int(mel.shape[1]),
+            stop_reason="max_steps" if "max_steps" in reasons else reasons[-1],
+            seconds=sum(p.seconds for p in parts),
+            cleaned=" ".join(p.cleaned for p in parts),
+            pieces=[p.text for p in parts],
+            stop_reasons=reasons,
+        )
 
     @torch.no_grad()
     def _synthesize_batch(
@@ -348,7 +456,7 @@ def input_errors() -> tuple[type[Exception], ...]:
     from tacotron.infer.hifigan import HifiGanConfigError
     from tacotron.infer.style import StyleError
     from tacotron.model.checkpoint import CheckpointError
-    from tacotron.text import EmptyTextError, UnknownCharactersError
+    from tacotron.text import EmptyTextError, NumberExpansionError, UnknownCharactersError
 
     return (
         FileNotFoundError,
@@ -359,6 +467,7 @@ def input_errors() -> tuple[type[Exception], ...]:
         HifiGanConfigError,
         UnknownCharactersError,
         EmptyTextError,
+        NumberExpansionError,
         AudioError,
         StyleError,
     )

@@ -2,9 +2,13 @@
 
 Endpoints: `POST /api/tts` (WAV), `POST /api/tts/details` (JSON for the web page: base64 WAV, alignment
 PNG, timing), `GET /api/voices`, `GET /api/health`, `GET /` (the web page), `/openapi.json` and `/docs`.
-Status codes: 422 bad input (empty text, unknown characters, wrong JSON or fields, unknown voice or
-language, speed out of range, text too long), 413 oversized body, 503 too many requests in flight,
-504 synthesis not done within the request timeout.
+Status codes: 422 bad input (empty text, nothing to say, unknown characters, numbers beyond the
+expansion budget, any other text-frontend failure, wrong JSON or fields, unknown voice or language, speed
+out of range, text too long) and text the voice could not finish (a piece cut at max_decoder_steps:
+no 200 for incomplete audio unless `allow_truncated`), 401 missing or wrong API key (when one is set),
+413 oversized body, 421 Host header not served (DNS-rebinding protection), 429 too many requests in
+flight from one client address, 499 client went away (its queued work is dropped), 503 too many requests
+in flight overall, 504 synthesis not done within the request timeout.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 import numpy as np
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from tacotron.serve import media
@@ -35,13 +39,14 @@ from tacotron.serve.schemas import (
     VoiceInfo,
     VoicesResponse,
 )
+from tacotron.serve.security import ApiKeyCheck, HostCheck
 from tacotron.serve.sentences import split_sentences
 from tacotron.serve.settings import ServeSettings
 from tacotron.serve.voices import Voice
 
 logger = logging.getLogger(__name__)
 
-_ERRORS = {code: {"model": ErrorResponse} for code in (413, 422, 503, 504)}
+_ERRORS = {code: {"model": ErrorResponse} for code in (401, 413, 421, 422, 429, 503, 504)}
 
 
 @dataclass
@@ -55,16 +60,29 @@ class Rendered:
     stop_reasons: list[str]
     timing: Timing
 
+    @property
+    def truncated(self) -> bool:
+        return "max_steps" in self.stop_reasons
+
 
 class Admission:
-    """Caps requests in flight (queued or synthesising); more get 503 instead of piling up."""
+    """Caps requests in flight (queued or synthesising): overall (503) and per client address (429)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, per_client: int | None = None) -> None:
         self.limit = limit
+        self.per_client = per_client or limit
         self.in_flight = 0
+        self.by_client: dict[str, int] = {}
 
     @contextlib.contextmanager
-    def slot(self):
+    def slot(self, client: str = "unknown"):
+        mine = self.by_client.get(client, 0)
+        if mine >= self.per_client:
+            raise HTTPException(
+                429,
+                f"too many requests in flight from {client}: {mine} (limit {self.per_client} per client)",
+                headers={"Retry-After": "1"},
+            )
         if self.in_flight >= self.limit:
             raise HTTPException(
                 503,
@@ -72,10 +90,23 @@ class Admission:
                 headers={"Retry-After": "1"},
             )
         self.in_flight += 1
+        self.by_client[client] = mine + 1
         try:
             yield
         finally:
             self.in_flight -= 1
+            left = self.by_client[client] - 1
+            if left:
+                self.by_client[client] = left
+            else:
+                del self.by_client[client]
+
+
+async def _client_gone(request: Request) -> None:
+    """Returns when the client closes the connection (the body is read by then, so the next ASGI
+    message is the disconnect; under the test client it comes only after the response)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 class TTSService:
@@ -86,7 +117,7 @@ class TTSService:
             raise ValueError("the service needs at least one voice")
         self.voices = {voice.id: voice for voice in voices}
         self.settings = settings
-        self.admission = Admission(settings.max_concurrent)
+        self.admission = Admission(settings.max_concurrent, settings.max_per_client)
 
     def pick_voice(self, request: TTSRequest) -> Voice:
         if request.voice is not None:
@@ -115,30 +146,60 @@ class TTSService:
             raise HTTPException(422, f"text: {len(request.text)} characters, limit {s.max_text_chars}")
         if not s.min_speed <= request.speed <= s.max_speed:
             raise HTTPException(422, f"speed: {request.speed} is outside [{s.min_speed}, {s.max_speed}]")
-        sentences = split_sentences(request.text, s.max_sentence_chars)
-        if not sentences:
-            raise HTTPException(422, "text: is empty (only whitespace)")
         try:
+            voice.frontend.expand(request.text)  # the number budget holds for the whole text
+            sentences = split_sentences(request.text, s.max_sentence_chars, voice.fits())
+            if not sentences:
+                raise HTTPException(422, "text: is empty (only whitespace)")
             voice.validate(sentences)
-        except ValueError as err:  # UnknownCharactersError, EmptyTextError: the message names the text
+        except ValueError as err:  # UnknownCharactersError, EmptyTextError, NumberExpansionError
             raise HTTPException(422, f"text: {err}") from err
+        except HTTPException:
+            raise
+        except Exception as err:  # any other frontend failure is still about this text: 4xx, not 500
+            logger.exception("text frontend failed on a request")
+            raise HTTPException(422, f"text: the text frontend failed: {type(err).__name__}: {err}") from err
         return sentences
 
-    async def synthesize(self, request: TTSRequest) -> Rendered:
+    async def synthesize(self, request: TTSRequest, http_request: Request | None = None) -> Rendered:
         voice = self.pick_voice(request)
         sentences = self.sentences(request, voice)
         assert voice.batcher is not None, "voices get batchers in the app lifespan"
-        with self.admission.slot():
+        client = http_request.client.host if http_request is not None and http_request.client else "unknown"
+        with self.admission.slot(client):
             started = time.monotonic()
+            work = asyncio.ensure_future(voice.batcher.submit(sentences, request.seed))
+            waiters = {work}
+            if http_request is not None:
+                waiters.add(asyncio.ensure_future(_client_gone(http_request)))
             try:
-                results = await asyncio.wait_for(
-                    voice.batcher.submit(sentences, request.seed), timeout=self.settings.request_timeout_s
+                done, _ = await asyncio.wait(
+                    waiters, timeout=self.settings.request_timeout_s, return_when=asyncio.FIRST_COMPLETED
                 )
-            except asyncio.TimeoutError as err:
-                raise HTTPException(
-                    504, f"synthesis took longer than {self.settings.request_timeout_s} s"
-                ) from err
+            finally:
+                for task in waiters:  # cancelling `work` drops the request's jobs not yet started
+                    task.cancel()
+            if work not in done:
+                if done:
+                    raise HTTPException(499, "client closed the request; its queued work was dropped")
+                raise HTTPException(504, f"synthesis took longer than {self.settings.request_timeout_s} s")
+            results = work.result()
+            self._refuse_truncated(voice, sentences, results)
             return await asyncio.to_thread(self._render, voice, sentences, results, request.speed, started)
+
+    def _refuse_truncated(self, voice: Voice, sentences: list[str], results: list) -> None:
+        """422 when a piece was cut at max_decoder_steps (unless `allow_truncated`): no 200 for cut audio."""
+        cut = [i for i, r in enumerate(results) if r.stop_reason == "max_steps"]
+        if not cut or self.settings.allow_truncated:
+            return
+        steps = voice.synthesizer.cfg.model.max_decoder_steps
+        first = sentences[cut[0]]
+        raise HTTPException(
+            422,
+            f"text: could not be spoken in full: {len(cut)} of {len(sentences)} pieces did not end within "
+            f"max_decoder_steps={steps} (the voice never predicted their end), first {cut[0] + 1}: "
+            f"{first[:80]!r}; rephrase or shorten it",
+        )
 
     def _render(
         self, voice: Voice, sentences: list[str], results: list, speed: float, started: float
@@ -179,6 +240,8 @@ def create_app(voices: list[Voice], settings: ServeSettings | None = None) -> Fa
                 voice.batch_fn(s.max_batch_size), executor, s.max_batch_size, s.batch_wait_ms / 1000
             )
             voice.batcher.start()
+        if service.settings.api_key is None:
+            logger.info("no API key set: every client that reaches this server may use it")
         try:
             yield
         finally:
@@ -190,6 +253,9 @@ def create_app(voices: list[Voice], settings: ServeSettings | None = None) -> Fa
     app = FastAPI(title="tacotron TTS", version="1", lifespan=lifespan)
     app.state.service = service
     app.add_middleware(BodySizeLimit, max_bytes=service.settings.max_body_bytes)
+    if service.settings.api_key is not None:
+        app.add_middleware(ApiKeyCheck, api_key=service.settings.api_key)
+    app.add_middleware(HostCheck, allowed_hosts=service.settings.allowed_hosts)  # outermost: runs first
     install_error_handlers(app)
     _add_routes(app, service)
     return app
@@ -206,6 +272,7 @@ def _wav_headers(rendered: Rendered) -> dict[str, str]:
         "X-Frames-Per-Second": str(t.frames_per_second),
         "X-Real-Time-Factor": str(t.real_time_factor),
         "X-Stop-Reasons": ",".join(rendered.stop_reasons),
+        "X-Truncated": "true" if rendered.truncated else "false",
     }
 
 
@@ -224,6 +291,7 @@ def _add_routes(app: FastAPI, service: TTSService) -> None:
             voices=list(service.voices),
             in_flight=service.admission.in_flight,
             max_concurrent=service.admission.limit,
+            max_per_client=service.admission.per_client,
             batches=batches,
             mean_batch_size=round(sentences / batches, 3) if batches else 0.0,
         )
@@ -247,22 +315,23 @@ def _add_routes(app: FastAPI, service: TTSService) -> None:
         response_class=Response,
         responses={200: {"content": {"audio/wav": {}}, "description": "16-bit PCM mono WAV"}, **_ERRORS},
     )
-    async def tts(request: TTSRequest) -> Response:
+    async def tts(request: TTSRequest, http_request: Request) -> Response:
         """Speak `text`; timing comes back in X-* headers."""
-        rendered = await service.synthesize(request)
+        rendered = await service.synthesize(request, http_request)
         body = await asyncio.to_thread(media.wav_bytes, rendered.wav, rendered.voice.sample_rate)
         return Response(body, media_type="audio/wav", headers=_wav_headers(rendered))
 
     @app.post("/api/tts/details", response_model=TTSDetails, responses=_ERRORS)
-    async def tts_details(request: TTSRequest) -> TTSDetails:
+    async def tts_details(request: TTSRequest, http_request: Request) -> TTSDetails:
         """Like /api/tts, as JSON with the WAV and the attention alignment (PNG) in base64: for the web page."""
-        rendered = await service.synthesize(request)
+        rendered = await service.synthesize(request, http_request)
         wav, png = await asyncio.to_thread(_encode_details, rendered)
         return TTSDetails(
             voice=rendered.voice.id,
             sample_rate=rendered.voice.sample_rate,
             sentences=rendered.sentences,
             stop_reasons=rendered.stop_reasons,
+            truncated=rendered.truncated,
             timing=rendered.timing,
             wav_base64=base64.b64encode(wav).decode("ascii"),
             alignment_png_base64=base64.b64encode(png).decode("ascii"),

@@ -7,6 +7,10 @@ loop keeps accepting requests meanwhile.
 
 Seeded jobs run alone: prenet dropout draws depend on the batch's size and order, so a request with a
 `seed` must not share its batch for its output to depend only on (text, seed, checkpoint).
+
+Abandoned work is dropped: a request is queued as jobs of at most `max_batch_size` sentences, and when
+its caller stops waiting (timeout, client gone) the jobs not yet started are skipped, so a long request
+that timed out keeps the model busy for at most the batch already running, not for all its sentences.
 """
 
 from __future__ import annotations
@@ -74,14 +78,33 @@ class Batcher:
                 job.future.set_exception(RuntimeError("server is shutting down"))
 
     async def submit(self, texts: list[str], seed: int | None = None) -> list[Any]:
-        """Results for `texts` (in order). Cancelling the awaiting task drops the job if not yet started."""
+        """Results for `texts` (in order). Cancelling the awaiting task drops the jobs not yet started.
+
+        Texts are queued as jobs of at most `max_batch_size`; a seeded request's job k gets seed + its
+        first text's index, so the output still depends only on (texts, seed, settings).
+        """
         if self._queue is None:
             raise RuntimeError("Batcher.start() was not called")
         if not texts:
             raise ValueError("submit needs at least one text")
-        job = _Job(list(texts), seed, asyncio.get_running_loop().create_future())
-        await self._queue.put(job)
-        return await job.future
+        loop = asyncio.get_running_loop()
+        jobs = [
+            _Job(
+                list(texts[i : i + self._max_batch_size]),
+                None if seed is None else seed + i,
+                loop.create_future(),
+            )
+            for i in range(0, len(texts), self._max_batch_size)
+        ]
+        for job in jobs:
+            self._queue.put_nowait(job)
+        try:
+            parts = await asyncio.gather(*(job.future for job in jobs))
+        except BaseException:  # cancelled (timeout, client gone) or one part failed: drop the rest
+            for job in jobs:
+                job.future.cancel()
+            raise
+        return [result for part in parts for result in part]
 
     async def _run(self) -> None:
         assert self._queue is not None

@@ -44,6 +44,7 @@ class HealthResponse(BaseModel):
     voices: list[str]
     in_flight: int
     max_concurrent: int
+    max_per_client: int
     batches: int
     mean_batch_size: float
 
@@ -65,6 +66,7 @@ class TTSDetails(BaseModel):
     sample_rate: int
     sentences: list[str]
     stop_reasons: list[str]
+    truncated: bool = False  # a piece was cut at max_decoder_steps (only with allow_truncated)
     timing: Timing
     wav_base64: str
     alignment_png_base64: str

@@ -1,12 +1,16 @@
-"""Limits and batching knobs of the HTTP service.
+"""Limits, batching knobs and access rules of the HTTP service.
 
 These belong to a running server, not to a trained model, so they are not part of `Config` (which is
 saved into checkpoints): the same checkpoint is served with whatever limits the host can afford.
+The API key is kept out of `repr` (and so out of logs and tracebacks).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+MIN_API_KEY_CHARS = 16
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,11 @@ class ServeSettings:
     pause_seconds: float = 0.15  # silence put between the sentences of one request
     min_speed: float = 0.5  # `speed` bounds (a phase-vocoder time stretch of the waveform)
     max_speed: float = 2.0
+    max_per_client: int = 4  # requests in flight from one client address; more get 429
+    allow_truncated: bool = False  # audio cut at max_decoder_steps: 422 (default) or 200 marked X-Truncated
+    # Host header names served (port ignored; "*" = any). Others get 421: DNS-rebinding protection.
+    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
+    api_key: str | None = field(default=None, repr=False)  # when set, /api/* (but health) needs it
 
     def __post_init__(self) -> None:
         positive = {
@@ -32,6 +41,7 @@ class ServeSettings:
             "max_concurrent": self.max_concurrent,
             "request_timeout_s": self.request_timeout_s,
             "max_batch_size": self.max_batch_size,
+            "max_per_client": self.max_per_client,
         }
         for name, value in positive.items():
             if value <= 0:
@@ -42,3 +52,19 @@ class ServeSettings:
             raise ValueError(
                 f"speed bounds must satisfy 0 < min <= 1 <= max, got {self.min_speed}, {self.max_speed}"
             )
+        if not self.allowed_hosts or any(not h or h != h.strip() for h in self.allowed_hosts):
+            raise ValueError(f"ServeSettings.allowed_hosts must be non-empty names, got {self.allowed_hosts}")
+        if self.api_key is not None:
+            check_api_key(self.api_key)
+
+
+def check_api_key(key: str) -> None:
+    """A usable key: long enough and printable ASCII without spaces (it travels in a header). The
+    message never contains the key."""
+    if len(key) < MIN_API_KEY_CHARS:
+        raise ValueError(
+            f"the API key has {len(key)} characters, at least {MIN_API_KEY_CHARS} are needed; make one with "
+            '`python -c "import secrets; print(secrets.token_urlsafe(32))"`'
+        )
+    if not all("!" <= c <= "~" for c in key):
+        raise ValueError("the API key must be printable ASCII without spaces or control characters")

@@ -42,8 +42,22 @@ class Voice:
     def step(self) -> int | None:
         return getattr(self.synthesizer, "step", None)
 
+    def max_piece_symbols(self) -> int:
+        """Symbols one decoder call is given (`Synthesizer.max_piece_symbols`): pieces are split below it."""
+        from tacotron.infer.synthesizer import piece_symbol_budget
+
+        cfg = self.synthesizer.cfg
+        return piece_symbol_budget(cfg, getattr(self.synthesizer, "r", cfg.model.n_frames_per_step))
+
+    def fits(self):
+        """`fits(piece)` for sentence splitting: the frontend's symbol estimate within `max_piece_symbols`."""
+        from tacotron.text.pieces import symbols_within
+
+        return symbols_within(self.frontend, self.max_piece_symbols())
+
     def validate(self, sentences: Sequence[str]) -> None:
-        """Raise the frontend's UnknownCharactersError / EmptyTextError for the first bad sentence."""
+        """Raise the frontend's UnknownCharactersError / EmptyTextError / NumberExpansionError for the first
+        bad sentence."""
         for sentence in sentences:
             self.frontend.encode(sentence)
 

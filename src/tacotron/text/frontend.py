@@ -4,6 +4,10 @@ The one rule: no character is silently lost. Cleaners may rewrite characters int
 spellings (digits into words, typographic quotes into ASCII); whatever is still not in the symbol
 table afterwards is reported by `unknown_characters` and makes `encode` raise
 `UnknownCharactersError` naming it, so data preparation can list the skipped item.
+
+Every way a text can be unusable is a `ValueError` subclass naming the text: `UnknownCharactersError`,
+`EmptyTextError` (nothing left, or only punctuation: nothing to say) and `NumberExpansionError`
+(numbers that cannot be read or would expand beyond `number_limits.number_budget`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 import tacotron.text.cleaners as cleaners
 from tacotron.config import TextConfig
 from tacotron.text.abbreviations import expand_abbreviations_en, expand_abbreviations_ru
+from tacotron.text.number_limits import NumberExpansionError, number_budget, preview
 from tacotron.text.numbers_en import expand_numbers_en
 from tacotron.text.numbers_ru import expand_numbers_ru
 from tacotron.text.symbols import STRESS, SymbolTable, build_symbol_table
@@ -37,7 +42,25 @@ class UnknownCharactersError(ValueError):
 
 
 class EmptyTextError(ValueError):
-    """The text is empty after cleaning: there is nothing to say."""
+    """The text is empty after cleaning, or holds no letters (punctuation only): there is nothing to say."""
+
+
+def _expand_numbers(expand: Callable[[str], str], text: str) -> str:
+    """`expand(text)` within the number budget; every failure is a `NumberExpansionError` naming the text."""
+    try:
+        expanded = expand(text)
+    except (ArithmeticError, LookupError, ValueError, TypeError, NotImplementedError) as err:
+        # num2words: OverflowError (en), KeyError (ru), ValueError (int() of > 4300 digits) and the like
+        raise NumberExpansionError(
+            f"cannot read the numbers in {preview(text)}: {type(err).__name__}: {err}"
+        ) from err
+    added, budget = len(expanded) - len(text), number_budget(text)
+    if added > budget:
+        raise NumberExpansionError(
+            f"numbers in {preview(text)} expand to {len(expanded)} characters of words ({added} more than "
+            f"written, limit {budget}): write fewer or shorter numbers"
+        )
+    return expanded
 
 
 class TextFrontend:
@@ -62,6 +85,16 @@ class TextFrontend:
     # ----------------------------------------------------------------- cleaning
     def normalize(self, text: str) -> str:
         """Orthographic cleaning: Unicode, punctuation, case, numbers, abbreviations, stress marks."""
+        text = self.expand(text)
+        if self.cfg.language == "ru":
+            text = self._apply_stress_policy(text)
+        return text
+
+    def expand(self, text: str) -> str:
+        """`normalize` without the (Russian) stress policy: cheap, so long-text splitting can measure pieces.
+
+        Raises `NumberExpansionError` when numbers cannot be read or expand beyond the budget.
+        """
         lang = self.cfg.language
         text = cleaners.normalize_unicode(text)
         if lang == "ru":
@@ -72,13 +105,15 @@ class TextFrontend:
         if self.cfg.lowercase:
             text = cleaners.lowercase(text)
         if self.cfg.expand_numbers:
-            text = _NUMBER_EXPANDERS[lang](text)
+            text = _expand_numbers(_NUMBER_EXPANDERS[lang], text)
         if self.cfg.expand_abbreviations:
             text = _ABBREVIATION_EXPANDERS[lang](text)
-        text = cleaners.collapse_whitespace(text)
-        if lang == "ru":
-            text = self._apply_stress_policy(text)
-        return text
+        return cleaners.collapse_whitespace(text)
+
+    def estimate_symbols(self, text: str) -> int:
+        """Symbols (with EOS) that `encode(text)` is expected to give, from the orthographic form: what
+        long-text splitting budgets decoder steps by (espeak IPA is about as long as the letters)."""
+        return len(self.expand(text)) + 1
 
     def _apply_stress_policy(self, text: str) -> str:
         if self.cfg.stress == "strip" or self.cfg.phonemes:
@@ -123,10 +158,11 @@ class TextFrontend:
             raise UnknownCharactersError(
                 unknown, text=original if original is not None else cleaned, language=self.symbols.language
             )
+        shown = original if original is not None else cleaned
         if not cleaned.replace(" ", "").replace(STRESS, ""):
-            raise EmptyTextError(
-                f"text is empty after cleaning: {original if original is not None else cleaned!r}"
-            )
+            raise EmptyTextError(f"text is empty after cleaning: {preview(shown)}")
+        if not any(c.isalpha() for c in cleaned):
+            raise EmptyTextError(f"nothing to say: {preview(shown)} has no letters, only punctuation")
         return [self.symbols.id_of(c) for c in cleaned] + [self.symbols.eos_id]
 
     def decode(self, ids: Iterable[Any]) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from tacotron.text.number_limits import read_digits, spell_long_numbers, too_long
+
 
 def num2words(number, **kwargs) -> str:
     """num2words imported on first use: the GPU machine reads datasets without it installed."""
@@ -35,12 +37,18 @@ _NUMBER_RE = re.compile(r"\d+(?:\u2009\d{3})*")
 
 
 def _words(number: int, **kwargs: str) -> str:
-    """num2words without its commas ("one thousand, two hundred"), which would read as pauses."""
+    """num2words without its commas ("one thousand, two hundred"), which would read as pauses.
+
+    Numbers longer than `MAX_NUMBER_DIGITS` are read digit by digit (num2words overflows on long ones).
+    """
+    if too_long(number):
+        return read_digits(str(number), "en")
     return num2words(number, lang="en", **kwargs).replace(",", "")
 
 
 def _cardinal(number: int | str) -> str:
-    return _words(int(str(number).replace(_GROUPED, "")))
+    digits = str(number).replace(_GROUPED, "")
+    return read_digits(digits, "en") if too_long(digits) else _words(int(digits))
 
 
 def _currency(match: re.Match) -> str:
@@ -91,7 +99,11 @@ def _year(match: re.Match) -> str:
 
 
 def expand_numbers_en(text: str) -> str:
-    """'$5.25 in 1999, 3.5% of 1,000 for the 2nd time' -> words (num2words, English)."""
+    """'$5.25 in 1999, 3.5% of 1,000 for the 2nd time' -> words (num2words, English).
+
+    Digit runs longer than `MAX_NUMBER_DIGITS` are read digit by digit before anything else.
+    """
+    text = spell_long_numbers(text, "en")
     text = _ARITHMETIC_RE.sub(r"\1 plus \2", text)
     # "1,999" loses its separators but is marked so the year rule leaves it a cardinal.
     text = _THOUSANDS_RE.sub(lambda m: m.group(0).replace(",", _GROUPED), text)

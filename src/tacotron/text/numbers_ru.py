@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 
+from tacotron.text.number_limits import read_digits, spell_long_numbers, too_long
+
 
 def num2words(number, **kwargs) -> str:
     """num2words imported on first use: the GPU machine reads datasets without it installed."""
@@ -118,12 +120,18 @@ def _plural(number: int, forms: tuple[str, str, str, str]) -> str:
 
 
 def _cardinal(number: int, gender: str = "m", case: str = "n") -> str:
+    if too_long(number):  # num2words raises KeyError from 36 digits; read long numbers digit by digit
+        return read_digits(str(number), "ru")
     return num2words(number, lang="ru", gender=gender, case=case)
 
 
 def _decimal_words(text: str) -> str:
     whole, frac = re.split(r"[.,]", text.replace(_GROUPED, ""))
-    return num2words(float(f"{whole}.{frac}"), lang="ru") if int(frac) else _cardinal(int(whole))
+    if not int(frac):
+        return _cardinal(int(whole))
+    if too_long(whole) or len(frac) > 6 or frac.startswith("00"):  # beyond millionths: digit by digit
+        return f"{_cardinal(int(whole))} запятая {read_digits(frac, 'ru')}"
+    return num2words(float(f"{whole}.{frac}"), lang="ru")
 
 
 def _counted(number_text: str, forms: tuple[str, str, str, str]) -> str:
@@ -200,7 +208,11 @@ def _join_spaced_thousands(text: str) -> str:
 
 
 def expand_numbers_ru(text: str) -> str:
-    """Digits -> Russian words (num2words), in the case and gender the context shows where it can."""
+    """Digits -> Russian words (num2words), in the case and gender the context shows where it can.
+
+    Digit runs longer than `MAX_NUMBER_DIGITS` are read digit by digit before anything else.
+    """
+    text = spell_long_numbers(text, "ru")
     text = _ARITHMETIC_RE.sub(r"\1 плюс \2", text)
     text = _join_spaced_thousands(text)
     text = _PREFIX_CURRENCY_RE.sub(lambda m: _money(m.group(2), m.group(1)), text)

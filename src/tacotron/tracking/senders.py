@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import queue
+import re
 import stat
 import threading
 import urllib.error
@@ -36,6 +37,7 @@ ENV_TELEGRAM_CHAT = "TACOTRON_TELEGRAM_CHAT_ID"
 ENV_TELEGRAM_API = "TACOTRON_TELEGRAM_API"
 ENV_CREDENTIALS = "TACOTRON_ALERT_CREDENTIALS"
 TELEGRAM_API = "https://api.telegram.org"
+_TELEGRAM_TOKEN_RE = re.compile(r"\d+:[A-Za-z0-9_-]{8,}")  # bot id, colon, secret (BotFather's format)
 _FILE_KEYS = {
     "webhook_url": ENV_WEBHOOK,
     "telegram_token": ENV_TELEGRAM_TOKEN,
@@ -86,7 +88,8 @@ class WebhookDestination:
     name = "webhook"
 
     def __init__(self, url: str):
-        self._url = _check_http(url, ENV_WEBHOOK)
+        self._url = _check_http(url.strip(), ENV_WEBHOOK)
+        self.secrets = (self._url,)
 
     def send(self, message: Message, timeout: float) -> None:
         payload = {"text": message.text, "kind": message.kind, "step": message.step, "run": message.run}
@@ -94,13 +97,27 @@ class WebhookDestination:
 
 
 class TelegramDestination:
-    """Bot API sendMessage. The token is part of the URL, so errors are reported without the URL."""
+    """Bot API sendMessage. The token is part of the URL, so errors are reported without the URL.
+
+    The token is stripped (a trailing newline or CR from a file or `export` is common) and must look like
+    BotFather's "digits:secret"; a malformed one is refused at start without echoing it, rather than
+    failing on every alert with an error that would quote the URL.
+    """
 
     name = "telegram"
 
     def __init__(self, token: str, chat_id: str, api_base: str = TELEGRAM_API):
+        token, chat_id = token.strip(), str(chat_id).strip()
+        if not _TELEGRAM_TOKEN_RE.fullmatch(token):
+            raise CredentialsError(
+                f"{ENV_TELEGRAM_TOKEN} does not look like a bot token ('<digits>:<letters, digits, - or _>', "
+                f"{len(token)} characters given); check it for quotes or stray characters"
+            )
+        if not re.fullmatch(r"-?\d+|@\w+", chat_id):
+            raise CredentialsError(f"{ENV_TELEGRAM_CHAT} must be a numeric chat id or @channel name")
         self._url = f"{_check_http(api_base, ENV_TELEGRAM_API).rstrip('/')}/bot{token}/sendMessage"
         self._chat_id = chat_id
+        self.secrets = (token,)
 
     def send(self, message: Message, timeout: float) -> None:
         _post_json(self._url, {"chat_id": self._chat_id, "text": message.text}, timeout)
@@ -219,11 +236,20 @@ class BackgroundSender:
                 message.step,
                 destination.name,
                 type(err).__name__,
-                _without_urls(err),
+                _redact(_without_urls(err), getattr(destination, "secrets", ())),
                 self.failures,
             )
             return
         self.sent += 1
+
+
+def _redact(text: str, secrets: tuple[str, ...]) -> str:
+    """`text` with every secret (token, webhook URL) replaced: some errors (http.client.InvalidURL) quote
+    the URL they refused."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "<redacted>")
+    return text
 
 
 def _without_urls(err: BaseException) -> str:
