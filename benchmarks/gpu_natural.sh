@@ -125,9 +125,9 @@ if [[ " $STAGES " == *" final "* ]]; then
   evaluate "$latest" final
   for vocoder in griffin-lim hifigan; do
     $PY -m tacotron synth --checkpoint "$latest" --file "$W/corpus/heldout.txt" --out "$OUT/heldout/$vocoder" \
-      --vocoder $vocoder --device "$DEVICE" 2>&1 | tail -1
+      --vocoder $vocoder --device "$DEVICE" --allow-truncated 2>&1 | tail -1
     [ -n "${SENTENCES:-}" ] && $PY -m tacotron synth --checkpoint "$latest" --file "$SENTENCES" \
-      --out "$OUT/sentences/$vocoder" --vocoder $vocoder --device "$DEVICE" 2>&1 | tail -1
+      --out "$OUT/sentences/$vocoder" --vocoder $vocoder --device "$DEVICE" --allow-truncated 2>&1 | tail -1
   done
   $PY benchmarks/natural_curve.py table "$OUT/curve.jsonl" | tee "$OUT/curve.md"
 fi

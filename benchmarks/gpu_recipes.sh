@@ -43,7 +43,7 @@ wait
 judge_checkpoint() {  # RUN_DIR CHECKPOINT
   local synth="${2%.pt}.synth"
   [ -d "$synth" ] || python3 -m tacotron synth --checkpoint "$2" --file $D/heldout.txt --out "$synth" --vocoder griffin-lim \
-    --device cuda > "$synth.log" 2>&1
+    --device cuda --allow-truncated > "$synth.log" 2>&1
   echo "{\"recipe\": \"$(basename "$1")\", \"checkpoint\": \"$(basename "$2")\", \"judge\": $(python3 \
     benchmarks/judge_synth.py "$synth" $D/corpus/metadata.csv 2>>"$synth.log" | tail -1)}"
 }
