@@ -238,3 +238,21 @@ def test_report_renders_in_headless_chromium(tmp_path):
 def test_not_a_run_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a run folder"):
         load_run(tmp_path)
+
+
+def test_validation_samples_get_audio_players_when_validation_wrote_audio(tmp_path):
+    from matplotlib.figure import Figure
+
+    from tacotron.train.validate import write_pcm16
+
+    run_dir = write_run(tmp_path / "run", steps=100, diag=0.8, gate_f1=0.9)
+    samples = run_dir / "samples"
+    samples.mkdir()
+    for item in ("LJ001-0001", "LJ001-0002"):
+        Figure(figsize=(1, 1)).savefig(samples / f"step_00000100_{item}.png")
+    write_pcm16(samples / "step_00000100_LJ001-0001.wav", np.zeros(2205, dtype=np.float32), 22050)
+    html = write_report(run_dir)[0].read_text(encoding="utf-8")
+    players = html.split('src="data:audio/wav;base64,')[1:]
+    assert len(players) == 1  # only the sample that has a wav
+    assert base64.b64decode(players[0].split('"', 1)[0]).startswith(b"RIFF")
+    assert html.count("step_00000100_LJ001-0002.png") == 1 and "<audio" in html

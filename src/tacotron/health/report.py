@@ -79,6 +79,13 @@ def _img(b64: str | None, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
 
 
+def _audio(b64: str | None, name: str) -> str:
+    """An inline player for a validation sample's audio (none when validation ran without a vocoder)."""
+    if b64 is None:
+        return ""
+    return f'<p><audio controls preload="none" title="{html.escape(name)}" src="data:audio/wav;base64,{b64}"></audio></p>'
+
+
 def _event_details(event: dict[str, Any]) -> str:
     shown = []
     for key in ("bad_input_ids", "bad_parameters", "first_module", "batch_ids", "value", "threshold", "fix"):
@@ -124,7 +131,7 @@ def render_html(run: RunLog, verdicts: list[Verdict]) -> str:
     ]
     samples = report_plots.sample_images(run)
     if samples:
-        imgs = "".join(f"<p>{html.escape(n)}</p>{_img(b, n)}" for n, b in samples)
+        imgs = "".join(f"<p>{html.escape(n)}</p>{_audio(wav, n)}{_img(b, n)}" for n, b, wav in samples)
         sections.insert(5, ("Validation samples", imgs))
     body = "\n".join(f"<h2>{html.escape(title)}</h2>\n{content}" for title, content in sections)
     return (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -172,6 +173,14 @@ def events_plot(run: RunLog) -> str | None:
     return _png(fig)
 
 
-def sample_images(run: RunLog, max_images: int = 4) -> list[tuple[str, str]]:
-    """(file name, base64) of the latest validation sample figures the trainer wrote."""
-    return [(p.name, base64.b64encode(p.read_bytes()).decode("ascii")) for p in run.samples[-max_images:]]
+def sample_images(run: RunLog, max_images: int = 4) -> list[tuple[str, str, str | None]]:
+    """(file name, PNG base64, WAV base64 or None) of the latest validation samples the trainer wrote.
+
+    The WAV is the figure's namesake (`step_..._<id>.wav`, written when validation has a vocoder), so the
+    report lets one listen to what the plots show.
+    """
+    return [(p.name, _b64(p), _b64(p.with_suffix(".wav"))) for p in run.samples[-max_images:]]
+
+
+def _b64(path: Path) -> str | None:
+    return base64.b64encode(path.read_bytes()).decode("ascii") if path.is_file() else None
