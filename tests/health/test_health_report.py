@@ -255,4 +255,4 @@ def test_validation_samples_get_audio_players_when_validation_wrote_audio(tmp_pa
     players = html.split('src="data:audio/wav;base64,')[1:]
     assert len(players) == 1  # only the sample that has a wav
     assert base64.b64decode(players[0].split('"', 1)[0]).startswith(b"RIFF")
-    assert html.count("step_00000100_LJ001-0002.png") == 1 and "<audio" in html
+    assert "step_00000100_LJ001-0002.png" in html  # the sample without audio keeps its figure
