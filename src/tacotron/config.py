@@ -38,6 +38,10 @@ class _Section:
         object.__setattr__(self, name, value)
 
 
+# Languages with a letters table (`text.phonemes: false`); phoneme mode reads any espeak-ng voice code.
+LETTER_LANGUAGES = ("en", "ru")
+
+
 class ConfigError(ValueError):
     """A config file or override is wrong; the message names the key and what was expected."""
 
@@ -60,7 +64,7 @@ class AudioConfig(_Section):
 class TextConfig(_Section):
     """Text frontend. The symbol table follows from `language` and `phonemes`."""
 
-    language: Literal["en", "ru"] = "en"
+    language: str = "en"  # en or ru; with phonemes: true any espeak-ng voice code (de, fr, es, cmn...)
     phonemes: bool = False  # espeak-ng IPA instead of letters
     stress: Literal["keep", "auto", "strip"] = "keep"  # Russian '+' stress marks
     lowercase: bool = True
@@ -315,6 +319,12 @@ class Config(_Section):
             value = getattr(getattr(self, section), name)
             if not check(value):
                 raise ConfigError(f"'{key}' must be {expected}, got {value!r}")
+        text = self.text
+        if not text.phonemes and text.language not in LETTER_LANGUAGES:
+            raise ConfigError(
+                f"'text.language' {text.language!r} has no letters table (letters mode: "
+                f"{', '.join(LETTER_LANGUAGES)}); set text.phonemes: true to read it through espeak-ng"
+            )
         a = self.audio
         if a.win_length > a.n_fft:
             raise ConfigError(f"'audio.win_length' ({a.win_length}) must be <= audio.n_fft ({a.n_fft})")

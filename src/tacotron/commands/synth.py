@@ -26,9 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--text", help="one sentence to synthesise")
     source.add_argument("--file", help="UTF-8 text file, one sentence per line (blank lines skipped)")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument(
-        "--lang", choices=["en", "ru"], default=None, help="must match the checkpoint's language"
-    )
+    parser.add_argument("--lang", default=None, help="must match the checkpoint's language (en, ru, de, ...)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--vocoder", choices=["griffin-lim", "hifigan"], default="griffin-lim")
     parser.add_argument("--hifigan-weights", choices=["universal", "LJSpeech"], default="universal")

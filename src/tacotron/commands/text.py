@@ -17,7 +17,11 @@ HELP = "print the cleaned text and symbol ids the text frontend produces"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("text", nargs="+", help="one or more texts (quote each)")
-    parser.add_argument("--lang", choices=["en", "ru"], default=None, help="overrides text.language")
+    parser.add_argument(
+        "--lang",
+        default=None,
+        help="overrides text.language: en, ru, or with text.phonemes=true any espeak-ng voice code",
+    )
     add_config_arguments(parser)
 
 

@@ -102,20 +102,30 @@ def write_demo_corpus(
     names (e.g. ["en-us", "en-us+f3"]); each utterance picks one, plus a speed and pitch, from the seed.
     Returns `out_dir`.
     """
-    if shutil.which("espeak-ng") is None:
-        raise EspeakError("espeak-ng is not installed (apt-get install espeak-ng)")
     if n < 1:
         raise ValueError(f"demo corpus size n must be >= 1, got {n}")
+    out = write_items(out_dir, plan_corpus(lang, n, seed, voices), workers)
+    logger.info("wrote %d %s utterances to %s", n, lang, out)
+    return out
+
+
+def write_items(out_dir: str | Path, items: list[DemoItem], workers: int | None = None) -> Path:
+    """Synthesise `items` with espeak-ng into `out_dir` in LJSpeech layout; returns `out_dir`.
+
+    Public so that a corpus in any espeak-ng language (a test's handful of German sentences) is made
+    the same way as the demo corpus, which has sentence templates for English and Russian only.
+    """
+    if shutil.which("espeak-ng") is None:
+        raise EspeakError("espeak-ng is not installed (apt-get install espeak-ng)")
     out = Path(out_dir)
     wavs = out / "wavs"
     wavs.mkdir(parents=True, exist_ok=True)
-    items = plan_corpus(lang, n, seed, voices)
     workers = workers or min(8, 2 * (os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         # list() propagates the first EspeakError instead of leaving a silently incomplete corpus
         list(pool.map(lambda it: _espeak(it, wavs / f"{it.id}.wav"), items))
     (out / "metadata.csv").write_text(_metadata_csv(items), encoding="utf-8")
-    logger.info("wrote %d %s utterances (voices %s) to %s", n, lang, sorted({i.voice for i in items}), out)
+    logger.debug("voices %s in %s", sorted({i.voice for i in items}), out)
     return out
 
 

@@ -8,6 +8,11 @@ table afterwards is reported by `unknown_characters` and makes `encode` raise
 Every way a text can be unusable is a `ValueError` subclass naming the text: `UnknownCharactersError`,
 `EmptyTextError` (nothing left, or only punctuation: nothing to say) and `NumberExpansionError`
 (numbers that cannot be read or would expand beyond `number_limits.number_budget`).
+
+English and Russian have letters tables, number and abbreviation expanders of their own; any other
+espeak-ng language is read in phoneme mode only, with num2words numbers (`numbers_num2words`), no
+abbreviation list, and its letters' diacritics kept (ü, é, ñ are different sounds to espeak-ng).
+A language that cannot be read as configured fails at construction (`languages.check_language`).
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from typing import Any
 import tacotron.text.cleaners as cleaners
 from tacotron.config import TextConfig
 from tacotron.text.abbreviations import expand_abbreviations_en, expand_abbreviations_ru
+from tacotron.text.languages import LETTER_LANGUAGES, check_language
 from tacotron.text.number_limits import NumberExpansionError, number_budget, preview
 from tacotron.text.numbers_en import expand_numbers_en
+from tacotron.text.numbers_num2words import num2words_expander
 from tacotron.text.numbers_ru import expand_numbers_ru
 from tacotron.text.symbols import STRESS, SymbolTable, build_symbol_table
 
@@ -63,6 +70,14 @@ def _expand_numbers(expand: Callable[[str], str], text: str) -> str:
     return expanded
 
 
+def _number_expander(cfg: TextConfig) -> Callable[[str], str] | None:
+    """The language's own expander (en, ru), num2words' for the others, None when expansion is off.
+    Raises `UnknownLanguageError` when num2words cannot spell the language (see `languages`)."""
+    if not cfg.expand_numbers:
+        return None
+    return _NUMBER_EXPANDERS.get(cfg.language) or num2words_expander(cfg.language)
+
+
 class TextFrontend:
     """Cleaning, symbol mapping and (optionally) phonemisation for one `TextConfig`.
 
@@ -73,11 +88,9 @@ class TextFrontend:
     """
 
     def __init__(self, cfg: TextConfig) -> None:
-        if cfg.language not in _NUMBER_EXPANDERS:
-            raise ValueError(
-                f"text.language must be one of {sorted(_NUMBER_EXPANDERS)}, got {cfg.language!r}"
-            )
+        check_language(cfg.language, cfg.phonemes)
         self.cfg = cfg
+        self._expand_numbers = _number_expander(cfg)
         self.symbols: SymbolTable = build_symbol_table(cfg.language, cfg.phonemes)
         self._phonemizer: Callable[[str], str] | None = None
         self._stresser: Callable[[str], str] | None = None
@@ -99,14 +112,15 @@ class TextFrontend:
         text = cleaners.normalize_unicode(text)
         if lang == "ru":
             text = cleaners.acute_to_stress_mark(text)
-        text = cleaners.fold_latin_diacritics(text)
+        if lang in LETTER_LANGUAGES:
+            text = cleaners.fold_latin_diacritics(text)
         text = cleaners.normalize_punctuation(text)
         text = cleaners.collapse_whitespace(text)
         if self.cfg.lowercase:
             text = cleaners.lowercase(text)
-        if self.cfg.expand_numbers:
-            text = _expand_numbers(_NUMBER_EXPANDERS[lang], text)
-        if self.cfg.expand_abbreviations:
+        if self._expand_numbers is not None:
+            text = _expand_numbers(self._expand_numbers, text)
+        if self.cfg.expand_abbreviations and lang in _ABBREVIATION_EXPANDERS:
             text = _ABBREVIATION_EXPANDERS[lang](text)
         return cleaners.collapse_whitespace(text)
 

@@ -1,7 +1,8 @@
 """espeak-ng IPA phonemisation (`text.phonemes: true`) through the pinned `phonemizer` package.
 
 Input is already normalised text (numbers and abbreviations expanded in the right language), so
-espeak-ng's own, less careful number reading never runs. Punctuation is preserved, because
+espeak-ng's own number reading runs only where `text.expand_numbers` is off. Any espeak-ng voice
+code works (`languages.espeak_voice` checks it). Punctuation is preserved, because
 pauses and sentence intonation come from it. Words espeak-ng reads in another language (Latin
 words in Russian text) keep their IPA but lose the language-switch flags ("(en)"), which are not
 phonemes.
@@ -14,9 +15,10 @@ from __future__ import annotations
 
 import logging
 
+from tacotron.text.languages import espeak_voice
+
 log = logging.getLogger(__name__)
 
-ESPEAK_VOICES = {"en": "en-us", "ru": "ru"}
 # phonemizer's defaults plus "(", ")" and "-", which the symbol tables keep and espeak would drop.
 PUNCTUATION_MARKS = ';:,.!?¡¿—…"«»“”()-'
 
@@ -25,10 +27,7 @@ class EspeakPhonemizer:
     """Callable: normalised text -> IPA with stress marks, words separated by one space."""
 
     def __init__(self, language: str) -> None:
-        if language not in ESPEAK_VOICES:
-            raise ValueError(
-                f"no espeak-ng voice for language {language!r}; expected one of {sorted(ESPEAK_VOICES)}"
-            )
+        voice = espeak_voice(language)
         from tacotron.extras import require
 
         require("phonemizer", "phonemes", "phoneme input (text.phonemes)")
@@ -36,7 +35,7 @@ class EspeakPhonemizer:
         from phonemizer.separator import Separator
 
         self._backend = EspeakBackend(
-            ESPEAK_VOICES[language],
+            voice,
             preserve_punctuation=True,
             punctuation_marks=PUNCTUATION_MARKS,
             with_stress=True,

@@ -15,12 +15,23 @@ Choices, documented here because they are visible in every checkpoint:
   guess a pronunciation, while keeping them lets the model learn (or the data show) what to do.
 - Phoneme tables hold the characters espeak-ng's IPA output uses for English and Russian
   (one symbol per Unicode character, like piper), plus the same punctuation.
+- Phoneme tables for every other espeak-ng language are one broad inventory, `IPA` first (so shared
+  phonemes keep their ids across languages) then whole Unicode blocks rather than a hand-picked list
+  (a list made from a few sample sentences would miss a phoneme the next corpus has): Latin letters,
+  IPA Extensions, Spacing Modifier Letters (stress, length, tone letters, ʰ ʲ ʷ), Combining Diacritical
+  Marks, Greek lowercase (espeak-ng writes β θ χ ε), Phonetic Extensions (ᵻ ᵐ ᵝ), ⁿ, the digits
+  (espeak-ng writes Mandarin, Cantonese, Vietnamese and Hakka tones as digits) and Spanish ¡ ¿.
+  What espeak-ng writes outside it (a few voices leak internal codes such as "#" or capitals) is
+  reported as unknown by the frontend, never dropped. The English and Russian tables stay as they
+  are: trained checkpoints store them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from tacotron.config import LETTER_LANGUAGES
 
 PAD = "_"
 EOS = "~"
@@ -34,6 +45,29 @@ CYRILLIC = [chr(c) for c in range(ord("а"), ord("я") + 1)] + ["ё"]
 
 # espeak-ng IPA characters for en-us and ru (stress, length, tie and palatalisation marks included).
 IPA = list("aæɐɑɒbβcçdðeəɘɚɛɜɝfɡɣhɦiɨɪjʝklɫɬʎmɱnŋɲɳoɵøɔœɶpɸrɾɹɻʀʁsʂʃtʈθuʉʊvʋʌwʍxχyʏzʐʒʔʕɕʑɭɟɖɽɯɤˈˌːˑʲʰʷ̩̯̃͡ᵻ")
+
+
+def _block(first: int, last: int) -> list[str]:
+    return [chr(c) for c in range(first, last + 1)]
+
+
+_LATIN1_LOWER = [c for c in _block(0xDF, 0xFF) if c != "÷"]
+BROAD_IPA = [
+    *LATIN,
+    *_LATIN1_LOWER,
+    "ħ",
+    "ŋ",
+    "œ",
+    *_block(0x250, 0x2AF),  # IPA Extensions
+    *_block(0x2B0, 0x2FF),  # Spacing Modifier Letters
+    *_block(0x300, 0x36F),  # Combining Diacritical Marks
+    *_block(0x3B1, 0x3C9),  # Greek lowercase
+    *_block(0x1D00, 0x1DBF),  # Phonetic Extensions (+ Supplement)
+    "ⁿ",
+    *"0123456789",  # tones
+    "¡",
+    "¿",
+]
 
 FORMAT_VERSION = 1
 
@@ -104,14 +138,17 @@ class SymbolTable:
 
 
 def build_symbol_table(language: str, phonemes: bool = False) -> SymbolTable:
-    """The table for `language` ("en" or "ru"), letters or espeak-ng IPA."""
+    """The table for `language`: letters ("en", "ru") or espeak-ng IPA (any language; see the module doc)."""
     base = [PAD, EOS, SPACE, *PUNCTUATION]
     if phonemes:
-        if language not in ("en", "ru"):
-            raise ValueError(f"no phoneme table for language {language!r}; expected 'en' or 'ru'")
-        return SymbolTable(language, True, base + IPA)
+        if language in LETTER_LANGUAGES:
+            return SymbolTable(language, True, base + IPA)
+        return SymbolTable(language, True, base + IPA + [c for c in BROAD_IPA if c not in IPA])
     if language == "en":
         return SymbolTable(language, False, base + LATIN)
     if language == "ru":
         return SymbolTable(language, False, base + [STRESS] + CYRILLIC + LATIN)
-    raise ValueError(f"no symbol table for language {language!r}; expected 'en' or 'ru'")
+    raise ValueError(
+        f"no letters table for language {language!r} (letters mode: {', '.join(LETTER_LANGUAGES)}); "
+        "set text.phonemes: true to read it through espeak-ng"
+    )
