@@ -137,7 +137,7 @@ class ItemProcessor:
             return _skip(result, "unknown_characters", f"not in the symbol table: {listed}")
         except EmptyTextError as err:
             return _skip(result, "empty_text", str(err))
-        except Exception as err:  # num2words: OverflowError (en), KeyError (ru) for huge numbers
+        except Exception as err:  # e.g. NumberExpansionError (a number bomb): the item's reason, not a crash
             logger.debug("text frontend failed on %r", text[:80], exc_info=True)
             return _skip(result, "text_frontend_error", describe_exception(err))
         return cleaned, ids
