@@ -129,6 +129,9 @@ class ModelConfig(_Section):
     # --- Double decoder consistency (Coqui; model/ddc.py): a coarse decoder used only for the loss ---
     ddc: bool = False
     ddc_r: int = 6  # coarse decoder's frames per step
+    # --- Speakers (model/speakers.py): a learned embedding added to the encoder outputs ---
+    n_speakers: int = 0  # rows of the speaker table; 0 = single-speaker (no extra parameters or keys)
+    speaker_embedding_dim: int = 64  # projected to the encoder size
 
 
 @dataclass
@@ -370,6 +373,8 @@ _RANGES: dict[str, tuple[Any, str]] = {
     "data.loader_workers": _at_least(0),
     "data.bucket_size": _at_least(1),
     "model.max_decoder_steps": _at_least(1),
+    "model.n_speakers": _at_least(0),
+    "model.speaker_embedding_dim": _at_least(1),
     "train.batch_size": _at_least(1),
     "train.grad_accum_steps": _at_least(1),
     "train.max_steps": _at_least(0),

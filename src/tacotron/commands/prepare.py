@@ -12,17 +12,29 @@ from tacotron.commands import add_config_arguments, config_from_args
 if TYPE_CHECKING:
     from tacotron.data.report import PrepareReport
 
-HELP = (
-    "validate a corpus (LJSpeech layout or path|text filelist) and write mels + manifest to a dataset folder"
-)
+HELP = "validate a corpus (LJSpeech layout or a filelist, --format) and write mels + manifest to a dataset folder"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from tacotron.data.sources import FORMATS, LAYOUTS
+
     parser.add_argument(
         "data_dir", help="corpus folder: metadata.csv + wavs/, or the root of --filelist paths"
     )
     parser.add_argument("--out", required=True, help="dataset folder to write (re-running resumes)")
-    parser.add_argument("--filelist", default=None, help="lines 'path|text' (paths relative to DATA_DIR)")
+    parser.add_argument(
+        "--filelist",
+        default=None,
+        help="description file instead of DATA_DIR/metadata.csv (paths relative to DATA_DIR)",
+    )
+    layouts = "; ".join(f"{name}: {layout}" for name, layout in LAYOUTS.items())
+    parser.add_argument(
+        "--format",
+        dest="corpus_format",
+        choices=FORMATS,
+        default="auto",
+        help=f"line layout ({layouts}); auto (default) refuses an ambiguous 3-field file",
+    )
     parser.add_argument("--workers", type=int, default=None, help="processes (default: data.workers)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_config_arguments(parser)
@@ -31,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """0 when at least one item was kept; 1 when none was (the reasons in two lines); 2 for a missing input."""
     from tacotron.data.prepare import prepare_dataset
+    from tacotron.data.sources import CorpusFormatError
 
     cfg = config_from_args(args)
     try:
@@ -41,8 +54,9 @@ def run(args: argparse.Namespace) -> int:
             workers=args.workers,
             progress=not args.no_progress,
             filelist=args.filelist,
+            fmt=args.corpus_format,
         )
-    except FileNotFoundError as err:
+    except (FileNotFoundError, CorpusFormatError) as err:
         print(f"prepare: {err}", file=sys.stderr)
         return 2
     _print_summary(report)

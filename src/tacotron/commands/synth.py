@@ -53,6 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="exit 0 even when a text was cut at max_decoder_steps (default: exit 3, files still written)",
     )
+    parser.add_argument(
+        "--speaker",
+        default=None,
+        help="multi-speaker models: a speaker name of the training corpus (default: the first)",
+    )
     style = parser.add_mutually_exclusive_group()
     style.add_argument(
         "--style-wav", default=None, help="GST models: reference audio whose speaking style to imitate"
@@ -103,6 +108,7 @@ def _run(args: argparse.Namespace) -> int:
         seed=args.seed,
         max_decoder_steps=args.max_decoder_steps,
         split=args.split,
+        speaker=args.speaker,
         **style,
     )
     jsonl = write_results(results, args.out)

@@ -21,11 +21,13 @@ class Utterance:
 
     text_ids: LongTensor [L] symbol ids (ends with EOS, no padding).
     mel: FloatTensor [n_mels, T] natural-log mel magnitudes.
+    speaker: the speaker's id in the dataset's speaker table; None for a single-speaker dataset.
     """
 
     id: str
     text_ids: torch.Tensor
     mel: torch.Tensor
+    speaker: int | None = None
 
 
 def lengths_to_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
@@ -60,6 +62,7 @@ class Batch:
     mel_lengths: LongTensor [B], real frames per item (before rounding up to r).
     gate_target: FloatTensor [B, T], 1 from each item's last real frame onward.
     r: reduction factor the batch was padded for.
+    speakers: LongTensor [B] speaker ids (a static input like text); None for a single-speaker dataset.
     """
 
     ids: list[str]
@@ -69,6 +72,7 @@ class Batch:
     mel_lengths: torch.Tensor
     gate_target: torch.Tensor
     r: int
+    speakers: torch.Tensor | None = None
 
     @property
     def size(self) -> int:
@@ -94,6 +98,7 @@ class Batch:
             mels=self.mels.to(device, non_blocking=non_blocking),
             mel_lengths=self.mel_lengths.to(device, non_blocking=non_blocking),
             gate_target=self.gate_target.to(device, non_blocking=non_blocking),
+            speakers=None if self.speakers is None else self.speakers.to(device, non_blocking=non_blocking),
         )
 
     def pin_memory(self) -> Batch:
@@ -105,6 +110,7 @@ class Batch:
             mels=self.mels.pin_memory(),
             mel_lengths=self.mel_lengths.pin_memory(),
             gate_target=self.gate_target.pin_memory(),
+            speakers=None if self.speakers is None else self.speakers.pin_memory(),
         )
 
     def select(self, index: slice | list[int]) -> Batch:
@@ -131,4 +137,5 @@ class Batch:
             mel_lengths=mel_lengths,
             gate_target=self.gate_target[idx.to(self.gate_target.device), :t_pad],
             r=self.r,
+            speakers=None if self.speakers is None else self.speakers[idx.to(self.speakers.device)],
         )

@@ -53,7 +53,20 @@ class TextMelCollate:
             mel_lengths=mel_lengths,
             gate_target=gate,
             r=self.r,
+            speakers=self._speakers(items),
         )
+
+    def _speakers(self, items: list[Utterance]) -> torch.Tensor | None:
+        """Speaker ids [B] in batch order, None when no item has one; a mix is an error naming an item."""
+        missing = [u.id for u in items if u.speaker is None]
+        if len(missing) == len(items):
+            return None
+        if missing:
+            raise ValueError(
+                f"TextMelCollate(r={self.r}): item {missing[0]!r} has no speaker but others do: "
+                "a batch is all multi-speaker or all single-speaker"
+            )
+        return torch.tensor([u.speaker for u in items], dtype=torch.long)
 
     def _check_items(self, items: list[Utterance]) -> int:
         """Validate shapes; return n_mels. Errors name the item, the tensor, its shape and r."""

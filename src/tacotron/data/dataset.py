@@ -33,6 +33,7 @@ class PreparedDataset(Dataset[Utterance]):
     order (for the graph step's text buckets); both come from the manifest, no mel is read.
     items: the manifest entries of this split (dicts, see docs/ARCHITECTURE.md).
     symbols: the SymbolTable the ids were made with; config: the Config used for preparation.
+    speakers: speaker names in id order (speakers.json); [] for a single-speaker dataset.
     """
 
     def __init__(self, dataset_dir: str | Path, split: Literal["train", "val"] = "train") -> None:
@@ -51,6 +52,8 @@ class PreparedDataset(Dataset[Utterance]):
         self.symbols = SymbolTable.from_dict(
             json.loads((self.root / "symbols.json").read_text(encoding="utf-8"))
         )
+        self.speakers: list[str] = _read_speakers(self.root)
+        self._speaker_ids = {name: i for i, name in enumerate(self.speakers)}
         self.items: list[dict[str, Any]] = [e for e in _read_manifest(self.root) if e["split"] == split]
         self.lengths: list[int] = [int(e["frames"]) for e in self.items]
         self.text_lengths: list[int] = [len(e["ids"]) for e in self.items]
@@ -80,7 +83,20 @@ class PreparedDataset(Dataset[Utterance]):
             id=entry["id"],
             text_ids=torch.tensor(entry["ids"], dtype=torch.long),
             mel=torch.from_numpy(mel.astype(np.float32, copy=False)),
+            speaker=self._speaker_id(entry),
         )
+
+    def _speaker_id(self, entry: dict[str, Any]) -> int | None:
+        """The entry's speaker as an id of `speakers`; None for a single-speaker dataset."""
+        if not self.speakers:
+            return None
+        name = entry.get("speaker")
+        if name not in self._speaker_ids:
+            raise DamagedManifestError(
+                f"{self.root}: item {entry['id']!r} has speaker {name!r}, not one of speakers.json "
+                f"({', '.join(self.speakers)}); re-run `tacotron prepare` on the corpus"
+            )
+        return self._speaker_ids[name]
 
     def mean_mel(self, max_items: int = 256) -> torch.Tensor:
         """Per-band mean log-mel [n_mels] over the first `max_items` items (all frames of each).
@@ -104,6 +120,19 @@ class PreparedDataset(Dataset[Utterance]):
 
 class DamagedManifestError(ValueError):
     """manifest.jsonl does not parse (a truncated or edited file); the message names the line and the fix."""
+
+
+def _read_speakers(root: Path) -> list[str]:
+    """speakers.json: a JSON list of names (their index is the speaker id); [] when absent."""
+    path = root / "speakers.json"
+    if not path.is_file():
+        return []
+    names = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise DamagedManifestError(
+            f"{path}: expected a JSON list of speaker names; re-run `tacotron prepare`"
+        )
+    return names
 
 
 def _read_manifest(root: Path) -> list[dict[str, Any]]:

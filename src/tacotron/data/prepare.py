@@ -39,7 +39,7 @@ from tacotron.data.prepare_item import (
     source_fingerprint,
 )
 from tacotron.data.report import PrepareReport, atomic_write, write_report_md
-from tacotron.data.sources import SourceItem, read_filelist, read_ljspeech, unsafe_id_reason
+from tacotron.data.sources import SourceItem, read_corpus, unsafe_id_reason
 
 logger = logging.getLogger(__name__)
 
@@ -56,17 +56,19 @@ def prepare_dataset(
     workers: int | None = None,
     progress: bool = False,
     filelist: str | Path | None = None,
+    fmt: str = "auto",
 ) -> PrepareReport:
     """Validate, trim and featurise every item of `source_dir` into `out_dir`.
 
-    `source_dir` is LJSpeech-style (metadata.csv + wavs/) unless `filelist` (lines `path|text`,
-    paths relative to `source_dir`) is given. `workers` defaults to cfg.data.workers; <= 1 runs
-    in this process. A report with `kept == 0` is returned, not raised: the caller decides.
+    The description is `filelist` (paths relative to `source_dir`) or `source_dir/metadata.csv`,
+    read in format `fmt` (`tacotron.data.sources.FORMATS`; `auto` refuses ambiguous layouts with
+    CorpusFormatError). `workers` defaults to cfg.data.workers; <= 1 runs in this process.
+    A report with `kept == 0` is returned, not raised: the caller decides.
     """
     from tacotron.audio.mel import mel_basis
 
     source, out = Path(source_dir), Path(out_dir)
-    items = read_filelist(Path(filelist), source) if filelist else read_ljspeech(source)
+    items = read_corpus(source, Path(filelist) if filelist else None, fmt)
     (out / "mels").mkdir(parents=True, exist_ok=True)
     previous = _previous_results(out)
     todo, reused, recomputed = _split_cached(items, previous, cfg, out)
@@ -74,6 +76,7 @@ def prepare_dataset(
     fresh = _run([items[i] for i in todo], cfg, basis, out / "mels", workers or cfg.data.workers, progress)
     by_index = {**reused, **dict(zip(todo, fresh, strict=True))}
     results = [by_index[i] for i in range(len(items))]
+    _record_speakers(items, results)
     report = _write_outputs(
         out, cfg, basis, results, processed=len(fresh), reused=len(reused), recomputed=recomputed
     )
@@ -88,6 +91,21 @@ def prepare_dataset(
         out, report.kept, report.train, report.val, len(report.skipped), report.processed, report.reused,
     )  # fmt: skip
     return report
+
+
+def _record_speakers(items: list[SourceItem], results: list[ItemResult]) -> None:
+    """Each kept entry's "speaker" from this run's description (reused entries too: it is not a feature)."""
+    for item, result in zip(items, results, strict=True):
+        if result.entry is None:
+            continue
+        result.entry.pop("speaker", None)
+        if item.speaker:
+            result.entry["speaker"] = item.speaker
+
+
+def speaker_table(entries: list[dict]) -> list[str]:
+    """Speaker names in id order (sorted, so the ids depend only on the names); [] when single-speaker."""
+    return sorted({e["speaker"] for e in entries if e.get("speaker")})
 
 
 def _previous_results(out: Path) -> dict[str, ItemResult]:
@@ -274,6 +292,7 @@ def _write_outputs(
     atomic_write(out / "config.yaml", cfg.to_yaml().encode("utf-8"))
     symbols = TextFrontend(cfg.text).symbols.to_dict()
     atomic_write(out / "symbols.json", json.dumps(symbols, ensure_ascii=False, indent=1).encode("utf-8"))
+    _write_speakers(out, kept)
     buffer = io.BytesIO()
     np.save(buffer, basis.astype(np.float32))
     atomic_write(out / "mel_basis.npy", buffer.getvalue())
@@ -288,6 +307,17 @@ def _write_outputs(
     )
     write_report_md(out / "report.md", report)
     return report
+
+
+def _write_speakers(out: Path, kept: list[dict]) -> None:
+    """speakers.json (names in id order) for a multi-speaker corpus; removed for a single-speaker one."""
+    speakers = speaker_table(kept)
+    if speakers:
+        atomic_write(
+            out / "speakers.json", json.dumps(speakers, ensure_ascii=False, indent=1).encode("utf-8")
+        )
+    else:
+        (out / "speakers.json").unlink(missing_ok=True)
 
 
 def _build_report(

@@ -1,4 +1,10 @@
-"""Reading a corpus description (LJSpeech `metadata.csv` or a `path|text` filelist) into items.
+"""Reading a corpus description (LJSpeech `metadata.csv` or a filelist) into items, in a named format.
+
+Formats (`FORMATS`): `ljspeech` (`id|text|normalized` or `id|text`, audio in `wavs/<id>.wav`),
+`id-speaker-text` (`id|speaker|text`, audio in `wavs/<id>.wav`), `path-text-speaker`
+(`path|text|speaker`, Mellotron/Flowtron filelists), `path-text` (`path|text`). `auto` accepts only
+layouts that cannot be misread: why: a `path|text|speaker` file read as `path|text` trains on the
+speaker id as the sentence, so an ambiguous 3-field file is refused with the formats that fit.
 
 Why a separate step: a malformed line must become a reported, skipped item with its line number,
 never an exception that aborts preparing 13,000 good ones. That includes a line that is not
@@ -12,8 +18,22 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+FORMATS = ("auto", "ljspeech", "id-speaker-text", "path-text-speaker", "path-text")
+LAYOUTS = {
+    "ljspeech": "id|text|normalized",
+    "id-speaker-text": "id|speaker|text",
+    "path-text-speaker": "path|text|speaker",
+    "path-text": "path|text",
+}
+DETECT_LINES = 50  # lines `auto` looks at
 MAX_ID_BYTES = 200  # leaves room for ".<hash>.npy" within the usual 255-byte file-name limit
 _SAFE_ID = re.compile(r"\w[\w.-]*")  # letters, digits, _ . - (Unicode letters too); no leading dot
+_ID_LIKE = re.compile(r"[\w-]{1,32}")  # one short token without spaces or punctuation: "3", "p225", "spk_1"
+_AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus")
+
+
+class CorpusFormatError(ValueError):
+    """The description's layout is ambiguous or does not match the format asked for (one line, says what fits)."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +51,7 @@ class SourceItem:
     line: int
     error: str = ""
     detail: str = ""
+    speaker: str = ""  # "" for single-speaker formats
 
 
 def unsafe_id_reason(item_id: str) -> str:
@@ -51,57 +72,123 @@ def unsafe_id_reason(item_id: str) -> str:
     return ""
 
 
+def read_corpus(source_dir: Path, filelist: Path | None = None, fmt: str = "auto") -> list[SourceItem]:
+    """Items of `filelist` (or `source_dir/metadata.csv`) read in format `fmt` (one of FORMATS).
+
+    Audio is `source_dir/wavs/<id>.wav` for the id formats, the path (relative to `source_dir`
+    unless absolute) for the path formats. Raises CorpusFormatError when `auto` cannot tell.
+    """
+    if fmt not in FORMATS:
+        raise CorpusFormatError(f"unknown corpus format {fmt!r}; use one of: {', '.join(FORMATS)}")
+    description = Path(filelist) if filelist else source_dir / "metadata.csv"
+    if not description.is_file():
+        raise FileNotFoundError(
+            f"filelist not found: {description}"
+            if filelist
+            else f"{source_dir} has no metadata.csv (LJSpeech layout); pass a filelist with --filelist"
+        )
+    lines = _lines(description)
+    if fmt == "auto":
+        fmt = detect_format([line for _, line, problem in lines if not problem], filelist is not None)
+    items = [_parse(description, source_dir, fmt, number, line, problem) for number, line, problem in lines]
+    return _mark_duplicates(items)
+
+
 def read_ljspeech(source_dir: Path) -> list[SourceItem]:
     """`metadata.csv` lines `id|text|normalized` with audio in `wavs/<id>.wav`.
 
     The normalized (third) column is used when present and non-empty, as in LJSpeech recipes;
     otherwise the raw text; the text frontend expands numbers either way.
     """
-    meta = source_dir / "metadata.csv"
-    if not meta.is_file():
-        raise FileNotFoundError(
-            f"{source_dir} has no metadata.csv (LJSpeech layout); pass a `path|text` filelist instead"
-        )
-    items = []
-    for number, line, problem in _lines(meta):
-        if problem:
-            items.append(_bad_line(meta, number, "undecodable_line", problem))
-            continue
-        fields = line.split("|")
-        if len(fields) < 2 or not fields[0].strip():
-            items.append(_malformed(meta, number, line, "expected id|text|normalized"))
-            continue
-        item_id = fields[0].strip()
-        text = fields[2] if len(fields) > 2 and fields[2].strip() else fields[1]
-        unsafe = unsafe_id_reason(item_id)
-        if unsafe:
-            items.append(_unsafe(meta, number, unsafe))
-            continue
-        items.append(SourceItem(item_id, source_dir / "wavs" / f"{item_id}.wav", text.strip(), number))
-    return _mark_duplicates(items)
+    return read_corpus(source_dir, None, "ljspeech")
 
 
 def read_filelist(filelist: Path, source_dir: Path) -> list[SourceItem]:
     """Lines `path|text`; relative paths are resolved against `source_dir`. The id is the file stem."""
-    if not filelist.is_file():
-        raise FileNotFoundError(f"filelist not found: {filelist}")
-    items = []
-    for number, line, problem in _lines(filelist):
-        if problem:
-            items.append(_bad_line(filelist, number, "undecodable_line", problem))
-            continue
-        fields = line.split("|")
-        if len(fields) < 2 or not fields[0].strip():
-            items.append(_malformed(filelist, number, line, "expected path|text"))
-            continue
-        path = Path(fields[0].strip())
+    return read_corpus(source_dir, filelist, "path-text")
+
+
+def detect_format(lines: list[str], is_filelist: bool) -> str:
+    """The one format the first DETECT_LINES lines can only mean, else CorpusFormatError naming those that fit.
+
+    2 fields: `path-text` for a filelist or path-like first fields, else `ljspeech` (`id|text`).
+    3 fields: `ljspeech` only when no text field looks like an id (a speaker column: "3", "p225");
+    anything else is ambiguous and must be named with --format.
+    """
+    sample = [f for f in (line.split("|") for line in lines[:DETECT_LINES]) if len(f) > 1]  # 1: malformed
+    counts = sorted({len(f) for f in sample})
+    if not sample:
+        return "path-text" if is_filelist else "ljspeech"
+    if counts == [2]:
+        return "path-text" if is_filelist or any(_path_like(f[0]) for f in sample) else "ljspeech"
+    three = [f for f in sample if len(f) == 3]
+    if counts in ([3], [2, 3]) and _plainly_ljspeech(three):
+        return "ljspeech"
+    fits = _formats_that_fit(three) if counts in ([3], [2, 3]) else []
+    shape = "/".join(map(str, counts))
+    if not fits:
+        raise CorpusFormatError(
+            f"{shape} fields per line: no known format fits ({_known_layouts()}); pass --format"
+        )
+    named = " or ".join(f"{name} ({LAYOUTS[name]})" for name in fits)
+    raise CorpusFormatError(f"{shape} fields per line: could be {named}; pass --format")
+
+
+def _plainly_ljspeech(rows: list[list[str]]) -> bool:
+    """Every non-empty text field a sentence rather than an id-like token (which may be a speaker column)."""
+    texts = [x for f in rows for x in f[1:] if x.strip()]
+    return bool(texts) and not any(_id_like(x) for x in texts)
+
+
+def _formats_that_fit(rows: list[list[str]]) -> list[str]:
+    """3-field formats each of whose columns is plausible on every row (for the refusal message)."""
+    fits = []
+    if all(not _path_like(f[0]) for f in rows):
+        fits.append("ljspeech")
+        if all(_id_like(f[1]) for f in rows):
+            fits.append("id-speaker-text")
+    if all(_id_like(f[2]) for f in rows):
+        fits.append("path-text-speaker")
+    return fits
+
+
+def _known_layouts() -> str:
+    return ", ".join(f"{name} ({layout})" for name, layout in LAYOUTS.items())
+
+
+def _id_like(field: str) -> bool:
+    return bool(_ID_LIKE.fullmatch(field.strip()))
+
+
+def _path_like(field: str) -> bool:
+    field = field.strip()
+    return "/" in field or "\\" in field or field.lower().endswith(_AUDIO_SUFFIXES)
+
+
+def _parse(description: Path, source_dir: Path, fmt: str, number: int, line: str, problem: str) -> SourceItem:
+    """One line in format `fmt`: an item, or a bad item saying what the line should look like."""
+    if problem:
+        return _bad_line(description, number, "undecodable_line", problem)
+    fields = [f.strip() for f in line.split("|")]
+    expected = {"ljspeech": (2, 3), "path-text": (2,)}.get(fmt, (3,))
+    if len(fields) not in expected or not fields[0]:
+        return _malformed(description, number, line, f"expected {LAYOUTS[fmt]} (--format {fmt})")
+    if fmt == "ljspeech":
+        item_id, speaker, text = fields[0], "", fields[2] if len(fields) > 2 and fields[2] else fields[1]
+    elif fmt == "id-speaker-text":
+        item_id, speaker, text = fields
+    else:
+        path = Path(fields[0])
         path = path if path.is_absolute() else source_dir / path
-        unsafe = unsafe_id_reason(path.stem)
-        if unsafe:
-            items.append(_unsafe(filelist, number, unsafe))
-            continue
-        items.append(SourceItem(path.stem, path, fields[-1].strip(), number))
-    return _mark_duplicates(items)
+        item_id, speaker, text = path.stem, fields[2] if fmt == "path-text-speaker" else "", fields[1]
+    if fmt in ("ljspeech", "id-speaker-text"):
+        path = source_dir / "wavs" / f"{item_id}.wav"
+    unsafe = unsafe_id_reason(item_id)
+    if unsafe:
+        return _unsafe(description, number, unsafe)
+    if fmt in ("id-speaker-text", "path-text-speaker") and not speaker:
+        return _malformed(description, number, line, f"expected {LAYOUTS[fmt]} with a speaker")
+    return SourceItem(item_id, path, text, number, speaker=speaker)
 
 
 def _lines(path: Path) -> list[tuple[int, str, str]]:
@@ -148,6 +235,7 @@ def _mark_duplicates(items: list[SourceItem]) -> list[SourceItem]:
                 line=item.line,
                 error="duplicate_id",
                 detail=f"id {item.id!r} already used on line {seen[item.id]}",
+                speaker=item.speaker,
             )
         elif not item.error:
             seen[item.id] = item.line

@@ -59,6 +59,10 @@ class DecodingError(ValueError):
     """Fast (CUDA-graph) decoding was asked for on a device that cannot run it."""
 
 
+class UnknownSpeakerError(ValueError):
+    """The speaker asked for is not in the checkpoint's speaker table (the message lists the known ones)."""
+
+
 @dataclass
 class SynthesisResult:
     """One synthesised text. `mel` [n_mels, frames] natural-log; `alignment` [decoder steps, symbols]."""
@@ -177,6 +181,7 @@ class Synthesizer:
         fast: bool | None = None,
         max_graphs: int = 32,
         graphed: GraphedInference | None = None,
+        speakers: list[str] | tuple[str, ...] = (),
     ):
         self.model = model.eval().to(device)
         self.r = model.check_r(r)  # frames per decoder step: the checkpoint's "r"
@@ -186,6 +191,7 @@ class Synthesizer:
         self.device = device
         self.checkpoint = checkpoint
         self.step = step
+        self.speakers = list(speakers)  # names in id order (the checkpoint's "speakers"); [] = one speaker
         self.fast = graphed is not None or resolve_fast(fast, device)
         self.max_graphs = max_graphs
         self.graphed = graphed
@@ -240,8 +246,9 @@ class Synthesizer:
             vocoder,
         )
         return cls(
-            model, cfg, frontend, voc, torch_device, checkpoint=path, step=ckpt.get("step"), r=r, fast=fast
-        )
+            model, cfg, frontend, voc, torch_device, checkpoint=path, step=ckpt.get("step"), r=r, fast=fast,
+            speakers=ckpt.get("speakers", []),
+        )  # fmt: skip
 
     def max_piece_symbols(self, max_decoder_steps: int | None = None) -> int:
         """The most symbols (EOS included) one decoder call is given (`piece_symbol_budget`)."""
@@ -278,6 +285,7 @@ class Synthesizer:
         style_weights: torch.Tensor | None = None,
         split: bool = False,
         pause_seconds: float = PAUSE_SECONDS,
+        speaker: str | None = None,
     ) -> list[SynthesisResult]:
         """One result per text, in the order given. Raises on empty or unknown-character text, naming it.
 
@@ -285,7 +293,9 @@ class Synthesizer:
         joined with `pause_seconds` of silence; such a result lists `pieces` and `stop_reasons`.
         GST models: one style for every text, from a reference mel [n_mels, T] or token weights
         [n_tokens] (see `tacotron.infer.style`); neither = uniform token weights.
+        speaker: a name of `speakers` (multi-speaker models; None = the first); UnknownSpeakerError otherwise.
         """
+        speaker_ids = self.speaker_ids(speaker)
         if split:
             groups = [self.split(text, max_decoder_steps) for text in texts]
             flat = self.synthesize(
@@ -296,6 +306,7 @@ class Synthesizer:
                 max_decoder_steps=max_decoder_steps,
                 style_mel=style_mel,
                 style_weights=style_weights,
+                speaker=speaker,
             )
             joined, start = [], 0
             for text, group in zip(texts, groups, strict=True):
@@ -304,6 +315,8 @@ class Synthesizer:
             return joined
         style = {"style_mel": style_mel, "style_weights": style_weights}
         style = {k: v.to(self.device) for k, v in style.items() if v is not None}
+        if speaker_ids is not None:
+            style["speakers"] = speaker_ids.to(self.device)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         encoded = [self.frontend.encode(text) for text in texts]
@@ -326,6 +339,24 @@ class Synthesizer:
             ):
                 results[index] = result
         return [r for r in results if r is not None]
+
+    def speaker_ids(self, speaker: str | None) -> torch.Tensor | None:
+        """The model's speaker input for `speaker` ([1] id), None for a single-speaker model.
+
+        Why the first speaker by default: callers that know nothing of speakers (eval, the service)
+        still get speech from a multi-speaker model, in one consistent voice.
+        """
+        if not self.speakers:
+            if speaker is not None:
+                raise UnknownSpeakerError(f"speaker {speaker!r} given but this model has a single speaker")
+            return None
+        if speaker is None:
+            speaker = self.speakers[0]
+        if speaker not in self.speakers:
+            raise UnknownSpeakerError(
+                f"unknown speaker {speaker!r}; this model knows: {', '.join(self.speakers)}"
+            )
+        return torch.tensor([self.speakers.index(speaker)], dtype=torch.long)
 
     def _join(self, text: str, parts: list[SynthesisResult], pause_seconds: float) -> SynthesisResult:
         """The pieces of one text as one result: audio and mel with a pause between pieces (silent mel
@@ -464,6 +495,7 @@ def input_errors() -> tuple[type[Exception], ...]:
         CheckpointError,
         CheckpointMismatchError,
         DecodingError,
+        UnknownSpeakerError,
         HifiGanConfigError,
         UnknownCharactersError,
         EmptyTextError,

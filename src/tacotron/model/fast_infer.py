@@ -119,6 +119,7 @@ class GraphedInference:
         style_mel: torch.Tensor | None = None,
         style_mel_lengths: torch.Tensor | None = None,
         style_weights: torch.Tensor | None = None,
+        speakers: torch.Tensor | None = None,
     ) -> InferenceOutput:
         model = self.model
         r = model.check_r(r)
@@ -131,6 +132,7 @@ class GraphedInference:
             "style_mel": style_mel,
             "style_mel_lengths": style_mel_lengths,
             "style_weights": style_weights,
+            "speakers": speakers,  # joins the memory here, so the captured decoder is speaker-agnostic
         }
         with self._autocast():
             mem = model.inference_memory(text, text_lengths, **style)

@@ -24,6 +24,7 @@ from tacotron.model.encoder import Encoder
 from tacotron.model.gst import GlobalStyleTokens
 from tacotron.model.inference import decoding_for, stop_reason_names
 from tacotron.model.postnet import Postnet
+from tacotron.model.speakers import SpeakerEmbedding
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,7 @@ class Tacotron2(nn.Module):
         stop_check_every: int = 8,
         gst: GlobalStyleTokens | None = None,
         coarse_decoder: Decoder | None = None,
+        speaker_embedding: SpeakerEmbedding | None = None,
     ):
         super().__init__()
         self.encoder = encoder
@@ -104,6 +106,8 @@ class Tacotron2(nn.Module):
             self.gst = gst
         if coarse_decoder is not None:
             self.coarse_decoder = coarse_decoder
+        if speaker_embedding is not None:
+            self.speaker_embedding = speaker_embedding
         self.n_mels = n_mels
         self.max_frames_per_step = decoder.max_frames_per_step
         self.prenet_dropout_at_inference = prenet_dropout_at_inference
@@ -126,16 +130,18 @@ class Tacotron2(nn.Module):
         mel_lengths: torch.Tensor,
         *,
         r: int,
+        speakers: torch.Tensor | None = None,
     ) -> Tacotron2Output:
         """Teacher forcing. text [B, L] long, text_lengths [B], mels [B, n_mels, T] with T % r == 0,
         mel_lengths [B] (real frames; the postnet masks the rest); r: frames per decoder step (pass
-        `batch.r`: the collate padded the mels for it)."""
+        `batch.r`: the collate padded the mels for it); speakers LongTensor [B] (`batch.speakers`),
+        required by a multi-speaker model and refused by a single-speaker one."""
         r = self.check_r(r)
         self._check_forward_inputs(text, text_lengths, mels, mel_lengths, r)
         style = None
         if self.has_gst:  # standard GST training: the target mel is its own style reference
             style = self.gst.weights_from_reference(mels, mel_lengths)
-        memory = self._condition_memory(self.encoder(text, text_lengths), text_lengths, style)
+        memory = self._condition_memory(self.encoder(text, text_lengths), text_lengths, style, speakers)
         text_mask = lengths_to_mask(text_lengths, text.size(1))
         prenet_dropout = self.training or self.prenet_dropout_at_inference
         mel, gate, alignments = self.decoder(memory, text_mask, mels, r, prenet_dropout=prenet_dropout)
@@ -157,18 +163,28 @@ class Tacotron2(nn.Module):
         return "coarse_decoder" in self._modules
 
     @property
+    def n_speakers(self) -> int:
+        """Rows of the speaker embedding; 0 for a single-speaker model."""
+        return self.speaker_embedding.n_speakers if "speaker_embedding" in self._modules else 0
+
+    @property
     def ddc_r(self) -> int:
         """The coarse decoder's reduction factor (0 without DDC)."""
         return self.coarse_decoder.max_frames_per_step if self.has_ddc else 0
 
     def _condition_memory(
-        self, memory: torch.Tensor, text_lengths: torch.Tensor, style_weights: torch.Tensor | None
+        self,
+        memory: torch.Tensor,
+        text_lengths: torch.Tensor,
+        style_weights: torch.Tensor | None,
+        speakers: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The one place where style joins the encoder outputs, for `forward` and `infer` alike.
+        """The one place where speaker and style join the encoder outputs, for `forward` and `infer` alike.
 
         style_weights: token weights [B, heads, n_tokens] or [B, n_tokens]; None = uniform (GST models)
-        or nothing to add (models without GST).
+        or nothing to add (models without GST). speakers: ids [B] or one id (multi-speaker models only).
         """
+        memory = self._add_speaker(memory, text_lengths, speakers)
         if not self.has_gst:
             if style_weights is not None:
                 raise ValueError("style weights were given but this model has no GST (model.gst is false)")
@@ -177,6 +193,19 @@ class Tacotron2(nn.Module):
             style_weights = self.gst.uniform_weights(memory.size(0), memory)
         embedding = self.gst.embedding_from_weights(style_weights)
         return self.gst.condition(memory, text_lengths, embedding)
+
+    def _add_speaker(
+        self, memory: torch.Tensor, text_lengths: torch.Tensor, speakers: torch.Tensor | None
+    ) -> torch.Tensor:
+        """memory plus the speaker's embedding at real positions; unchanged for a single-speaker model."""
+        if not self.n_speakers:
+            if speakers is not None:
+                raise ValueError("speakers were given but this model has one speaker (model.n_speakers is 0)")
+            return memory
+        if speakers is None:
+            raise ValueError(f"this model has {self.n_speakers} speakers: pass speakers (ids [B])")
+        speakers = self.speaker_embedding.check(speakers.to(memory.device), memory.size(0))
+        return GlobalStyleTokens.condition(memory, text_lengths, self.speaker_embedding(speakers))
 
     def _check_forward_inputs(
         self,
@@ -219,6 +248,7 @@ class Tacotron2(nn.Module):
         style_mel: torch.Tensor | None = None,
         style_mel_lengths: torch.Tensor | None = None,
         style_weights: torch.Tensor | None = None,
+        speakers: torch.Tensor | None = None,
     ) -> InferenceOutput:
         """Batched synthesis; call `model.eval()` first (BatchNorm batch statistics would mix items).
 
@@ -229,6 +259,7 @@ class Tacotron2(nn.Module):
         Style (GST models only; at most one of): `style_mel` [n_mels, T] or [B or 1, n_mels, T] reference
         mel (real lengths `style_mel_lengths`, default all frames), or `style_weights` token weights
         [n_tokens], [B or 1, n_tokens] or [B or 1, heads, n_tokens]; neither = uniform token weights.
+        speakers: ids [B] or one id, for a multi-speaker model (model.n_speakers > 0) only.
         """
         r = self.check_r(r)
         if self.training:
@@ -244,6 +275,7 @@ class Tacotron2(nn.Module):
             style_mel=style_mel,
             style_mel_lengths=style_mel_lengths,
             style_weights=style_weights,
+            speakers=speakers,
         )
         decoding = decoding_for(
             self, r, gate_threshold=gate_threshold, dropout_active=prenet_dropout, generator=generator
@@ -262,6 +294,7 @@ class Tacotron2(nn.Module):
         style_mel: torch.Tensor | None = None,
         style_mel_lengths: torch.Tensor | None = None,
         style_weights: torch.Tensor | None = None,
+        speakers: torch.Tensor | None = None,
     ) -> EncoderMemory:
         """What every inference path attends over: input checks, style (GST), encoder, conditioning and
         the attention's memory projection. `infer` and `GraphedInference` both call this, so a feature
@@ -272,7 +305,7 @@ class Tacotron2(nn.Module):
                 f"got {tuple(text.shape)} and {tuple(text_lengths.shape)}"
             )
         style = self._inference_style(text.size(0), style_mel, style_mel_lengths, style_weights)
-        memory = self._condition_memory(self.encoder(text, text_lengths), text_lengths, style)
+        memory = self._condition_memory(self.encoder(text, text_lengths), text_lengths, style, speakers)
         return self.decoder.prepare_memory(memory, lengths_to_mask(text_lengths, text.size(1)))
 
     def inference_max_steps(self, max_decoder_steps: int | None) -> int:
@@ -356,6 +389,11 @@ def build_model(cfg: ModelConfig, n_symbols: int, n_mels: int) -> Tacotron2:
         stop_at_end_of_text=cfg.stop_at_end_of_text,
         gst=_build_gst(cfg, n_mels) if cfg.gst else None,
         coarse_decoder=_build_decoder(cfg, n_mels, cfg.ddc_r) if cfg.ddc else None,
+        speaker_embedding=(
+            SpeakerEmbedding(cfg.n_speakers, cfg.speaker_embedding_dim, cfg.encoder_embedding_dim)
+            if cfg.n_speakers
+            else None
+        ),
     )
 
 

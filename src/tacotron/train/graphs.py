@@ -188,7 +188,9 @@ def step_losses(
     # and saves re-casting (and saving for backward) every LSTM weight at every decoder step.
     device_type = batch.text.device.type
     with torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-        out = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=batch.r)
+        out = model(
+            batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=batch.r, speakers=batch.speakers
+        )
     terms = loss_fn.terms(out, batch, inputs.norm(batch.size))
     total = weighted_total(terms, inputs.weights())
     return total, {"loss": total, **terms}, out
@@ -213,6 +215,12 @@ class _Captured:
 
 
 BATCH_FIELDS = ("text", "text_lengths", "mels", "mel_lengths", "gate_target")
+
+
+def static_fields(batch: Batch) -> tuple[str, ...]:
+    """The batch tensors a graph copies in before replay: BATCH_FIELDS, plus `speakers` (a static input
+    like text) for a multi-speaker batch."""
+    return BATCH_FIELDS if batch.speakers is None else (*BATCH_FIELDS, "speakers")
 
 
 class GraphedTrainStep:
@@ -263,8 +271,12 @@ class GraphedTrainStep:
             )
 
     def key(self, batch: Batch, weights: Mapping[str, float]) -> tuple:
-        """(B, L, T, r, active terms): what a captured graph is specific to (the model runs with the batch's r)."""
-        return (batch.size, batch.text.size(1), batch.mels.size(2), batch.r, active_terms(weights))
+        """(B, L, T, r, active terms, has speakers): what a captured graph is specific to (the model runs
+        with the batch's r)."""
+        return (
+            batch.size, batch.text.size(1), batch.mels.size(2), batch.r, active_terms(weights),
+            batch.speakers is not None,
+        )  # fmt: skip
 
     def __call__(
         self,
@@ -295,13 +307,13 @@ class GraphedTrainStep:
         return captured.losses, captured.output
 
     def _load(self, captured: _Captured, batch: Batch, norm: LossNorm, weights: Mapping[str, float]) -> None:
-        for name in BATCH_FIELDS:
+        for name in static_fields(captured.batch):
             getattr(captured.batch, name).copy_(getattr(batch, name), non_blocking=True)
         captured.inputs.load(norm, weights)
 
     def _capture(self, batch: Batch, norm: LossNorm, weights: Mapping[str, float]) -> _Captured:
         static = batch.to(self.device)
-        static = replace(static, **{n: getattr(static, n).clone() for n in BATCH_FIELDS})
+        static = replace(static, **{n: getattr(static, n).clone() for n in static_fields(static)})
         inputs = LossInputs.allocate(weights, self.device)
         if not self.capture:
             captured = _Captured(None, static, inputs, {}, None)  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +55,12 @@ class RunParts:
 
 @dataclass
 class RunIdentity:
-    """What must match for a checkpoint to continue this run: model config and symbol table."""
+    """What must match for a checkpoint to continue this run: model config, symbol and speaker tables."""
 
     config: dict[str, Any]  # Config.to_dict()
     symbols: dict[str, Any]  # SymbolTable.to_dict()
     world_size: int
+    speakers: list[str] = field(default_factory=list)  # names in id order; [] = single-speaker
 
 
 class CheckpointKeeper:
@@ -160,6 +161,7 @@ class CheckpointKeeper:
             "rng": capture_rng_state(),
             "config": run.config,
             "symbols": run.symbols,
+            "speakers": run.speakers,
             "steering": {"guided_attn_weight": parts.steering.guided_attn_weight},
             "world_size": run.world_size,
         }
@@ -223,7 +225,10 @@ class CheckpointKeeper:
 
     @staticmethod
     def _check_same_run(ckpt: dict[str, Any], path: Path, run: RunIdentity) -> None:
-        saved, now = ckpt["config"]["model"], run.config["model"]
+        from tacotron.config import Config
+
+        # keys added since the checkpoint was written read as their defaults (e.g. n_speakers: 0)
+        saved, now = Config.from_dict(ckpt["config"]).to_dict()["model"], run.config["model"]
         diff = {k: (saved.get(k), v) for k, v in now.items() if saved.get(k) != v}
         if diff:
             raise ValueError(
@@ -232,3 +237,7 @@ class CheckpointKeeper:
             )
         if ckpt["symbols"] != run.symbols:
             raise ValueError(f"{path}: the dataset's symbol table differs from the checkpoint's")
+        if ckpt.get("speakers", []) != run.speakers:
+            raise ValueError(
+                f"{path}: the dataset's speakers {run.speakers} differ from the checkpoint's {ckpt.get('speakers', [])}"
+            )

@@ -77,7 +77,14 @@ class EagerStep:
             sync = contextlib.nullcontext() if self.ddp is None or last else self.ddp.no_sync()
             with sync:
                 with self.precision.autocast():
-                    out = net(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=batch.r)
+                    out = net(
+                        batch.text,
+                        batch.text_lengths,
+                        batch.mels,
+                        batch.mel_lengths,
+                        r=batch.r,
+                        speakers=batch.speakers,
+                    )
                     losses = self.loss_fn(out, batch, step, norm, guided_attn_weight=guided_attn_weight)
                 # the loss is normalised by all ranks' counts and DDP averages: scale back to a sum
                 self.precision.scaler.scale(losses["loss"] * self.world_size).backward()

@@ -26,6 +26,7 @@ import tacotron.train.distributed as distributed
 from tacotron.config import Config
 from tacotron.losses import LossNorm
 from tacotron.model.checkpoint import STEP_PATTERN
+from tacotron.model.speakers import check_speaker_table
 from tacotron.train.callbacks import Callback, CallbackList, StepResult, UpdateInfo
 from tacotron.train.checkpoint import restore_rng_state
 from tacotron.train.keeper import CheckpointKeeper, RunIdentity, RunParts
@@ -159,6 +160,8 @@ class Trainer:
                 log.info("using the dataset's %s settings (%s/config.yaml)", section, self.dataset_dir)
             setattr(self.cfg, section, getattr(data_cfg, section))
         self.symbols = self.train_set.symbols.to_dict()
+        self.speakers = self.train_set.speakers
+        check_speaker_table(self.speakers, self.cfg.model.n_speakers, self.dataset_dir)
         self.cfg.validate()
         if self.is_main:
             self.cfg.save(self.run_dir / "config.yaml")
@@ -238,7 +241,7 @@ class Trainer:
             )
 
     def _identity(self) -> RunIdentity:
-        return RunIdentity(self.cfg.to_dict(), self.symbols, self.dist.world_size)
+        return RunIdentity(self.cfg.to_dict(), self.symbols, self.dist.world_size, list(self.speakers))
 
     def _setup_stream(self, resumed: dict[str, Any] | None) -> None:
         self.stage = self.schedule.at(self.step)

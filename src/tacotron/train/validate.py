@@ -45,7 +45,14 @@ def validation_losses(
     for host_batch in batches:
         batch = host_batch.to(device)
         with autocast():
-            out = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=batch.r)
+            out = model(
+                batch.text,
+                batch.text_lengths,
+                batch.mels,
+                batch.mel_lengths,
+                r=batch.r,
+                speakers=batch.speakers,
+            )
             losses = loss_fn(out, batch, step, norm)
         for name, value in losses.items():
             totals[name] = totals.get(name, 0.0) + value.detach().float()
@@ -78,7 +85,7 @@ def synthesize_samples(
     from tacotron.metrics.attention import attention_health
 
     batch = batch.to(device)
-    out = model.infer(batch.text, batch.text_lengths, r=batch.r, deterministic=True)
+    out = model.infer(batch.text, batch.text_lengths, r=batch.r, deterministic=True, speakers=batch.speakers)
     metrics = {
         f"val/infer/{k}": v
         for k, v in attention_health(
