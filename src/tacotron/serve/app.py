@@ -1,9 +1,10 @@
 """The FastAPI application: routes, request admission, timeouts and the lifespan of the batchers.
 
 Endpoints: `POST /api/tts` (WAV), `POST /api/tts/details` (JSON for the web page: base64 WAV, alignment
-PNG, timing), `GET /api/voices`, `GET /api/health`, `GET /` (the web page), `/openapi.json` and `/docs`.
-Status codes: 422 bad input (empty text, nothing to say, unknown characters, numbers beyond the
-expansion budget, any other text-frontend failure, wrong JSON or fields, unknown voice or language, speed
+PNG, timing, word timings), Coqui's `GET /api/tts?text=` and OpenAI's `POST /v1/audio/speech`
+(`compat`), `GET /api/voices`, `GET /api/health`, `GET /` (the web page), `/openapi.json` and `/docs`.
+Status codes: 400 unsupported OpenAI response_format, 422 bad input (empty text, nothing to say, unknown
+characters, numbers beyond the expansion budget, any other text-frontend failure, wrong JSON or fields, unknown voice or language, speed
 out of range, text too long) and text the voice could not finish (a piece cut at max_decoder_steps:
 no 200 for incomplete audio unless `allow_truncated`), 401 missing or wrong API key (when one is set),
 413 oversized body, 421 Host header not served (DNS-rebinding protection), 429 too many requests in
@@ -27,8 +28,10 @@ import numpy as np
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
+from tacotron.infer.timings import WordTime
 from tacotron.serve import media
 from tacotron.serve.batcher import Batcher
+from tacotron.serve.compat import add_compat_routes
 from tacotron.serve.errors import BodySizeLimit, install_error_handlers
 from tacotron.serve.schemas import (
     ErrorResponse,
@@ -38,6 +41,7 @@ from tacotron.serve.schemas import (
     TTSRequest,
     VoiceInfo,
     VoicesResponse,
+    WordTiming,
 )
 from tacotron.serve.security import ApiKeyCheck, HostCheck
 from tacotron.serve.sentences import split_sentences
@@ -59,6 +63,8 @@ class Rendered:
     alignment: np.ndarray
     stop_reasons: list[str]
     timing: Timing
+    words: list[WordTime] | None = None  # None: no exact symbol -> word mapping (see words_note)
+    words_note: str = ""
 
     @property
     def truncated(self) -> bool:
@@ -205,8 +211,11 @@ class TTSService:
         self, voice: Voice, sentences: list[str], results: list, speed: float, started: float
     ) -> Rendered:
         sample_rate = int(results[0].sample_rate)
-        wav = media.join_with_pauses([r.wav for r in results], sample_rate, self.settings.pause_seconds)
+        pause = self.settings.pause_seconds
+        wav = media.join_with_pauses([r.wav for r in results], sample_rate, pause)
         wav = media.change_speed(wav, speed)
+        starts = media.piece_starts([len(r.wav) for r in results], sample_rate, pause)
+        words, words_note = voice.word_timings(results, starts, speed)
         frames = sum(int(r.frames) for r in results)
         elapsed = time.monotonic() - started
         audio_seconds = len(wav) / sample_rate
@@ -218,7 +227,8 @@ class TTSService:
             real_time_factor=round(elapsed / max(audio_seconds, 1e-9), 4),
         )
         alignment = media.block_alignment([np.asarray(r.alignment) for r in results])
-        return Rendered(voice, sentences, wav, alignment, [r.stop_reason for r in results], timing)
+        reasons = [r.stop_reason for r in results]
+        return Rendered(voice, sentences, wav, alignment, reasons, timing, words, words_note)
 
 
 def _page() -> str:
@@ -258,6 +268,7 @@ def create_app(voices: list[Voice], settings: ServeSettings | None = None) -> Fa
     app.add_middleware(HostCheck, allowed_hosts=service.settings.allowed_hosts)  # outermost: runs first
     install_error_handlers(app)
     _add_routes(app, service)
+    add_compat_routes(app, service, _wav_headers)
     return app
 
 
@@ -335,7 +346,13 @@ def _add_routes(app: FastAPI, service: TTSService) -> None:
             timing=rendered.timing,
             wav_base64=base64.b64encode(wav).decode("ascii"),
             alignment_png_base64=base64.b64encode(png).decode("ascii"),
+            words=None if rendered.words is None else [_word(w) for w in rendered.words],
+            words_note=rendered.words_note,
         )
+
+
+def _word(timing: WordTime) -> WordTiming:
+    return WordTiming(word=timing.word, start=round(timing.start, 4), end=round(timing.end, 4))
 
 
 def _encode_details(rendered: Rendered) -> tuple[bytes, bytes]:
