@@ -160,5 +160,6 @@ def test_chunked_oversized_body_gets_413(client):
 
 
 def test_wrong_method_and_path_are_4xx(client):
-    assert client.get("/api/tts").status_code == 405
+    assert client.put("/api/tts").status_code == 405
+    assert client.get("/api/tts").status_code == 422  # Coqui-style GET without text
     assert client.get("/api/nothing").status_code == 404

@@ -70,3 +70,40 @@ def test_bad_input_shows_the_servers_message(page):
     page.wait_for_function("document.querySelector('#error').textContent.length > 0", timeout=10_000)
     error = page.inner_text("#error")
     assert error.startswith("422") and "日" in error
+
+
+@pytest.fixture(scope="module")
+def fake_page_url(tiny_synthesizer):
+    from tests.serve.fakes import FakeSynthesizer
+
+    with BackgroundServer(create_app([Voice("en", FakeSynthesizer(tiny_synthesizer.cfg))])) as url:
+        yield url
+
+
+def test_the_word_being_played_is_highlighted(fake_page_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(fake_page_url)
+            page.wait_for_function("document.querySelectorAll('#voice option').length > 0")
+            page.fill("#text", "Alpha beta gamma delta.")
+            page.click("#synthesize")
+            page.wait_for_selector("#result:not([hidden])", timeout=30_000)
+            assert page.inner_text("#words").split() == ["alpha", "beta", "gamma", "delta"]
+            page.wait_for_function("document.querySelector('#audio').readyState >= 1", timeout=10_000)
+            for index in (1, 3):  # seek into the middle of a word: exactly that word lights up
+                middle = page.evaluate(
+                    f"(() => {{ const s = document.querySelectorAll('#words span')[{index}];"
+                    " return (Number(s.dataset.start) + Number(s.dataset.end)) / 2; })()"
+                )
+                page.evaluate(f"document.querySelector('#audio').currentTime = {middle}")
+                page.wait_for_function(
+                    f"document.querySelectorAll('#words span')[{index}].classList.contains('spoken')",
+                    timeout=5_000,
+                )
+                assert page.evaluate("document.querySelectorAll('#words span.spoken').length") == 1
+        finally:
+            browser.close()

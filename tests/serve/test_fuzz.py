@@ -108,6 +108,12 @@ def test_fuzzed_requests_never_get_a_5xx(tiny_synthesizer, api_key):
                     "/api/tts/../voices",
                 ]
                 + ["/api/tts?text=hi", "/%00", "/api/" + "x" * 3000]
+                + [
+                    "/api/tts/stream",
+                    "/v1/audio/speech",
+                    "/api/tts?text=" + "9" * 400,
+                    "/api/tts?speaker_id=x",
+                ]
             )
             try:
                 response = client.request(method, path, content=content, headers=_headers(rng, content_type))

@@ -1,11 +1,13 @@
 """The FastAPI application: routes, request admission, timeouts and the lifespan of the batchers.
 
-Endpoints: `POST /api/tts` (WAV), `POST /api/tts/details` (JSON for the web page: base64 WAV, alignment
-PNG, timing), `GET /api/voices`, `GET /api/health`, `GET /` (the web page), `/openapi.json` and `/docs`.
-Status codes: 422 bad input (empty text, nothing to say, unknown characters, numbers beyond the
-expansion budget, any other text-frontend failure, wrong JSON or fields, unknown voice or language, speed
-out of range, text too long) and text the voice could not finish (a piece cut at max_decoder_steps:
-no 200 for incomplete audio unless `allow_truncated`), 401 missing or wrong API key (when one is set),
+Endpoints: `POST /api/tts` (WAV), `POST /api/tts/stream` (WAV sent piece by piece, `streaming`),
+`POST /api/tts/details` (JSON for the web page: base64 WAV, alignment PNG, timing, word timings), Coqui's
+`GET /api/tts?text=` and OpenAI's `POST /v1/audio/speech` (`compat`), `GET /api/voices`,
+`GET /api/health`, `GET /` (the web page), `/openapi.json` and `/docs`.
+Status codes: 400 unsupported OpenAI response_format, 422 bad input (empty text, nothing to say, unknown
+characters, numbers beyond the expansion budget, any other text-frontend failure, wrong JSON or fields,
+unknown voice or language, speed out of range, text too long) and text the voice could not finish (a
+piece cut at max_decoder_steps: no 200 for incomplete audio unless `allow_truncated`), 401 missing or wrong API key (when one is set),
 413 oversized body, 421 Host header not served (DNS-rebinding protection), 429 too many requests in
 flight from one client address, 499 client went away (its queued work is dropped), 503 too many requests
 in flight overall, 504 synthesis not done within the request timeout.
@@ -22,13 +24,16 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
+from tacotron.infer.timings import WordTime
 from tacotron.serve import media
 from tacotron.serve.batcher import Batcher
+from tacotron.serve.compat import add_compat_routes
 from tacotron.serve.errors import BodySizeLimit, install_error_handlers
 from tacotron.serve.schemas import (
     ErrorResponse,
@@ -38,10 +43,12 @@ from tacotron.serve.schemas import (
     TTSRequest,
     VoiceInfo,
     VoicesResponse,
+    WordTiming,
 )
 from tacotron.serve.security import ApiKeyCheck, HostCheck
 from tacotron.serve.sentences import split_sentences
 from tacotron.serve.settings import ServeSettings
+from tacotron.serve.streaming import STREAM_FORMAT, open_stream
 from tacotron.serve.voices import Voice
 
 logger = logging.getLogger(__name__)
@@ -59,6 +66,8 @@ class Rendered:
     alignment: np.ndarray
     stop_reasons: list[str]
     timing: Timing
+    words: list[WordTime] | None = None  # None: no exact symbol -> word mapping (see words_note)
+    words_note: str = ""
 
     @property
     def truncated(self) -> bool:
@@ -100,6 +109,11 @@ class Admission:
                 self.by_client[client] = left
             else:
                 del self.by_client[client]
+
+
+def client_of(http_request: Request | None) -> str:
+    """The client address that per-client admission counts by."""
+    return http_request.client.host if http_request is not None and http_request.client else "unknown"
 
 
 async def _client_gone(request: Request) -> None:
@@ -165,29 +179,31 @@ class TTSService:
         voice = self.pick_voice(request)
         sentences = self.sentences(request, voice)
         assert voice.batcher is not None, "voices get batchers in the app lifespan"
-        client = http_request.client.host if http_request is not None and http_request.client else "unknown"
-        with self.admission.slot(client):
+        with self.admission.slot(client_of(http_request)):
             started = time.monotonic()
             work = asyncio.ensure_future(voice.batcher.submit(sentences, request.seed))
-            waiters = {work}
-            if http_request is not None:
-                waiters.add(asyncio.ensure_future(_client_gone(http_request)))
-            try:
-                done, _ = await asyncio.wait(
-                    waiters, timeout=self.settings.request_timeout_s, return_when=asyncio.FIRST_COMPLETED
-                )
-            finally:
-                for task in waiters:  # cancelling `work` drops the request's jobs not yet started
-                    task.cancel()
-            if work not in done:
-                if done:
-                    raise HTTPException(499, "client closed the request; its queued work was dropped")
-                raise HTTPException(504, f"synthesis took longer than {self.settings.request_timeout_s} s")
-            results = work.result()
-            self._refuse_truncated(voice, sentences, results)
+            results = await self.wait_for(work, http_request, self.settings.request_timeout_s)
+            self.refuse_truncated(voice, sentences, results)
             return await asyncio.to_thread(self._render, voice, sentences, results, request.speed, started)
 
-    def _refuse_truncated(self, voice: Voice, sentences: list[str], results: list) -> None:
+    async def wait_for(self, work: asyncio.Future, http_request: Request | None, timeout_s: float) -> Any:
+        """`work`'s result, or 504 after `timeout_s`, or 499 when the client goes away first; either way
+        `work` is cancelled, which drops the request's jobs not yet started."""
+        waiters = {work}
+        if http_request is not None:
+            waiters.add(asyncio.ensure_future(_client_gone(http_request)))
+        try:
+            done, _ = await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waiters:
+                task.cancel()
+        if work not in done:
+            if done:
+                raise HTTPException(499, "client closed the request; its queued work was dropped")
+            raise HTTPException(504, f"synthesis took longer than {self.settings.request_timeout_s} s")
+        return work.result()
+
+    def refuse_truncated(self, voice: Voice, sentences: list[str], results: list) -> None:
         """422 when a piece was cut at max_decoder_steps (unless `allow_truncated`): no 200 for cut audio."""
         cut = [i for i, r in enumerate(results) if r.stop_reason == "max_steps"]
         if not cut or self.settings.allow_truncated:
@@ -205,8 +221,11 @@ class TTSService:
         self, voice: Voice, sentences: list[str], results: list, speed: float, started: float
     ) -> Rendered:
         sample_rate = int(results[0].sample_rate)
-        wav = media.join_with_pauses([r.wav for r in results], sample_rate, self.settings.pause_seconds)
+        pause = self.settings.pause_seconds
+        wav = media.join_with_pauses([r.wav for r in results], sample_rate, pause)
         wav = media.change_speed(wav, speed)
+        starts = media.piece_starts([len(r.wav) for r in results], sample_rate, pause)
+        words, words_note = voice.word_timings(results, starts, speed)
         frames = sum(int(r.frames) for r in results)
         elapsed = time.monotonic() - started
         audio_seconds = len(wav) / sample_rate
@@ -218,7 +237,8 @@ class TTSService:
             real_time_factor=round(elapsed / max(audio_seconds, 1e-9), 4),
         )
         alignment = media.block_alignment([np.asarray(r.alignment) for r in results])
-        return Rendered(voice, sentences, wav, alignment, [r.stop_reason for r in results], timing)
+        reasons = [r.stop_reason for r in results]
+        return Rendered(voice, sentences, wav, alignment, reasons, timing, words, words_note)
 
 
 def _page() -> str:
@@ -258,6 +278,8 @@ def create_app(voices: list[Voice], settings: ServeSettings | None = None) -> Fa
     app.add_middleware(HostCheck, allowed_hosts=service.settings.allowed_hosts)  # outermost: runs first
     install_error_handlers(app)
     _add_routes(app, service)
+    add_compat_routes(app, service, _wav_headers)
+    _add_stream_route(app, service)
     return app
 
 
@@ -335,7 +357,24 @@ def _add_routes(app: FastAPI, service: TTSService) -> None:
             timing=rendered.timing,
             wav_base64=base64.b64encode(wav).decode("ascii"),
             alignment_png_base64=base64.b64encode(png).decode("ascii"),
+            words=None if rendered.words is None else [_word(w) for w in rendered.words],
+            words_note=rendered.words_note,
         )
+
+
+def _word(timing: WordTime) -> WordTiming:
+    return WordTiming(word=timing.word, start=round(timing.start, 4), end=round(timing.end, 4))
+
+
+def _add_stream_route(app: FastAPI, service: TTSService) -> None:
+    @app.post(
+        "/api/tts/stream",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"audio/wav": {}}, "description": STREAM_FORMAT}, **_ERRORS},
+    )
+    async def tts_stream(request: TTSRequest, http_request: Request) -> StreamingResponse:
+        """Like /api/tts, streamed: each piece's audio is sent as soon as it is synthesised (`streaming`)."""
+        return await open_stream(service, request, http_request, client_of(http_request))
 
 
 def _encode_details(rendered: Rendered) -> tuple[bytes, bytes]:

@@ -26,6 +26,37 @@ class TTSRequest(BaseModel):
     )
 
 
+# OpenAI's preset voice names: an OpenAI client sends one of these, and gets this server's default voice.
+OPENAI_VOICES = frozenset(
+    {"alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse"}
+)
+SPEECH_FORMATS = ("wav", "pcm")  # response_format values /v1/audio/speech can produce
+
+
+class SpeechRequest(BaseModel):
+    """OpenAI's `POST /v1/audio/speech` body. `model` is accepted and ignored (one model per voice here);
+    `voice` is a voice id from /api/voices or an OpenAI preset name (= the default voice); `speed` is the
+    same time stretch as /api/tts, within the server's speed bounds (422 outside); `instructions` is
+    accepted and ignored. `response_format` other than wav or pcm is a 400 naming the supported ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field("tts-1", max_length=200, description="Accepted and ignored")
+    input: str = Field(min_length=1, description="Text to speak")
+    voice: str = Field("alloy", max_length=200, description="Voice id, or an OpenAI preset name")
+    response_format: str = Field("wav", max_length=50, description="wav (default) or pcm (s16le mono)")
+    speed: float = Field(1.0, gt=0, description="Tempo factor, within the server's speed bounds")
+    instructions: str | None = Field(None, max_length=4000, description="Accepted and ignored")
+
+
+class WordTiming(BaseModel):
+    """Where one word of the cleaned text is spoken, in seconds of the returned audio."""
+
+    word: str
+    start: float
+    end: float
+
+
 class VoiceInfo(BaseModel):
     id: str
     language: str
@@ -70,6 +101,9 @@ class TTSDetails(BaseModel):
     timing: Timing
     wav_base64: str
     alignment_png_base64: str
+    # from the attention alignment; None when symbols do not map exactly to words (see words_note)
+    words: list[WordTiming] | None = None
+    words_note: str = ""
 
 
 class ErrorResponse(BaseModel):

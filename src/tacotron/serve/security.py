@@ -3,7 +3,8 @@
 - `HostCheck` (ASGI): a request whose Host header (port ignored) is not in `allowed_hosts` gets 421.
   A web page on another site whose name an attacker re-points to 127.0.0.1 (DNS rebinding) sends its
   own name as Host, so a loopback service cannot be reached that way. Default: loopback names only.
-- `ApiKeyCheck` (ASGI): when a key is set, every /api/ path except /api/health needs
+- `ApiKeyCheck` (ASGI): when a key is set, every /api/ and /v1/ path (`PROTECTED_PREFIXES`; /v1/ is the
+  OpenAI-compatible speech endpoint) except /api/health needs
   `Authorization: Bearer KEY` or `X-API-Key: KEY` (401 otherwise; constant-time comparison). The page,
   /docs and /openapi.json stay open: they hold no data.
 - `load_api_key`: the key comes from the environment (`TACOTRON_API_KEY`) or a file
@@ -29,6 +30,7 @@ from tacotron.serve.settings import LOOPBACK_HOSTS, check_api_key
 
 ENV_API_KEY = "TACOTRON_API_KEY"
 OPEN_API_PATHS = frozenset({"/api/health"})
+PROTECTED_PREFIXES = ("/api/", "/v1/")
 
 
 class ApiKeyError(ValueError):
@@ -138,7 +140,7 @@ class HostCheck:
 
 
 class ApiKeyCheck:
-    """Pure ASGI middleware: 401 on /api/ paths (but `OPEN_API_PATHS`) without the right key."""
+    """Pure ASGI middleware: 401 on `PROTECTED_PREFIXES` paths (but `OPEN_API_PATHS`) without the right key."""
 
     def __init__(self, app: ASGIApp, api_key: str) -> None:
         self.app = app
@@ -146,7 +148,7 @@ class ApiKeyCheck:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith("/api/") or path in OPEN_API_PATHS:
+        if scope["type"] != "http" or not path.startswith(PROTECTED_PREFIXES) or path in OPEN_API_PATHS:
             await self.app(scope, receive, send)
             return
         if self._authorised(scope["headers"]):

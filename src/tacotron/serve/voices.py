@@ -42,12 +42,45 @@ class Voice:
     def step(self) -> int | None:
         return getattr(self.synthesizer, "step", None)
 
+    @property
+    def frames_per_step(self) -> int:
+        """r: the synthesizer's (the checkpoint's), else the config's."""
+        return int(getattr(self.synthesizer, "r", self.synthesizer.cfg.model.n_frames_per_step))
+
     def max_piece_symbols(self) -> int:
         """Symbols one decoder call is given (`Synthesizer.max_piece_symbols`): pieces are split below it."""
         from tacotron.infer.synthesizer import piece_symbol_budget
 
-        cfg = self.synthesizer.cfg
-        return piece_symbol_budget(cfg, getattr(self.synthesizer, "r", cfg.model.n_frames_per_step))
+        return piece_symbol_budget(self.synthesizer.cfg, self.frames_per_step)
+
+    def word_timings(
+        self, results: Sequence[Any], starts: Sequence[int], speed: float = 1.0
+    ) -> tuple[list[Any] | None, str]:
+        """Word timings (`tacotron.infer.timings.WordTime`) of one request's pieces, which start at sample
+        `starts[i]` of the joined audio, after the `speed` stretch; or (None, why) when they are not exact."""
+        from tacotron.infer.timings import shifted, word_timings
+
+        if self.frontend.cfg.phonemes:
+            return (
+                None,
+                "no word timings: this voice reads IPA phonemes, whose words need not be the written ones",
+            )
+        audio = self.synthesizer.cfg.audio
+        words: list[Any] = []
+        for result, start in zip(results, starts, strict=True):
+            cleaned = getattr(result, "cleaned", "")
+            piece = word_timings(
+                cleaned,
+                result.alignment,
+                result.frames,
+                self.frames_per_step,
+                audio.hop_length,
+                self.sample_rate,
+            )
+            if piece is None:
+                return None, "no word timings: the alignment's symbols are not the cleaned text's characters"
+            words.extend(shifted(piece, start / self.sample_rate, speed))
+        return words, "from the attention alignment (approximate: attention is not a forced alignment)"
 
     def fits(self):
         """`fits(piece)` for sentence splitting: the frontend's symbol estimate within `max_piece_symbols`."""
