@@ -50,6 +50,9 @@ test: setup browser
 	@command -v festival >/dev/null && [ -d /usr/share/festival/voices/us/cmu_us_slt_arctic_hts ] && \
 	  [ -d /usr/share/festival/voices/russian/msu_ru_nsh_clunits ] && [ -d /usr/share/games/fortunes/ru ] || \
 	  (apt-get update -qq && apt-get install -y -qq festival festvox-us-slt-hts festvox-ru fortunes fortunes-ru)
+	@# PostgreSQL server binaries: tests/tune start a throw-away cluster of their own (never the system one)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  (apt-get update -qq && apt-get install -y -qq postgresql)
 	$(BIN)/python -m pytest -q
 
 test-fast: setup

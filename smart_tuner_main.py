@@ -107,6 +107,13 @@ def to_tacotron_argv(args: argparse.Namespace, data: str, config: str) -> list[s
     return argv
 
 
+def _shown(command: list[str]) -> list[str]:
+    """The command as printed: a storage URL without its password."""
+    from tacotron.tune.storage import describe_url
+
+    return [describe_url(arg) if "://" in arg else arg for arg in command]
+
+
 def main(argv: list[str] | None = None) -> int:
     from tacotron.cli import main as tacotron_main
     from tacotron.configs import shipped_config
@@ -115,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     config = args.config or str(shipped_config("demo-ru.yaml" if args.lang == "ru" else "demo.yaml"))
     data = args.data or str(demo_dataset(args.lang, config))
     command = to_tacotron_argv(args, data, config)
-    print("$ tacotron " + " ".join(command), flush=True)
+    print("$ tacotron " + " ".join(_shown(command)), flush=True)
     return tacotron_main(command)
 
 

@@ -1,12 +1,18 @@
-"""Live controller: the pure policy, its application to a trainer, and a real training run."""
+"""Live controller: the pure policy, its application to a trainer, a real training run and a DDP run."""
 
 from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import torch
+from tests.helpers.configs import fast_config, no_dropout
+from tests.helpers.processes import subprocess_env
+from tests.helpers.servers import free_port
 
 from tacotron.config import TuneConfig
 from tacotron.train.logging import EventLog
@@ -171,3 +177,57 @@ def test_raising_the_guided_weight_never_lowers_it_below_a_cap(tmp_path, tiny_cf
         ctl.on_eval_end(trainer, {"val/loss": loss, "val/attn/diagonality": 0.1})
     trainer.events.close()
     assert trainer.guided_attn_weight() == 300.0
+
+
+@pytest.mark.slow
+def test_controller_decides_on_rank_zero_and_every_ddp_rank_follows(tmp_path, tiny_dataset):
+    """Two gloo ranks: rank 0 alone evaluates and decides (raise the guided weight, then cut the LR);
+    both ranks end with the same LR, guided weight and parameters, and each decision is logged once."""
+    cfg = no_dropout(fast_config(max_steps=2, batch_size=1, eval_every=1, checkpoint_every=100))
+    cfg.tune.controller = True
+    cfg.tune.controller_align_step, cfg.tune.controller_cooldown_evals = 1, 1
+    cfg.health.align_threshold = 1.01  # never aligned: act at every evaluation
+    cfg.save(tmp_path / "ddp.yaml")
+    script = Path(__file__).resolve().parent / "scripts" / "ddp_controller_worker.py"
+    port, run = str(free_port()), tmp_path / "run"
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(script),
+                str(tmp_path / "ddp.yaml"),
+                str(tiny_dataset),
+                str(run),
+                str(tmp_path),
+            ],
+            env=subprocess_env(
+                RANK=str(rank),
+                LOCAL_RANK=str(rank),
+                WORLD_SIZE="2",
+                MASTER_ADDR="127.0.0.1",
+                MASTER_PORT=port,
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for rank in range(2)
+    ]
+    try:
+        outputs = [p.communicate(timeout=300)[0] for p in procs]
+    finally:
+        for p in procs:  # a rank stuck in a collective would otherwise outlive the test
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert [p.returncode for p in procs] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    start = cfg.loss.guided_attn_weight
+    for state in ranks:
+        assert state["guided"] == pytest.approx(start * cfg.tune.controller_guided_attn_factor)
+        assert state["lr"] == pytest.approx(cfg.train.lr * cfg.tune.controller_lr_factor)
+    for name, value in ranks[0]["params"].items():
+        assert torch.equal(value, ranks[1]["params"][name]), f"ranks disagree on {name}"
+    events = [json.loads(x) for x in (run / "events.jsonl").read_text().splitlines()]
+    decisions = [e["event"] for e in events if e["event"].startswith("controller/")]
+    assert decisions == ["controller/raise_guided_attn", "controller/lower_lr"]

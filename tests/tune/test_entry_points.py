@@ -37,6 +37,13 @@ def test_old_flags_map_to_tacotron_commands():
         stm.parse_args(["--optimize", "--train"])
 
 
+def test_the_printed_command_hides_a_storage_password():
+    stm = _smart_tuner_main()
+    args = stm.parse_args(["--optimize", "--storage", "postgresql://tuner:pw123@db/s"])
+    shown = " ".join(stm._shown(stm.to_tacotron_argv(args, "DATA", "base.yaml")))
+    assert "pw123" not in shown and "postgresql://tuner:***@db/s" in shown
+
+
 def test_smart_tuner_main_runs_a_study(tiny_dataset, base_config_file, space_file, tmp_path, capsys):
     stm = _smart_tuner_main()
     out = tmp_path / "tuned"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import optuna
 import pytest
@@ -82,3 +83,71 @@ def test_multi_objective_records_score_and_seconds_per_step(tiny_dataset, tmp_pa
     assert all(t.values[1] > 0 for t in trials)  # seconds per step
     assert paths["best_yaml"].is_file()
     assert "Pareto front" in paths["report_html"].read_text()
+
+
+def _heartbeat_study(tmp_path, name: str = "hb"):
+    cfg = TuneConfig(heartbeat_interval=1, heartbeat_grace=1)
+    return open_study(name, make_storage(sqlite_url(tmp_path / "hb.db"), cfg), cfg)
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_a_trial_lost_before_its_first_heartbeat_is_failed_without_a_retry(tmp_path):
+    """Optuna's own check skips a RUNNING trial without any heartbeat: the orphan of the race window."""
+    from tacotron.tune.storage import INTERRUPTED
+    from tacotron.tune.study import count_finished, fail_lost_trials
+
+    study = _heartbeat_study(tmp_path)
+    study.ask()  # created, RUNNING, no heartbeat, no params: its worker "dies" here
+    fail_lost_trials(study)
+    assert study.get_trials()[0].state == TrialState.RUNNING  # within the grace period: alive
+    time.sleep(1.5)  # past the grace period (1 s)
+    fail_lost_trials(study)
+    (trial,) = study.get_trials()
+    assert (
+        trial.state == TrialState.FAIL
+        and "before the trial's first heartbeat" in trial.user_attrs[INTERRUPTED]
+    )
+    assert count_finished(study) == 0  # nothing ran, nothing to retry: not counted
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_a_lost_trial_with_params_is_requeued_once_and_replaced_in_the_count(tmp_path):
+    from tacotron.tune.storage import RETRY_OF, requeue_trial
+    from tacotron.tune.study import count_finished, fail_lost_trials
+
+    study = _heartbeat_study(tmp_path)
+    trial = study.ask()
+    SearchSpace.from_dict(TRIAL_SPACE).suggest(trial)
+    study._storage.record_heartbeat(trial._trial_id)
+    time.sleep(2.2)  # the database clock has whole seconds: > 1 s grace for sure
+    fail_lost_trials(study)
+    lost, retry = study.get_trials()
+    assert lost.state == TrialState.FAIL and "no heartbeat" in lost.user_attrs["fail_reason"]
+    assert retry.state == TrialState.WAITING and retry.params == lost.params
+    assert retry.user_attrs[RETRY_OF] == 0 and retry.system_attrs["failed_trial"] == 0
+    assert requeue_trial(study, lost, "again") is None  # a retry exists already
+    assert count_finished(study) == 0
+    study.tell(study.ask(), 1.0)  # pops the retry with its parameters
+    assert study.get_trials()[1].state == TrialState.COMPLETE and count_finished(study) == 1
+
+
+def test_a_worker_whose_trial_was_failed_by_another_goes_on(tmp_path):
+    """A stalled heartbeat got the running trial failed elsewhere: its result is dropped, no crash."""
+    from tacotron.tune.storage import INTERRUPTED
+    from tacotron.tune.study import run_worker
+
+    study = _heartbeat_study(tmp_path)
+
+    class Objective:
+        last_trial_number = None
+
+        def __call__(self, trial):
+            self.last_trial_number = trial.number
+            if trial.number == 0:  # as another worker's fail_lost_trials would
+                trial.set_user_attr(INTERRUPTED, "worker lost: no heartbeat")
+                study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            return 1.0
+
+    run_worker(study, Objective(), total_trials=2)
+    states = [t.state for t in study.get_trials()]
+    assert states[0] == TrialState.FAIL and states.count(TrialState.COMPLETE) == 2

@@ -177,3 +177,40 @@ def test_budget_guard_starts_no_trial_that_cannot_reach_an_evaluation(seconds_le
     study = _FakeStudy(history)
     BudgetGuard(deadline=1000.0 + seconds_left, clock=lambda: 1000.0)(study, study.trials[-1])
     assert study.stopped is stops
+
+
+class _SeeDecodingLimit(Callback):
+    def __init__(self):
+        self.limits: list[int] = []
+
+    def on_eval_end(self, trainer, metrics):
+        self.limits.append(int(trainer.model.max_decoder_steps))
+
+
+def test_trial_evaluations_decode_at_most_twice_the_longest_reference(tiny_dataset, tmp_path):
+    """An untrained model rarely stops by its gate: a trial's syntheses are capped, not the config."""
+    import math
+
+    from tacotron.data.dataset import PreparedDataset
+
+    cfg = trial_base_config()
+    cfg.train.n_val_synth, cfg.model.max_decoder_steps = 1, 1000
+    cfg.tune.steps_per_trial = cfg.tune.report_every = 1
+    seen = _SeeDecodingLimit()
+    job = TuneJob(
+        cfg=cfg,
+        dataset_dir=tiny_dataset,
+        space=SearchSpace.from_dict(TRIAL_SPACE),
+        study_name="cap",
+        out_dir=tmp_path,
+        trials=1,
+        device="cpu",
+        objective_kwargs={"extra_callbacks": lambda trial: [seen]},
+    )
+    run_trials(job)
+    (trial,) = open_job_study(job).get_trials()
+    cap = math.ceil(2 * max(PreparedDataset(tiny_dataset, "val").lengths) / 3)
+    assert cap < 1000 and trial.state == TrialState.COMPLETE
+    assert trial.user_attrs["eval_max_decoder_steps"] == cap and seen.limits == [cap]
+    assert "val/infer/length_ratio" in trial.user_attrs["val_metrics"]  # the synthesis did run
+    assert Config.load(tmp_path / "trials" / "trial_0000" / "config.yaml").model.max_decoder_steps == 1000

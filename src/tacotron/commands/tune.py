@@ -3,15 +3,21 @@
     tacotron tune --config base.yaml --data DATASET --space space.yaml --trials 20 --study demo
     tacotron tune ... --storage postgresql://user@host/db     # same command on every machine
     tacotron tune ... --workers 3                              # 3 local processes, one SQLite file
+    TACOTRON_TUNE_STORAGE=postgresql://user:pw@host/db tacotron tune ...  # no password on the command line
     tacotron tune --config base.yaml --data DATASET --compare OUT/best.yaml --compare-steps 2000
 
 Writes OUT/study.db (default storage), OUT/trials/trial_NNNN/ (run folders), OUT/best.yaml,
 OUT/best.pt, OUT/report.html and OUT/report.md; OUT defaults to tune/<study>.
+
+SIGTERM or Ctrl+C stops the study (all local workers) after the running trials' current step: those
+trials are recorded as interrupted (FAILED, never COMPLETE) and re-queued, nothing new starts, and
+the exit code is 128 + the signal number; run the same command again to resume.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -32,7 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--trials", type=int, default=0, help="finished trials wanted in the study (default tune.trials)"
     )
     parser.add_argument("--study", default="tacotron", help="study name (resumes if it exists)")
-    parser.add_argument("--storage", default="", help="SQLAlchemy URL (default sqlite:///OUT/study.db)")
+    parser.add_argument(
+        "--storage",
+        default=os.environ.get("TACOTRON_TUNE_STORAGE", ""),
+        help="SQLAlchemy URL (default $TACOTRON_TUNE_STORAGE, else sqlite:///OUT/study.db)",
+    )
     parser.add_argument("--out", default=None, help="output folder (default tune/STUDY)")
     parser.add_argument("--budget-minutes", type=float, default=0.0, help="wall-clock budget of this process")
     parser.add_argument("--workers", type=int, default=1, help="local worker processes sharing the study")
@@ -56,8 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compare-every", type=int, default=100, help="evaluation interval when comparing")
 
 
-def _child_argv(args: argparse.Namespace, storage: str, out: Path) -> list[str]:
-    """The arguments an extra local worker gets: the same study, storage, data and config."""
+def _child_argv(args: argparse.Namespace, out: Path) -> list[str]:
+    """The arguments an extra local worker gets: the same study, data and config (storage: environment)."""
     argv = [
         "--data",
         args.data,
@@ -67,8 +77,6 @@ def _child_argv(args: argparse.Namespace, storage: str, out: Path) -> list[str]:
         str(args.trials),
         "--study",
         args.study,
-        "--storage",
-        storage,
         "--out",
         str(out),
         "--device",
@@ -106,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     from tacotron.extras import require
 
     require("optuna", "tune", "tacotron tune")
-    from tacotron.tune.runner import TuneJob, finish, open_job_study, run_trials, spawn_workers, wait_workers
+    from tacotron.tune.runner import TuneJob, finish, run_study
     from tacotron.tune.space import SearchSpace
 
     cfg = config_from_args(args)
@@ -129,11 +137,15 @@ def run(args: argparse.Namespace) -> int:
         parallel=args.parallel or args.workers > 1,
     )
     if not args.report_only:
-        open_job_study(job)  # create study and schema once, before any extra worker starts
-        procs = spawn_workers(_child_argv(args, job.storage_url, out), args.workers - 1)
-        run_trials(job)
-        if any(code != 0 for code in wait_workers(procs)):
-            print("some workers failed; see their logs above", file=sys.stderr)
+        stop = run_study(job, _child_argv(args, out), args.workers)
+        if stop.requested:
+            who = f"worker {args.worker_id}: " if args.worker_id else ""
+            print(
+                f"{who}study '{args.study}' stopped ({stop.reason}): running trials were recorded as interrupted "
+                "and re-queued; no export or report. Run the same command to resume.",
+                file=sys.stderr,
+            )
+            return stop.exit_code
     if args.no_export:
         return 0
     paths = finish(job)

@@ -3,8 +3,11 @@
 Modules:
 - space.py       `SearchSpace.load(path)`, `apply_params(cfg, params) -> Config` (validated like any config)
 - score.py       `trial_score(metrics, tune_cfg)` (lower is better), hard pruning rules, steps to alignment
-- storage.py     `make_storage(url, tune_cfg)`: SQLite in WAL mode or any SQLAlchemy URL, heartbeats + retry
-- study.py       `open_study(...)` (seeded multivariate TPE, median/Hyperband pruner), `run_worker(...)`
+- storage.py     `make_storage(url, tune_cfg)`: SQLite in WAL mode or any SQLAlchemy URL, heartbeats + retry;
+                 lost trials (also before their first heartbeat) failed and re-queued (`requeue_trial`)
+- stopping.py    `StudyStop` (SIGTERM/Ctrl+C stop the study, cut trials "interrupted"), `fault_point` (tests)
+- study.py       `open_study(...)` (seeded multivariate TPE, median/Hyperband pruner), `run_worker(...)`,
+                 `count_finished` (re-queued and never-started trials do not count)
 - objective.py   `TrialObjective`: one trial = a short run of the real `Trainer`; PRUNED/FAILED with reasons
 - runner.py      `TuneJob`, `run_trials`, `finish` (export + report), local worker processes
 - export.py      `export_best(study, base_cfg, out_dir) -> (best.yaml, best.pt)`
@@ -14,5 +17,5 @@ Modules:
 - compare.py     `compare_configs(...)`: steps to alignment of several configs on one corpus
 
 Only callbacks.py and controller.py are on the training import path (`tacotron train` uses `run_callbacks`);
-they need no optuna. Everything else imports optuna inside functions.
+they (and stopping.py) need no optuna. Everything else imports optuna inside functions.
 """

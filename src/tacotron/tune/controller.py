@@ -17,7 +17,9 @@ Rules, checked after each evaluation in this order (at most one action per evalu
 
 The guided-attention weight is changed through `trainer.set_guided_attn_weight` (a logged steering
 setter: the next step's loss uses it as the base of its decay schedule, checkpoints keep it, and under
-DDP it reaches every rank). Enabled by `tune.controller`.
+DDP it reaches every rank). Under DDP the controller decides on rank 0 (the only rank that evaluates)
+and its LR cuts, guided-attention changes and rollbacks reach every rank through the trainer's steering
+broadcast at the end of the step; decisions are logged once, by rank 0. Enabled by `tune.controller`.
 """
 
 from __future__ import annotations
@@ -142,25 +144,18 @@ class LiveController(Callback):
         self.align_threshold = align_threshold
         self.history: list[EvalPoint] = []
         self.taken: list[Decision] = []
-        self.disabled = False
 
     def on_train_start(self, trainer: Trainer) -> None:
         dist = getattr(trainer, "dist", None)
-        if dist is not None and dist.enabled:
-            # Evaluations (and so our decisions) run on rank 0 only; acting there alone would
-            # desynchronise the ranks' LR and weights. Off until decisions are broadcast.
-            self.disabled = True
-            trainer.events.log(
-                trainer.step,
-                "controller/disabled",
-                reason="multi-process (DDP) run",
-                action="none",
-                source="controller",
-            )
+        if dist is not None and dist.enabled and trainer.is_main:
+            # Evaluations run on rank 0 only, so decisions are made there; every action goes through the
+            # trainer's steering setters and rollback, which rank 0 broadcasts to the other ranks at the
+            # end of the step (Steering.sync), so all ranks keep the same LR, weights and guided weight.
+            log.info("controller: DDP run, decisions on rank 0, applied on all %d ranks", dist.world_size)
 
     def on_eval_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
-        if self.disabled:
-            return
+        if not getattr(trainer, "is_main", True):
+            return  # under DDP only rank 0 evaluates and decides
         if LOSS_KEY not in metrics:
             raise KeyError(f"LiveController needs '{LOSS_KEY}' in evaluation metrics, got {sorted(metrics)}")
         diag = metrics.get(DIAG_KEY)

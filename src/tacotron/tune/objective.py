@@ -11,6 +11,17 @@ Outcomes, each with its reason in the trial's user attributes:
 - PRUNED:   user attr "prune_reason" (pruner verdict or hard rule);
 - FAILED:   user attr "fail_reason" (exception type and message, NaN metric, out of memory). Never a
             fake value such as inf.
+- FAILED + user attr "interrupted": the trial stopped before `tune.steps_per_trial` for a reason that
+            says nothing about its config (SIGTERM/Ctrl+C, the study's time budget, a lost worker).
+            Its value would be that of a shorter run, so it is never COMPLETE; the run loop
+            re-queues its parameters (study.py) and the retry counts instead.
+
+Evaluation cost: the validation syntheses of a trial decode with a barely trained model that rarely
+stops by its gate, so they ran to `model.max_decoder_steps` (3,000 frames at r = 3) and dominated
+short CPU trials. A trial caps free-running decoding at `EVAL_DECODE_FACTOR` x the longest validation
+utterance (in decoder steps at the trial's smallest r): `EvalDecodeCap` sets the model's limit in the
+trial only (config and checkpoints keep the base value) and the trial records the cap as
+"eval_max_decoder_steps".
 """
 
 from __future__ import annotations
@@ -28,10 +39,13 @@ from tacotron.config import Config
 from tacotron.train.callbacks import Callback
 from tacotron.tune.score import DIAG_KEY, TrialFailed, hard_prune_reason, steps_to_alignment, trial_score
 from tacotron.tune.space import SearchSpace, apply_params
+from tacotron.tune.stopping import StudyStop, TrialStopper, fault_point
+from tacotron.tune.storage import INTERRUPTED
 
 log = logging.getLogger(__name__)
 
 FIRST_EVAL_SECONDS = "first_eval_seconds"  # trial user attribute read by study.BudgetGuard
+EVAL_DECODE_FACTOR = 2.0  # free-running decoding in a trial's evaluation: at most 2x the longest reference
 TrainerFactory = Callable[..., Any]  # (cfg, dataset_dir, run_dir, device=..., callbacks=..., resume=...)
 
 
@@ -93,6 +107,36 @@ class TrialReporter(Callback):
         return steps_to_alignment(evals, self.cfg.health.align_threshold)
 
 
+class TrialInterrupted(TrialFailed):
+    """The trial was cut short for a reason unrelated to its config; recorded FAILED + "interrupted"."""
+
+
+def eval_decoder_steps(dataset_dir: Path, cfg: Config, factor: float = EVAL_DECODE_FACTOR) -> int | None:
+    """`factor` x the longest validation utterance in decoder steps at the smallest r the trial uses."""
+    from tacotron.data.dataset import PreparedDataset
+
+    frames = PreparedDataset(dataset_dir, "val").lengths
+    if not frames:
+        return None
+    return max(1, math.ceil(factor * max(frames) / smallest_r(cfg)))
+
+
+def smallest_r(cfg: Config) -> int:
+    """The smallest reduction factor a run uses (its r schedule included): the most decoder steps."""
+    return max(1, min([cfg.model.n_frames_per_step, *(int(point[1]) for point in cfg.train.r_schedule)]))
+
+
+class EvalDecodeCap(Callback):
+    """Caps the model's free-running decoding (the evaluation's syntheses) for one trial."""
+
+    def __init__(self, max_decoder_steps: int):
+        self.max_decoder_steps = max_decoder_steps
+
+    def on_train_start(self, trainer: Any) -> None:
+        model = trainer.model
+        model.max_decoder_steps = min(int(model.max_decoder_steps), self.max_decoder_steps)
+
+
 def failure_reason(err: BaseException) -> str:
     """A one-line reason; out-of-memory errors are named as such."""
     text = f"{type(err).__name__}: {err}".strip()
@@ -114,6 +158,7 @@ class TrialObjective:
         trainer_factory: TrainerFactory | None = None,
         extra_callbacks: Callable[[Any], list[Callback]] | None = None,
         deadline: float | None = None,
+        stop: StudyStop | None = None,
     ):
         self.base = base
         self.dataset_dir = Path(dataset_dir)
@@ -123,11 +168,18 @@ class TrialObjective:
         self.trainer_factory = trainer_factory
         self.extra_callbacks = extra_callbacks  # tests inject faults here: (trial) -> callbacks
         self.deadline = deadline  # time.time() when the study's budget ends; trials are cut to fit
+        self.stop = stop if stop is not None else StudyStop()  # SIGTERM/Ctrl+C (runner.run_trials)
+        self.last_trial_number: int | None = None
+        self._eval_cap: dict[int, int | None] = {}  # smallest r -> cap (the dataset does not change)
 
     def __call__(self, trial: Any) -> float | tuple[float, float]:
         import optuna
 
+        self.last_trial_number = trial.number
+        if self.stop.requested:  # created in the moment the stop arrived: give it no parameters
+            return self._interrupt(trial, f"{self.stop.reason} before the trial started")
         params = self.space.suggest(trial)
+        fault_point("params_sampled")
         cfg = trial_config(self.base, params)
         if self.deadline is not None:
             left = max(0.1, (self.deadline - time.time()) / 60)
@@ -137,10 +189,19 @@ class TrialObjective:
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())
         trial.set_user_attr("effective_batch", cfg.train.batch_size * cfg.train.grad_accum_steps)
+        cap = self._eval_decode_cap(cfg)
+        if cap is not None:
+            trial.set_user_attr("eval_max_decoder_steps", cap)
         reporter = TrialReporter(trial, cfg)
         started = time.monotonic()
         try:
-            steps = self._train(trial, cfg, run_dir, reporter)
+            steps, stop_reason = self._train(trial, cfg, run_dir, reporter, cap)
+        except TrialInterrupted as err:
+            return self._interrupt(trial, str(err))
+        except KeyboardInterrupt:
+            trial.set_user_attr(INTERRUPTED, "KeyboardInterrupt (second Ctrl+C)")
+            trial.set_user_attr("fail_reason", "interrupted: KeyboardInterrupt (second Ctrl+C)")
+            raise
         except Exception as err:
             trial.set_user_attr("fail_reason", failure_reason(err))
             raise
@@ -152,34 +213,71 @@ class TrialObjective:
         if reporter.prune_reason:
             trial.set_user_attr("prune_reason", reporter.prune_reason)
             raise optuna.TrialPruned(reporter.prune_reason)
+        wanted = cfg.tune.steps_per_trial
+        if steps < wanted:
+            why = stop_reason or "the run stopped early"
+            if self.stop.requested or why.startswith(("signal", "study stop", "time budget")):
+                why = self.stop.reason if self.stop.requested else why
+                return self._interrupt(trial, f"{why} at step {steps} of {wanted}")
+            reason = f"stopped at step {steps} of tune.steps_per_trial={wanted}: {why}"
+            trial.set_user_attr("fail_reason", reason)
+            raise TrialFailed(reason)
         if not reporter.scores:
             reason = f"no evaluation ran in {steps} steps (tune.report_every={cfg.tune.report_every})"
-            if steps < cfg.tune.steps_per_trial:
-                reason += (
-                    f"; the run stopped before tune.steps_per_trial={cfg.tune.steps_per_trial} "
-                    "(study time budget or a stop request: see the trial's events.jsonl)"
-                )
             trial.set_user_attr("fail_reason", reason)
             raise TrialFailed(reason)
         score = reporter.scores[-1][1]
+        fault_point("trial_scored")
         if cfg.tune.direction_speed:
             return score, seconds / max(1, steps)
         return score
 
-    def _train(self, trial: Any, cfg: Config, run_dir: Path, reporter: TrialReporter) -> int:
+    def _interrupt(self, trial: Any, reason: str) -> Any:
+        """Record the trial as interrupted (FAILED); the run loop re-queues its parameters."""
+        trial.set_user_attr(INTERRUPTED, reason)
+        trial.set_user_attr("fail_reason", f"interrupted: {reason}")
+        raise TrialInterrupted(reason)
+
+    def _eval_decode_cap(self, cfg: Config) -> int | None:
+        if cfg.train.n_val_synth <= 0:
+            return None
+        key = smallest_r(cfg)
+        if key not in self._eval_cap:
+            cap = eval_decoder_steps(self.dataset_dir, cfg)
+            self._eval_cap[key] = cap
+            if cap is not None and cap < cfg.model.max_decoder_steps:
+                log.info(
+                    "trial evaluations decode at most %d steps (%g x the longest validation utterance "
+                    "at r=%d; model.max_decoder_steps=%d stays in the config)",
+                    cap,
+                    EVAL_DECODE_FACTOR,
+                    key,
+                    cfg.model.max_decoder_steps,
+                )
+        cap = self._eval_cap[key]
+        return None if cap is None else min(cap, cfg.model.max_decoder_steps)
+
+    def _train(
+        self, trial: Any, cfg: Config, run_dir: Path, reporter: TrialReporter, cap: int | None
+    ) -> tuple[int, str | None]:
+        """Train the trial; (final step, the trainer's stop reason or None)."""
         from tacotron.tune.callbacks import run_callbacks
 
         factory = self.trainer_factory
         if factory is None:
             from tacotron.train import Trainer as factory
-        callbacks = [reporter, *run_callbacks(cfg, run_dir)]
+        callbacks = [TrialStopper(self.stop), reporter, *run_callbacks(cfg, run_dir)]
+        if cap is not None:
+            callbacks.append(EvalDecodeCap(cap))
         if self.extra_callbacks is not None:
             callbacks.extend(self.extra_callbacks(trial))
+        if self.stop.requested:
+            raise TrialInterrupted(f"{self.stop.reason} before the trial started training")
         trainer = factory(
             cfg, self.dataset_dir, run_dir, device=self.device, callbacks=callbacks, resume=False
         )
-        trainer.fit()
-        return int(trainer.step)
+        result = trainer.fit()
+        return int(trainer.step), getattr(result, "stop_reason", None)
 
     @staticmethod
     def _record(trial: Any, reporter: TrialReporter, steps: int, seconds: float) -> None:

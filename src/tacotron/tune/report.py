@@ -26,10 +26,23 @@ CONTROLLER_NOTE = (
 
 
 def _trial_rows(study: Any) -> list[dict[str, Any]]:
+    from tacotron.tune.storage import RETRY_OF, retried_number
+
+    trials = study.get_trials(deepcopy=False)
+    retries = {retried_number(t): t.number for t in trials if retried_number(t) is not None}
     rows = []
-    for t in study.get_trials(deepcopy=False):
+    for t in trials:
         attrs = t.user_attrs
-        duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else None
+        duration = (
+            (t.datetime_complete - t.datetime_start).total_seconds()
+            if t.datetime_complete and t.datetime_start
+            else None
+        )
+        reason = attrs.get("prune_reason") or attrs.get("fail_reason") or _retry_note(t)
+        if t.number in retries:
+            reason += f" (re-queued as trial {retries[t.number]})"
+        if RETRY_OF in attrs:
+            reason = f"retry of trial {attrs[RETRY_OF]}" + (f"; {reason}" if reason else "")
         rows.append(
             {
                 "number": t.number,
@@ -38,7 +51,7 @@ def _trial_rows(study: Any) -> list[dict[str, Any]]:
                 "seconds": f"{duration:.1f}" if duration is not None else "",
                 "steps": attrs.get("steps", ""),
                 "steps_to_align": attrs.get("steps_to_align", ""),
-                "reason": attrs.get("prune_reason") or attrs.get("fail_reason") or _retry_note(t),
+                "reason": reason,
                 "params": ", ".join(f"{k}={_fmt(v)}" for k, v in t.params.items()),
             }
         )
@@ -47,7 +60,7 @@ def _trial_rows(study: Any) -> list[dict[str, Any]]:
 
 def _retry_note(trial: Any) -> str:
     if trial.state.name == "FAIL":
-        return "worker lost (heartbeat expired); parameters re-queued"
+        return "worker lost (heartbeat expired)"
     return ""
 
 
