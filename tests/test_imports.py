@@ -1,5 +1,5 @@
 """Imports flow one way: config -> text/audio -> data -> model -> losses/metrics -> train -> health ->
-tracking -> tune -> infer -> serve/export -> commands/cli. Any import cycle inside `src/tacotron` fails.
+tracking -> tune -> infer -> serve/export/vocoder -> commands/cli. Any import cycle inside `src/tacotron` fails.
 
 Every import counts, also those inside functions (a lazy import still ties the two modules together),
 except imports under `if TYPE_CHECKING:` (annotations only; they never run).
@@ -28,7 +28,7 @@ LAYERS = [
     {"tracking"},
     {"tune"},
     {"infer"},
-    {"serve", "export", "export_onnx_runner"},
+    {"serve", "export", "export_onnx_runner", "vocoder"},
     {"commands", "cli", "__main__"},
 ]
 LAYER_OF = {name: i for i, names in enumerate(LAYERS) for name in names}

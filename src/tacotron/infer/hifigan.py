@@ -12,8 +12,11 @@ weights (w = g * v / ||v||), which is what `remove_weight_norm` would do, so inf
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,6 +47,37 @@ EXPECTED_AUDIO = {
     "fmax": 8000.0,
     "log_clamp": 1e-5,
 }
+
+
+VOCODER_FORMAT = "tacotron-hifigan"  # the "format" key of a checkpoint written by `tacotron vocoder train`
+VOCODER_FORMAT_VERSION = 1
+
+
+@dataclass
+class HifiGanConfig:
+    """Generator shape (defaults: V1). Saved with every vocoder checkpoint, so a checkpoint rebuilds its
+    generator alone; the product of `upsample_rates` is the hop length the generator renders per frame."""
+
+    upsample_rates: list[int] = field(default_factory=lambda: list(UPSAMPLE_RATES))
+    upsample_kernels: list[int] = field(default_factory=lambda: list(UPSAMPLE_KERNELS))
+    upsample_initial_channel: int = UPSAMPLE_INITIAL_CHANNEL
+    resblock_kernels: list[int] = field(default_factory=lambda: list(RESBLOCK_KERNELS))
+    resblock_dilations: list[list[int]] = field(default_factory=lambda: [list(d) for d in RESBLOCK_DILATIONS])
+
+    @property
+    def hop_length(self) -> int:
+        return int(np.prod(self.upsample_rates))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HifiGanConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown HiFi-GAN generator keys {unknown}; expected some of {sorted(names)}")
+        return cls(**data)
 
 
 class HifiGanConfigError(ValueError):
@@ -89,27 +123,30 @@ class ResBlock1(nn.Module):
 
 
 class HifiGanGenerator(nn.Module):
-    """Log-mel [B, 80, T] -> waveform [B, 1, T * 256] in [-1, 1]."""
+    """Log-mel [B, n_mels, T] -> waveform [B, 1, T * hop] in [-1, 1] (V1: 80 mels, hop 256)."""
 
-    def __init__(self, n_mels: int = 80):
+    def __init__(self, n_mels: int = 80, config: HifiGanConfig | None = None):
         super().__init__()
-        self.num_kernels = len(RESBLOCK_KERNELS)
-        self.conv_pre = nn.Conv1d(n_mels, UPSAMPLE_INITIAL_CHANNEL, 7, padding=3)
+        cfg = config or HifiGanConfig()
+        self.config = cfg
+        self.n_mels = n_mels
+        self.num_kernels = len(cfg.resblock_kernels)
+        self.conv_pre = nn.Conv1d(n_mels, cfg.upsample_initial_channel, 7, padding=3)
         self.ups = nn.ModuleList()
         self.resblocks = nn.ModuleList()
-        channels = UPSAMPLE_INITIAL_CHANNEL
-        for rate, kernel in zip(UPSAMPLE_RATES, UPSAMPLE_KERNELS, strict=True):
+        channels = cfg.upsample_initial_channel
+        for rate, kernel in zip(cfg.upsample_rates, cfg.upsample_kernels, strict=True):
             self.ups.append(
                 nn.ConvTranspose1d(channels, channels // 2, kernel, rate, padding=(kernel - rate) // 2)
             )
             channels //= 2
-            for k, d in zip(RESBLOCK_KERNELS, RESBLOCK_DILATIONS, strict=True):
-                self.resblocks.append(ResBlock1(channels, k, d))
+            for k, d in zip(cfg.resblock_kernels, cfg.resblock_dilations, strict=True):
+                self.resblocks.append(ResBlock1(channels, k, tuple(d)))
         self.conv_post = nn.Conv1d(channels, 1, 7, padding=3)
 
     @property
     def hop_length(self) -> int:
-        return int(np.prod(UPSAMPLE_RATES))
+        return self.config.hop_length
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         x = self.conv_pre(mel)
@@ -160,3 +197,57 @@ def load_generator(name: str = "universal", device: str | torch.device = "cpu") 
     generator.load_state_dict(fold_weight_norm(checkpoint["generator"]), strict=True)
     logger.info("loaded HiFi-GAN %s weights from %s", name, path)
     return generator.eval().to(device)
+
+
+def is_vocoder_checkpoint(obj: Any) -> bool:
+    """Whether a loaded file is a checkpoint written by `tacotron vocoder train`."""
+    return isinstance(obj, dict) and obj.get("format") == VOCODER_FORMAT
+
+
+def check_vocoder_audio(trained: AudioConfig, wanted: AudioConfig, path: str | Path) -> None:
+    """Refuse a vocoder trained on other features than the acoustic model predicts (one line naming them)."""
+    fields = ("sample_rate", "n_mels", "hop_length", "n_fft", "win_length", "fmin", "fmax", "log_clamp")
+    wrong = [
+        f"{name} {getattr(trained, name)} (model: {getattr(wanted, name)})"
+        for name in fields
+        if not np.isclose(float(getattr(trained, name)), float(getattr(wanted, name)), rtol=1e-6, atol=0.0)
+    ]
+    if wrong:
+        raise HifiGanConfigError(
+            f"{path}: this HiFi-GAN was trained on other mel features: {'; '.join(wrong)}"
+        )
+
+
+def load_vocoder_checkpoint(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[HifiGanGenerator, AudioConfig]:
+    """The generator of a `tacotron vocoder train` checkpoint (eval mode) and the audio settings it was
+    trained on; the caller checks those against its own mels (`check_vocoder_audio`). A run folder
+    means its latest `checkpoints/step_XXXXXXXX.pt`."""
+    path = _latest_in_run(Path(path)) if Path(path).is_dir() else Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"HiFi-GAN checkpoint not found: {path}")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if not is_vocoder_checkpoint(ckpt):
+        keys = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise HifiGanConfigError(f"{path}: not a `tacotron vocoder train` checkpoint (keys {keys})")
+    if ckpt.get("format_version") != VOCODER_FORMAT_VERSION:
+        raise HifiGanConfigError(
+            f"{path}: vocoder checkpoint version {ckpt.get('format_version')} is not supported "
+            f"(this code reads version {VOCODER_FORMAT_VERSION})"
+        )
+    audio = AudioConfig(**ckpt["audio"])
+    generator = HifiGanGenerator(audio.n_mels, HifiGanConfig.from_dict(ckpt["generator_config"]))
+    generator.load_state_dict(ckpt["generator"], strict=True)
+    logger.info("loaded HiFi-GAN checkpoint %s (step %s)", path, ckpt.get("step"))
+    return generator.eval().to(device), audio
+
+
+def _latest_in_run(run_dir: Path) -> Path:
+    from tacotron.model.checkpoint import STEP_PATTERN
+
+    folder = run_dir / "checkpoints" if (run_dir / "checkpoints").is_dir() else run_dir
+    steps = sorted(p for p in folder.iterdir() if STEP_PATTERN.match(p.name))
+    if not steps:
+        raise FileNotFoundError(f"no step_XXXXXXXX.pt vocoder checkpoint in {folder}")
+    return steps[-1]

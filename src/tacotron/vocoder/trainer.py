@@ -1,0 +1,296 @@
+"""HiFi-GAN fine-tuning on a prepared dataset (`tacotron vocoder train`).
+
+One step is the paper's two updates: the discriminators (MPD + MSD, least squares) on real vs generated
+segments, then the generator (adversarial + 2 x feature matching + 45 x mel L1 against the real audio's
+mel, computed with the corpus's own `MelSpectrogram`). AdamW (0.8, 0.99) for both; lr x 0.999 per epoch.
+
+Why the data order and segment offsets are functions of (seed, step) rather than of a running RNG: a run
+resumed from a checkpoint then sees exactly the batches the uninterrupted run would have seen, with no
+sampler or RNG state to carry (the checkpoint holds weights, optimizer states and the step).
+
+Run folder: checkpoints/step_XXXXXXXX.pt (atomic, last `keep_last` kept; each one is also what
+`synth --vocoder hifigan --hifigan-weights PATH` loads), metrics.jsonl, tensorboard/ (scalars, and the
+audio of one validation item every `audio_every` steps).
+Weight norm: the generator trains with plain convolutions (what `infer.hifigan` runs); universal weights
+arrive with weight norm folded in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tacotron.audio.mel import MelSpectrogram
+from tacotron.config import AudioConfig, ConfigError
+from tacotron.infer.hifigan import (
+    VOCODER_FORMAT,
+    VOCODER_FORMAT_VERSION,
+    HifiGanConfig,
+    HifiGanGenerator,
+    fold_weight_norm,
+    is_vocoder_checkpoint,
+    load_generator,
+)
+from tacotron.train.checkpoint import CheckpointManager
+from tacotron.train.logging import MetricsLog, TensorBoard
+from tacotron.vocoder.config import VocoderConfig
+from tacotron.vocoder.data import VocoderData
+from tacotron.vocoder.discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
+from tacotron.vocoder.losses import adversarial_loss, discriminator_loss, feature_matching_loss, mel_loss
+
+logger = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite; the message names the step, the term and the last checkpoint."""
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    return CheckpointManager(Path(run_dir) / "checkpoints", keep_last=0).latest()
+
+
+def resume_config(run_dir: str | Path) -> VocoderConfig | None:
+    """The config of the run's latest checkpoint (a resumed run keeps it), None for a new run."""
+    path = latest_checkpoint(run_dir)
+    if path is None:
+        return None
+    return VocoderConfig.from_dict(_load(path)["vocoder_config"])
+
+
+def _load(path: Path) -> dict[str, Any]:
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if not is_vocoder_checkpoint(ckpt):
+        raise ConfigError(f"{path}: not a `tacotron vocoder train` checkpoint")
+    return ckpt
+
+
+class VocoderTrainer:
+    """Generator, both discriminators, their optimizers and the data of one run; `fit()` trains to
+    `cfg.steps`, resuming from the run folder's latest checkpoint when there is one."""
+
+    def __init__(
+        self,
+        cfg: VocoderConfig,
+        dataset_dir: str | Path,
+        run_dir: str | Path,
+        *,
+        mels_dir: str | Path | None = None,
+        init: str = "universal",
+        device: str | torch.device = "cpu",
+    ):
+        self.run_dir = Path(run_dir)
+        self.device = torch.device(device)
+        self.data = VocoderData(dataset_dir, "train", mels_dir)
+        if len(self.data) == 0:
+            raise ConfigError(f"{dataset_dir}: the train split is empty")
+        val = VocoderData(dataset_dir, "val", mels_dir)
+        self.val = val if len(val) else self.data
+        self.audio_cfg: AudioConfig = self.data.audio_cfg
+        self.dataset_dir, self.mels_dir, self.init = str(dataset_dir), mels_dir, init
+        self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", cfg.keep_last)
+        self.checkpoints.remove_stale_temp_files()
+        resume = self.checkpoints.latest()
+        self.step = 0
+        generator_state = None
+        torch.manual_seed(cfg.seed)
+        if resume is None:
+            generator_state, cfg = _initial_generator(init, cfg, self.audio_cfg)
+        self.cfg = cfg.validate(self.audio_cfg.hop_length)
+        self.generator = HifiGanGenerator(self.audio_cfg.n_mels, cfg.generator).to(self.device)
+        self.mpd = MultiPeriodDiscriminator(cfg.discriminator).to(self.device)
+        self.msd = MultiScaleDiscriminator(cfg.discriminator).to(self.device)
+        self.optim_g = torch.optim.AdamW(
+            self.generator.parameters(), cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay
+        )
+        discriminator_params = [*self.mpd.parameters(), *self.msd.parameters()]
+        self.optim_d = torch.optim.AdamW(
+            discriminator_params, cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay
+        )
+        self.mel = MelSpectrogram(self.audio_cfg, self.data.dataset.mel_basis()).to(self.device)
+        if resume is not None:
+            self._restore(_load(resume))
+            logger.info("resumed vocoder training from %s (step %d)", resume, self.step)
+        elif generator_state is not None:
+            self.generator.load_state_dict(generator_state, strict=True)
+        self.segment_frames = cfg.segment_size // self.audio_cfg.hop_length
+        self.steps_per_epoch = math.ceil(len(self.data) / cfg.batch_size)
+
+    # --- one step -------------------------------------------------------------------------------------
+    def batch_for(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mels and audio of step `step` (0-based): a function of (seed, step) alone."""
+        epoch, position = divmod(step, self.steps_per_epoch)
+        order = torch.randperm(len(self.data), generator=torch.Generator().manual_seed(self.cfg.seed + epoch))
+        size = self.cfg.batch_size
+        indices = order[position * size : (position + 1) * size].tolist()
+        rng = np.random.default_rng([self.cfg.seed, step])
+        mels, wavs = self.data.batch(indices, self.segment_frames, rng)
+        return mels.to(self.device), wavs.to(self.device)
+
+    def lr_at(self, step: int) -> float:
+        return self.cfg.lr * self.cfg.lr_decay ** (step // self.steps_per_epoch)
+
+    def train_step(self) -> dict[str, float]:
+        """Discriminator update, then generator update, on the batch of `self.step`; returns the losses."""
+        step = self.step
+        for optim in (self.optim_g, self.optim_d):
+            for group in optim.param_groups:
+                group["lr"] = self.lr_at(step)
+        mels, real = self.batch_for(step)
+        self.generator.train()
+        fake = self.generator(mels)
+
+        self.optim_d.zero_grad(set_to_none=True)
+        mpd_r, mpd_g, _, _ = self.mpd(real, fake.detach())
+        msd_r, msd_g, _, _ = self.msd(real, fake.detach())
+        loss_d = discriminator_loss(mpd_r, mpd_g) + discriminator_loss(msd_r, msd_g)
+        _check_finite(step, {"discriminator": loss_d}, self.checkpoints.latest())
+        loss_d.backward()
+        self.optim_d.step()
+
+        self.optim_g.zero_grad(set_to_none=True)
+        with _frozen(self.mpd, self.msd):  # the generator's update leaves the discriminators' gradients
+            _, mpd_g, mpd_fr, mpd_fg = self.mpd(real, fake)
+            _, msd_g, msd_fr, msd_fg = self.msd(real, fake)
+            terms = {
+                "adversarial": adversarial_loss(mpd_g) + adversarial_loss(msd_g),
+                "feature": feature_matching_loss(mpd_fr, mpd_fg) + feature_matching_loss(msd_fr, msd_fg),
+                "mel": mel_loss(self.mel(real.squeeze(1)), self.mel(fake.squeeze(1))),
+            }
+            loss_g = terms["adversarial"] + self.cfg.feature_weight * terms["feature"]
+            loss_g = loss_g + self.cfg.mel_weight * terms["mel"]
+            _check_finite(step, {"generator": loss_g, **terms}, self.checkpoints.latest())
+            loss_g.backward()
+        self.optim_g.step()
+        self.step += 1
+        values = {"discriminator": loss_d, "generator": loss_g, **terms}
+        return {name: float(value.detach()) for name, value in values.items()} | {"lr": self.lr_at(step)}
+
+    # --- the loop -------------------------------------------------------------------------------------
+    def fit(self) -> Path:
+        """Train to `cfg.steps`; returns the last checkpoint written."""
+        cfg = self.cfg
+        MetricsLog.keep_until(self.run_dir / "metrics.jsonl", self.step)
+        metrics = MetricsLog(self.run_dir / "metrics.jsonl")
+        board = TensorBoard(self.run_dir / "tensorboard", enabled=cfg.tensorboard)
+        try:
+            while self.step < cfg.steps:
+                losses = self.train_step()
+                if self.step % cfg.log_every == 0:
+                    metrics.log(self.step, "train", losses)
+                    board.scalars(self.step, losses, prefix="train/")
+                    logger.info("step %d: %s", self.step, " ".join(f"{k}={v:.4g}" for k, v in losses.items()))
+                if self.step % cfg.audio_every == 0:
+                    val = self.validate(board)
+                    metrics.log(self.step, "val", val)
+                if self.step % cfg.checkpoint_every == 0:
+                    self.save()
+            latest = self.checkpoints.latest()
+            if latest is None or self.checkpoints.numbered()[-1][0] != self.step:
+                latest = self.save()
+        finally:
+            metrics.close()
+            board.close()
+        return latest
+
+    @torch.no_grad()
+    def validate(self, board: TensorBoard) -> dict[str, float]:
+        """Mel L1 of the first validation item rendered whole; its audio to TensorBoard."""
+        self.generator.eval()
+        mel = torch.from_numpy(self.val.mel(0)).unsqueeze(0).to(self.device)
+        real = torch.from_numpy(self.val.audio(0)).to(self.device)
+        fake = self.generator(mel).squeeze(1)[0]
+        value = float(mel_loss(self.mel(real), self.mel(fake)))
+        board.scalars(self.step, {"mel_l1": value}, prefix="val/")
+        board.audio("val/audio", fake.clamp(-1, 1).cpu(), self.step, self.audio_cfg.sample_rate)
+        self.generator.train()
+        return {"mel_l1": value}
+
+    # --- checkpoints ----------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "format": VOCODER_FORMAT,
+            "format_version": VOCODER_FORMAT_VERSION,
+            "generator": self.generator.state_dict(),
+            "generator_config": self.cfg.generator.to_dict(),
+            "audio": dataclasses.asdict(self.audio_cfg),
+            "vocoder_config": self.cfg.to_dict(),
+            "mpd": self.mpd.state_dict(),
+            "msd": self.msd.state_dict(),
+            "optim_g": self.optim_g.state_dict(),
+            "optim_d": self.optim_d.state_dict(),
+            "step": self.step,
+            "dataset": self.dataset_dir,
+            "mels": None if self.mels_dir is None else str(self.mels_dir),
+            "init": self.init,
+        }
+
+    def save(self) -> Path:
+        path = self.checkpoints.save(self.state(), self.step)
+        logger.info("saved %s", path)
+        return path
+
+    def _restore(self, ckpt: dict[str, Any]) -> None:
+        self.generator.load_state_dict(ckpt["generator"])
+        self.mpd.load_state_dict(ckpt["mpd"])
+        self.msd.load_state_dict(ckpt["msd"])
+        self.optim_g.load_state_dict(ckpt["optim_g"])
+        self.optim_d.load_state_dict(ckpt["optim_d"])
+        self.step = int(ckpt["step"])
+
+
+def _initial_generator(
+    init: str, cfg: VocoderConfig, audio: AudioConfig
+) -> tuple[dict[str, torch.Tensor] | None, VocoderConfig]:
+    """(weights or None for random, config) for `--init`: universal | scratch | PATH (a vocoder
+    checkpoint, whose generator shape replaces cfg.generator, or an official HiFi-GAN `g_*` file)."""
+    if init == "scratch":
+        return None, cfg
+    if init == "universal":
+        if cfg.generator != HifiGanConfig() or audio.n_mels != 80:
+            raise ConfigError(
+                "--init universal needs the V1 generator (default `generator.*`) and audio.n_mels=80; "
+                "use --init scratch for other shapes"
+            )
+        return load_generator("universal").state_dict(), cfg
+    path = Path(init)
+    if not path.is_file():
+        raise ConfigError(f"--init must be universal, scratch or a checkpoint file; {init!r} is none of them")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if is_vocoder_checkpoint(ckpt):
+        generator = HifiGanConfig.from_dict(ckpt["generator_config"])
+        return ckpt["generator"], dataclasses.replace(cfg, generator=generator)
+    if isinstance(ckpt, dict) and "generator" in ckpt:
+        return fold_weight_norm(ckpt["generator"]), dataclasses.replace(cfg, generator=HifiGanConfig())
+    raise ConfigError(f"{path}: neither a vocoder checkpoint nor a HiFi-GAN generator file")
+
+
+def _check_finite(step: int, losses: dict[str, torch.Tensor], last: Path | None) -> None:
+    bad = {name: float(v.detach()) for name, v in losses.items() if not torch.isfinite(v).all()}
+    if bad:
+        where = f"; last checkpoint: {last}" if last else "; no checkpoint written yet"
+        raise NonFiniteLossError(
+            f"vocoder step {step + 1}: non-finite loss "
+            + ", ".join(f"{k}={v}" for k, v in bad.items())
+            + where
+        )
+
+
+class _frozen:
+    """Context: the modules' parameters need no gradient (the generator update reads them only)."""
+
+    def __init__(self, *modules: torch.nn.Module):
+        self.params = [p for m in modules for p in m.parameters()]
+
+    def __enter__(self) -> None:
+        for p in self.params:
+            p.requires_grad_(False)
+
+    def __exit__(self, *exc: object) -> None:
+        for p in self.params:
+            p.requires_grad_(True)
