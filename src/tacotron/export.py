@@ -13,7 +13,8 @@ lengths [B], alignments [B, S, L], stop codes [B]: 1 gate, 2 end of text, 3 max 
 torch. `metadata.json` (symbols, audio settings) is stored inside as an extra file.
 `onnx`: a folder with encoder.onnx, decoder_step.onnx, postnet.onnx, metadata.json and runner.py (a numpy
 mirror of the loop over onnxruntime, see its docstring; `python runner.py DIR "ids"` or
-`OnnxTacotron(DIR).infer(ids, lengths)`).
+`OnnxTacotron(DIR).infer(ids, lengths)`). With a vocoder, the same parts plus HiFi-GAN go into one
+model.onnx (`tacotron.export_onnx_bundle`).
 
 Text cleaning (numbers, abbreviations, phonemes) stays outside: callers pass symbol ids, and
 metadata.json lists the symbol table so ids can be made from cleaned text.

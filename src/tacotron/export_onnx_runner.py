@@ -18,9 +18,9 @@ n_mels values of the step's frames), the seven state tensors (zeros first) and m
 update the stop rule, stop when every item has stopped or at max_decoder_steps; postnet on the masked
 frames; vocoder on the postnet mel. Text: `encode` maps already-cleaned text (no number expansion,
 lowercasing or phonemes; `tacotron text` shows the cleaned form) to ids + EOS.
-`tests/test_export.py` and `tests/test_export_bundle.py` guard the mirror: the exported model gives the eager lengths, stop reasons and
-(close) mels on the same inputs, `_StopRule` gives `stop_update`'s stops on random inputs, and
-`decoder_steps` equals frames.py's; the one-file export also gives the PyTorch waveforms.
+`tests/test_export.py` and `tests/test_export_bundle.py` guard the mirror: the exported model gives the
+eager lengths, stop reasons and (close) mels on the same inputs, `_StopRule` gives `stop_update`'s stops
+on random inputs, `decoder_steps` equals frames.py's; the one-file export also gives the PyTorch waveforms.
 
     python runner.py EXPORT_DIR "hello world." [out.wav]   # cleaned text -> mel shape, stop reason (+ wav)
 """
