@@ -43,17 +43,18 @@ def default_output(checkpoint: str, fmt: str, vocoder: str | None = None) -> Pat
 def run(args: argparse.Namespace) -> int:
     from tacotron.export import export_checkpoint
     from tacotron.export_onnx_bundle import UnsupportedExportError, check_vocoder, export_checkpoint_bundle
+    from tacotron.infer.hifigan import HifiGanConfigError
 
     try:
         check_vocoder(args.format, args.vocoder)
-    except UnsupportedExportError as err:
+        out = Path(args.out) if args.out else default_output(args.checkpoint, args.format, args.vocoder)
+        if args.vocoder:
+            written = export_checkpoint_bundle(args.checkpoint, out, weights=args.hifigan_weights)
+        else:
+            written = export_checkpoint(args.checkpoint, args.format, out)
+    except (UnsupportedExportError, HifiGanConfigError) as err:  # what to change, in one line
         print(f"export: {err}", file=sys.stderr)
         return 2
-    out = Path(args.out) if args.out else default_output(args.checkpoint, args.format, args.vocoder)
-    if args.vocoder:
-        written = export_checkpoint_bundle(args.checkpoint, out, weights=args.hifigan_weights)
-    else:
-        written = export_checkpoint(args.checkpoint, args.format, out)
     if args.format == "torchscript":
         print(
             f"wrote {written}: torch.jit.load(path)(text_ids [B, L], lengths [B]) -> mel, lengths, alignments, stop codes"
