@@ -28,7 +28,7 @@ LAYERS = [
     {"tracking"},
     {"tune"},
     {"infer"},
-    {"serve", "export", "export_onnx_runner", "vocoder"},
+    {"serve", "export", "export_onnx_runner", "export_onnx_bundle", "vocoder"},
     {"commands", "cli", "__main__"},
 ]
 LAYER_OF = {name: i for i, names in enumerate(LAYERS) for name in names}

@@ -13,7 +13,8 @@ lengths [B], alignments [B, S, L], stop codes [B]: 1 gate, 2 end of text, 3 max 
 torch. `metadata.json` (symbols, audio settings) is stored inside as an extra file.
 `onnx`: a folder with encoder.onnx, decoder_step.onnx, postnet.onnx, metadata.json and runner.py (a numpy
 mirror of the loop over onnxruntime, see its docstring; `python runner.py DIR "ids"` or
-`OnnxTacotron(DIR).infer(ids, lengths)`).
+`OnnxTacotron(DIR).infer(ids, lengths)`). With a vocoder, the same parts plus HiFi-GAN go into one
+model.onnx (`tacotron.export_onnx_bundle`).
 
 Text cleaning (numbers, abbreviations, phonemes) stays outside: callers pass symbol ids, and
 metadata.json lists the symbol table so ids can be made from cleaned text.
@@ -37,6 +38,7 @@ from tacotron.model.inference import STOP_REASONS, DecoderStep, Decoding, decodi
 logger = logging.getLogger(__name__)
 
 FORMATS = ("torchscript", "onnx")
+ONNX_OPSET = 17
 STOP_CODES = {code: name for code, name in enumerate(STOP_REASONS) if code}  # 0 = running
 STATE_NAMES = (
     "attention_hidden",
@@ -91,6 +93,9 @@ def model_metadata(model: nn.Module, cfg: Any, symbols: Any, *, r: int) -> dict[
         "max_decoder_steps": int(model.max_decoder_steps),
         "audio": dataclasses.asdict(cfg.audio),
         "language": cfg.text.language,
+        "text": dataclasses.asdict(
+            cfg.text
+        ),  # the frontend settings that made the ids (cleaning is not exported)
         "symbols": symbols.to_dict(),
         "pad_id": int(symbols.pad_id),
         "eos_id": int(symbols.eos_id),
@@ -198,7 +203,7 @@ def export_torchscript(model: nn.Module, meta: dict[str, Any], path: str | Path)
     return path
 
 
-_ONNX_PARTS = {
+ONNX_PARTS = {
     "encoder": (("text", "lengths"), ("memory", "processed"), {"text": "BL", "lengths": "B", "memory": "BL", "processed": "BL"}),
     "decoder_step": (
         ("frame", *(f"in_{n}" for n in STATE_NAMES), "memory", "processed", "mask"),
@@ -215,6 +220,27 @@ def _dynamic_axes(spec: dict[str, str]) -> dict[str, dict[int, str]]:
     return {name: {i: axis for i, axis in enumerate(axes) if axis != "_"} for name, axes in spec.items()}
 
 
+def onnx_part_modules(model: nn.Module, r: int, n_symbols: int) -> dict[str, tuple[nn.Module, tuple]]:
+    """name -> (module, example inputs) of the three traced parts (`ONNX_PARTS` names their tensors)."""
+    inputs = _trace_inputs(model, r, *example_inputs(n_symbols))
+    return {
+        "encoder": (EncoderPart(model), inputs["encoder"]),
+        "decoder_step": (DecoderStep(model.decoder, r), inputs["step"]),
+        "postnet": (PostnetPart(model), inputs["postnet"]),
+    }
+
+
+def export_onnx_part(module: nn.Module, example: tuple, spec: tuple, f: Any) -> None:
+    """Trace `module` on `example` into ONNX file or buffer `f`; `spec` = (input names, output names, axes)."""
+    input_names, output_names, axes = spec
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notes
+        # dynamo=False: torch.export cannot trace the encoder's packed (variable-length) LSTM.
+        torch.onnx.export(module, example, f, dynamo=False,
+                          input_names=list(input_names), output_names=list(output_names),
+                          dynamic_axes=_dynamic_axes(axes), opset_version=ONNX_OPSET)  # fmt: skip
+
+
 def export_onnx(model: nn.Module, meta: dict[str, Any], out_dir: str | Path) -> Path:
     """encoder.onnx, decoder_step.onnx, postnet.onnx (dynamic batch and lengths), metadata.json, runner.py."""
     from tacotron.extras import require
@@ -224,35 +250,37 @@ def export_onnx(model: nn.Module, meta: dict[str, Any], out_dir: str | Path) -> 
     model = model.eval()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    inputs = _trace_inputs(model, meta["r"], *example_inputs(len(meta["symbols"]["symbols"])))
-    modules = {
-        "encoder": EncoderPart(model),
-        "decoder_step": DecoderStep(model.decoder, meta["r"]),
-        "postnet": PostnetPart(model),
-    }
-    examples = {"encoder": inputs["encoder"], "decoder_step": inputs["step"], "postnet": inputs["postnet"]}
-    for name, module in modules.items():
-        input_names, output_names, axes = _ONNX_PARTS[name]
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notes
-            # dynamo=False: torch.export cannot trace the encoder's packed (variable-length) LSTM.
-            torch.onnx.export(module, examples[name], str(out / f"{name}.onnx"), dynamo=False,
-                              input_names=list(input_names), output_names=list(output_names),
-                              dynamic_axes=_dynamic_axes(axes), opset_version=17)  # fmt: skip
+    parts = onnx_part_modules(model, meta["r"], len(meta["symbols"]["symbols"]))
+    for name, (module, example) in parts.items():
+        export_onnx_part(module, example, ONNX_PARTS[name], str(out / f"{name}.onnx"))
     (out / "metadata.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
-    shutil.copyfile(Path(__file__).with_name("export_onnx_runner.py"), out / "runner.py")
+    copy_runner(out)
     logger.info("ONNX model written to %s", out)
     return out
 
 
-def export_checkpoint(checkpoint: str | Path, fmt: str, out: str | Path) -> Path:
-    """Rebuild the model from a checkpoint (file or run folder) and export it as `fmt`."""
+def copy_runner(out: Path) -> None:
+    """The numpy runner next to the exported files, as runner.py (it imports neither torch nor this package)."""
+    shutil.copyfile(Path(__file__).with_name("export_onnx_runner.py"), out / "runner.py")
+
+
+def load_for_export(checkpoint: str | Path) -> tuple[nn.Module, dict[str, Any], Any]:
+    """(model on the CPU, its `model_metadata`, its config) from a checkpoint file or run folder."""
     from tacotron.infer.synthesizer import Synthesizer
 
+    synth = Synthesizer.from_checkpoint(checkpoint, device="cpu")
+    return synth.model, model_metadata(synth.model, synth.cfg, synth.frontend.symbols, r=synth.r), synth.cfg
+
+
+def export_checkpoint(checkpoint: str | Path, fmt: str, out: str | Path) -> Path:
+    """Rebuild the model from a checkpoint (file or run folder) and export it as `fmt`."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; expected one of {list(FORMATS)}")
-    synth = Synthesizer.from_checkpoint(checkpoint, device="cpu")
-    meta = model_metadata(synth.model, synth.cfg, synth.frontend.symbols, r=synth.r)
+    if fmt == "onnx":
+        from tacotron.extras import require
+
+        require("onnx", "export", "tacotron export --format onnx")  # before loading anything
+    model, meta, _ = load_for_export(checkpoint)
     if fmt == "torchscript":
-        return export_torchscript(synth.model, meta, out)
-    return export_onnx(synth.model, meta, out)
+        return export_torchscript(model, meta, out)
+    return export_onnx(model, meta, out)

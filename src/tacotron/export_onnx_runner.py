@@ -1,19 +1,28 @@
 """Standalone runner of an ONNX-exported Tacotron 2 (numpy + onnxruntime only; copied as runner.py).
 
 `tacotron export --format onnx` writes encoder.onnx, decoder_step.onnx, postnet.onnx and metadata.json
-next to this file. This file must not import torch or the package, so it cannot call the one decoding
-code of `tacotron.model.inference`; it is a numpy mirror of it (deterministic mode: no prenet dropout):
+next to this file; with `--vocoder hifigan`, one model.onnx (the same parts plus the HiFi-GAN generator,
+names prefixed "<part>.", see `tacotron/export_onnx_bundle.py`) and model.onnx.json instead. This file
+must not import torch or the package, so it cannot call the one decoding code of
+`tacotron.model.inference`; it is a numpy mirror of it (deterministic mode: no prenet dropout):
 - `_StopRule.__init__` / `update` / `finish` mirror `stop_start` / `stop_update` (one step at a time,
   i.e. blocks of K = 1) / `stop_finish`, with the gate threshold as a logit like `gate_logit`;
 - `OnnxTacotron.infer` mirrors `Decoding.forward` (the loop), checking "all stopped?" after every
   step rather than every `check_every` steps: the same lengths and stop reasons, fewer extra steps;
 - `OnnxTacotron._finish` mirrors `Decoding.finish`; `decoder_steps` mirrors `tacotron.frames.decoder_steps`;
-- decoder_step.onnx is the trace of `DecoderStep` (`Decoder.infer_step`), the step every path runs.
-`tests/test_export.py` guards the mirror: the exported model gives the eager lengths, stop reasons and
-(close) mels on the same inputs, `_StopRule` gives `stop_update`'s stops on random inputs, and
-`decoder_steps` equals frames.py's.
+- decoder_step.onnx is the trace of `DecoderStep` (`Decoder.infer_step`), the step every path runs;
+- `OnnxTacotron.vocode` mirrors `HifiGanVocoder.__call__` (tail past each length set to log(log_clamp),
+  one generator run over the batch, each waveform cut to frames * hop_length samples).
+The minimal loop, exactly: encoder once; then per step feed the previous frame (zeros first; the last
+n_mels values of the step's frames), the seven state tensors (zeros first) and memory/processed/mask,
+update the stop rule, stop when every item has stopped or at max_decoder_steps; postnet on the masked
+frames; vocoder on the postnet mel. Text: `encode` maps already-cleaned text (no number expansion,
+lowercasing or phonemes; `tacotron text` shows the cleaned form) to ids + EOS.
+`tests/test_export.py` and `tests/test_export_bundle.py` guard the mirror: the exported model gives the
+eager lengths, stop reasons and (close) mels on the same inputs, `_StopRule` gives `stop_update`'s stops
+on random inputs, `decoder_steps` equals frames.py's; the one-file export also gives the PyTorch waveforms.
 
-    python runner.py EXPORT_DIR "hello world."   # cleaned text of known symbols -> mel shape + stop reason
+    python runner.py EXPORT_DIR "hello world." [out.wav]   # cleaned text -> mel shape, stop reason (+ wav)
 """
 
 from __future__ import annotations
@@ -37,20 +46,57 @@ STATE_NAMES = (
 STOP_REASONS = {1: "gate", 2: "end_of_text", 3: "max_steps"}
 
 
-class OnnxTacotron:
-    """`infer(text [B, L] int64, lengths [B])` -> (mel_postnet [B, n_mels, T], lengths, alignments, stop codes)."""
+PARTS = ("encoder", "decoder_step", "postnet")
+BUNDLE_CONFIG = "model.onnx.json"
 
-    def __init__(self, export_dir: str | Path, providers: list[str] | None = None):
+
+class _PartFiles:
+    """One onnxruntime session per part file (encoder.onnx, ...): `run(part, feeds)` -> its outputs."""
+
+    def __init__(self, folder: Path, providers: list[str]):
         import onnxruntime as ort
 
-        folder = Path(export_dir)
-        self.meta = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
-        providers = providers or ["CPUExecutionProvider"]
         self.sessions = {
-            name: ort.InferenceSession(str(folder / f"{name}.onnx"), providers=providers)
-            for name in ("encoder", "decoder_step", "postnet")
+            p: ort.InferenceSession(str(folder / f"{p}.onnx"), providers=providers) for p in PARTS
         }
+
+    def run(self, part: str, feeds: dict) -> list:
+        return self.sessions[part].run(None, feeds)
+
+
+class _Bundle:
+    """One session over model.onnx: a part runs by feeding and fetching its prefixed names only."""
+
+    def __init__(self, path: Path, parts: dict, providers: list[str]):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # placeholder defaults of inputs make onnxruntime warn at load
+        self.session = ort.InferenceSession(str(path), options, providers=providers)
+        self.parts = parts
+        self.run_options = ort.RunOptions()
+        self.run_options.only_execute_path_to_fetches = True  # the other parts stay idle
+
+    def run(self, part: str, feeds: dict) -> list:
+        fetch = self.parts[part]["outputs"]
+        return self.session.run(fetch, {f"{part}.{k}": v for k, v in feeds.items()}, self.run_options)
+
+
+class OnnxTacotron:
+    """`infer(text [B, L] int64, lengths [B])` -> (mel_postnet [B, n_mels, T], lengths, alignments, stop codes);
+    `synthesize` also vocodes (one-file export only)."""
+
+    def __init__(self, export_dir: str | Path, providers: list[str] | None = None):
+        folder = Path(export_dir)
+        providers = providers or ["CPUExecutionProvider"]
+        if (folder / BUNDLE_CONFIG).is_file():
+            self.meta = json.loads((folder / BUNDLE_CONFIG).read_text(encoding="utf-8"))
+            self.parts = _Bundle(folder / self.meta["onnx"]["file"], self.meta["onnx"]["parts"], providers)
+        else:
+            self.meta = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+            self.parts = _PartFiles(folder, providers)
         self.symbols = self.meta["symbols"]["symbols"]
+        self.vocoder = self.meta.get("vocoder")
 
     def encode(self, cleaned: str) -> list[int]:
         """Already-cleaned text -> ids + EOS (no number expansion or phonemisation here)."""
@@ -62,7 +108,7 @@ class OnnxTacotron:
     def infer(self, text: np.ndarray, lengths: np.ndarray, max_decoder_steps: int = 0):
         m = self.meta
         text, lengths = np.asarray(text, dtype=np.int64), np.asarray(lengths, dtype=np.int64)
-        memory, processed = self.sessions["encoder"].run(None, {"text": text, "lengths": lengths})
+        memory, processed = self.parts.run("encoder", {"text": text, "lengths": lengths})
         b, length, e = memory.shape
         mask = np.arange(length)[None, :] < lengths[:, None]
         state = [
@@ -76,7 +122,7 @@ class OnnxTacotron:
         for step in range(max_steps):
             feeds = {"frame": frame, "memory": memory, "processed": processed, "mask": mask}
             feeds |= {f"in_{n}": s for n, s in zip(STATE_NAMES, state, strict=True)}
-            out, gate, *state = self.sessions["decoder_step"].run(None, feeds)
+            out, gate, *state = self.parts.run("decoder_step", feeds)
             frames.append(out)
             alignments.append(state[4])
             stop.update(step, gate, state[4])
@@ -95,10 +141,38 @@ class OnnxTacotron:
         t_max = s_max * r
         mask = np.arange(t_max)[None, :] < lengths[:, None]
         mel = np.ascontiguousarray(mel[:, :, :t_max] * mask[:, None, :])
-        (mel_postnet,) = self.sessions["postnet"].run(None, {"mel": mel.astype(np.float32), "mask": mask})
+        (mel_postnet,) = self.parts.run("postnet", {"mel": mel.astype(np.float32), "mask": mask})
         step_mask = np.arange(s_max)[None, :] < steps[:, None]
         align = np.stack(alignments, axis=1)[:, :s_max] * step_mask[:, :, None]
         return mel_postnet, lengths, align, reasons
+
+    def vocode(self, mel: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
+        """mel_postnet [B, n_mels, T] + frames [B] -> B float32 waveforms of frames * hop_length samples."""
+        if self.vocoder is None:
+            raise ValueError("this export has no vocoder: export with --vocoder hifigan")
+        beyond = np.arange(mel.shape[2])[None, :] >= np.asarray(lengths)[:, None]
+        silence = np.float32(math.log(self.meta["audio"]["log_clamp"]))
+        padded = np.where(beyond[:, None, :], silence, mel).astype(np.float32)
+        (wav,) = self.parts.run("vocoder", {"mel": padded})
+        hop = self.vocoder["hop_length"]
+        return [wav[i, : int(n) * hop].astype(np.float32) for i, n in enumerate(lengths)]
+
+    def synthesize(self, text: np.ndarray, lengths: np.ndarray, max_decoder_steps: int = 0):
+        """-> (waveforms, frames [B], stop codes [B], mel_postnet): `infer` then `vocode`."""
+        mel, out_lengths, _, reasons = self.infer(text, lengths, max_decoder_steps)
+        return self.vocode(mel, out_lengths), out_lengths, reasons, mel
+
+
+def write_wav(path: str | Path, wav: np.ndarray, sample_rate: int) -> None:
+    """16-bit PCM mono through the standard library (no soundfile here)."""
+    import wave
+
+    pcm = (np.clip(wav, -1.0, 1.0) * 32767.0).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(int(sample_rate))
+        out.writeframes(pcm.tobytes())
 
 
 def decoder_steps(frames: np.ndarray, r: int) -> np.ndarray:
@@ -148,13 +222,17 @@ class _StopRule:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
+    if len(argv) not in (2, 3):
         print(__doc__)
         return 2
     model = OnnxTacotron(argv[0])
     ids = model.encode(argv[1])
     mel, lengths, _, reasons = model.infer(np.array([ids]), np.array([len(ids)]))
     print(f"mel {mel.shape}, {int(lengths[0])} frames, stop: {STOP_REASONS[int(reasons[0])]}")
+    if len(argv) == 3:
+        (wav,) = model.vocode(mel, lengths)
+        write_wav(argv[2], wav, model.vocoder["sample_rate"])
+        print(f"wrote {argv[2]}: {len(wav)} samples at {model.vocoder['sample_rate']} Hz")
     return 0
 
 
