@@ -69,14 +69,18 @@ def model_params(path: Path) -> dict[str, torch.Tensor]:
     return dict(load_checkpoint(path)["model"])
 
 
-def write_stopping_checkpoint(path: Path, max_decoder_steps: int = 1000, language: str = "en") -> Path:
+def write_stopping_checkpoint(
+    path: Path, max_decoder_steps: int = 1000, language: str = "en", speakers: list[str] | None = None
+) -> Path:
     """An untrained tiny checkpoint whose gate stops every text after its first frame (gate bias +20,
     `min_text_fraction` 0): for tests that need synthesis to finish (the service refuses audio cut at
-    max_decoder_steps, `synth` exits 3), fast however long the text."""
+    max_decoder_steps, `synth` exits 3), fast however long the text. `speakers`: a multi-speaker model
+    with this speaker table (names in id order)."""
     from tacotron.model import build_model
     from tacotron.text import TextFrontend
 
-    cfg = tiny_config(model={"max_decoder_steps": max_decoder_steps, "min_text_fraction": 0.0})
+    speaking = {"n_speakers": len(speakers), "speaker_embedding_dim": 8} if speakers else {}
+    cfg = tiny_config(model={"max_decoder_steps": max_decoder_steps, "min_text_fraction": 0.0, **speaking})
     cfg.text.language = language
     frontend = TextFrontend(cfg.text)
     torch.manual_seed(0)
@@ -90,6 +94,7 @@ def write_stopping_checkpoint(path: Path, max_decoder_steps: int = 1000, languag
         "symbols": frontend.symbols.to_dict(),
         "r": 1,
         "step": 0,
+        "speakers": list(speakers or []),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(ckpt, path)

@@ -21,6 +21,15 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     return write_stopping_checkpoint(tmp_path_factory.mktemp("serve") / "tiny.pt")
 
 
+SPEAKERS = ["alice", "bob", "carol"]  # the speaker table of `speakers_checkpoint`
+
+
+@pytest.fixture(scope="session")
+def speakers_checkpoint(tmp_path_factory) -> Path:
+    """`tiny_checkpoint` with three speakers (model.n_speakers 3, checkpoint "speakers" = SPEAKERS)."""
+    return write_stopping_checkpoint(tmp_path_factory.mktemp("serve") / "speakers.pt", speakers=SPEAKERS)
+
+
 @pytest.fixture(scope="session")
 def truncating_checkpoint(tmp_path_factory) -> Path:
     return write_serving_checkpoint(tmp_path_factory.mktemp("serve") / "truncating.pt", max_decoder_steps=40)
@@ -38,3 +47,10 @@ def truncating_synthesizer(truncating_checkpoint):
     from tacotron.infer.synthesizer import Synthesizer
 
     return Synthesizer.from_checkpoint(truncating_checkpoint)
+
+
+@pytest.fixture(scope="session")
+def speakers_synthesizer(speakers_checkpoint):
+    from tacotron.infer.synthesizer import Synthesizer
+
+    return Synthesizer.from_checkpoint(speakers_checkpoint)

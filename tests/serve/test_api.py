@@ -91,6 +91,7 @@ def test_health_voices_openapi_and_page(client):
         "sample_rate": 22050,
         "vocoder": "griffin-lim",
         "checkpoint_step": None,
+        "speakers": [],
     }
     schema = client.get("/openapi.json").json()
     assert {"/api/tts", "/api/tts/details", "/api/voices", "/api/health"} <= set(schema["paths"])

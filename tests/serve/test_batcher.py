@@ -20,7 +20,7 @@ class Recorder:
         self.gate = threading.Event()
         self.gate.set()
 
-    def __call__(self, texts, seed):
+    def __call__(self, texts, seed, speakers=None):
         self.gate.wait(timeout=10)
         self.calls.append((list(texts), seed))
         if self.fail:
@@ -109,3 +109,22 @@ def test_submit_requires_start_and_texts():
         asyncio.run(batcher.submit(["a"]))
     with pytest.raises(ValueError, match="max_batch_size"):
         Batcher(Recorder(), ThreadPoolExecutor(max_workers=1), 0, 0.0)
+
+
+def test_each_text_carries_its_requests_speaker():
+    rec = Recorder()
+    seen = []
+
+    def fn(texts, seed, speakers):
+        seen.append(list(speakers))
+        return rec(texts, seed)
+
+    async def go(batcher):
+        return await asyncio.gather(
+            batcher.submit(["a", "b"], speaker="alice"),
+            batcher.submit(["c"]),
+            batcher.submit(["d"], None, "bob"),
+        )
+
+    assert asyncio.run(_with_batcher(fn, go)) == [["a|None", "b|None"], ["c|None"], ["d|None"]]
+    assert seen == [["alice", "alice", None, "bob"]]

@@ -119,7 +119,7 @@ class _Recorder:
         self.calls: list[list[str]] = []
         self.gate = threading.Event()
 
-    def __call__(self, texts, seed):
+    def __call__(self, texts, seed, speakers=None):
         self.calls.append(list(texts))
         self.gate.wait(timeout=10)
         return [t.upper() for t in texts]
@@ -151,7 +151,7 @@ def test_seeded_requests_are_chunked_deterministically():
     rec.gate.set()
     seeds = []
 
-    def fn(texts, seed):
+    def fn(texts, seed, speakers):
         seeds.append(seed)
         return rec(texts, seed)
 

@@ -6,8 +6,9 @@ Shared argument helpers live here so every command reads configs the same way.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from tacotron.config import Config, load_config
 
@@ -38,6 +39,39 @@ def add_decoding_argument(parser: argparse.ArgumentParser) -> None:
         help="fast: CUDA graphs (CUDA devices only); eager: plain PyTorch; auto (default): fast on CUDA, "
         "else eager (fallbacks to eager are logged)",
     )
+
+
+def add_progress_argument(parser: argparse.ArgumentParser) -> None:
+    """`--no-progress` for commands that draw a progress bar (`progress_bar` reads it)."""
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="hide the progress bar (it is drawn on stderr only when stderr is a terminal)",
+    )
+
+
+@contextlib.contextmanager
+def progress_bar(args: argparse.Namespace, desc: str, unit: str) -> Iterator[Callable[[int, int], None]]:
+    """A `(done, total)` callback drawing a tqdm bar on stderr; silent with --no-progress or when stderr
+    is not a terminal (tqdm's disable=None), so logs, pipes and CI output stay clean. The bar starts at
+    the first call, when the total is known, and is cleared at the end (the command prints its summary)."""
+    from tqdm import tqdm
+
+    bars: list[tqdm] = []
+
+    def update(done: int, total: int) -> None:
+        if not bars:
+            disable = True if getattr(args, "no_progress", False) else None
+            bars.append(
+                tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=disable, leave=False)
+            )
+        bars[0].update(done - bars[0].n)
+
+    try:
+        yield update
+    finally:
+        for bar in bars:
+            bar.close()
 
 
 def config_from_args(args: argparse.Namespace) -> Config:

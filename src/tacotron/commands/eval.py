@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tacotron.commands import run_reporting_input_errors
+from tacotron.commands import add_progress_argument, progress_bar, run_reporting_input_errors
 
 HELP = (
     "evaluate a checkpoint on sentences: alignment health, gate stops, length ratio, WER/CER "
@@ -42,6 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-asr", action="store_true", help="skip the speech-recognition judge (WER)")
+    parser.add_argument(
+        "--speaker",
+        default=None,
+        help="multi-speaker checkpoints: read every sentence with this speaker (default: the speakers in "
+        "turn, sentence i by speaker i mod n; eval.json breaks the summary down per speaker)",
+    )
+    add_progress_argument(parser)
 
 
 def _fmt(value: Any) -> str:
@@ -73,6 +80,9 @@ def print_table(report: dict[str, Any]) -> None:
     print("summary:")
     for key, value in report["summary"].items():
         print(f"  {key:<24} {_fmt(value)}")
+    for name, summary in report.get("per_speaker", {}).items():
+        numbers = ("n", "wer", "cer", "attn/diagonality", "share_stop_gate", "mcd_db")
+        print(f"speaker {name}: " + "  ".join(f"{key}={_fmt(summary.get(key))}" for key in numbers))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,17 +96,20 @@ def _run(args: argparse.Namespace) -> int:
 
     sentences = read_sentences(args.file)
     synth = Synthesizer.from_checkpoint(args.checkpoint, device=args.device, vocoder=args.vocoder)
-    report, results = evaluate(
-        synth,
-        sentences,
-        reference_dir=args.reference_dir,
-        corpus_text=args.corpus_text,
-        asr=not args.no_asr,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        judge=args.judge,
-        asr_workers=args.asr_workers,
-    )
+    with progress_bar(args, "eval synth", "sentence") as progress:
+        report, results = evaluate(
+            synth,
+            sentences,
+            reference_dir=args.reference_dir,
+            corpus_text=args.corpus_text,
+            asr=not args.no_asr,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            judge=args.judge,
+            asr_workers=args.asr_workers,
+            speaker=args.speaker,
+            progress=progress,
+        )
     print_table(report)
     if args.out:
         out = Path(args.out)

@@ -13,7 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from tacotron.commands import add_decoding_argument, run_reporting_input_errors
+from tacotron.commands import (
+    add_decoding_argument,
+    add_progress_argument,
+    progress_bar,
+    run_reporting_input_errors,
+)
 
 HELP = "synthesise speech from a checkpoint or run folder (wav, mel, alignment plot, synth.jsonl)"
 
@@ -64,6 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="multi-speaker models: a speaker name of the training corpus (default: the first)",
     )
+    add_progress_argument(parser)
     style = parser.add_mutually_exclusive_group()
     style.add_argument(
         "--style-wav", default=None, help="GST models: reference audio whose speaking style to imitate"
@@ -108,15 +114,17 @@ def _run(args: argparse.Namespace) -> int:
         fast=fast_for(args.decoding),
     )
     style = resolve_style(synth.model, synth.cfg, style_wav=args.style_wav, style_token=args.style_token)
-    results = synth.synthesize(
-        texts,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        max_decoder_steps=args.max_decoder_steps,
-        split=args.split,
-        speaker=args.speaker,
-        **style,
-    )
+    with progress_bar(args, "synth", "piece" if args.split else "text") as progress:
+        results = synth.synthesize(
+            texts,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            max_decoder_steps=args.max_decoder_steps,
+            split=args.split,
+            speaker=args.speaker,
+            progress=progress,
+            **style,
+        )
     jsonl = write_results(results, args.out)
     print(f"{'#':>4} {'frames':>6} {'sec':>6} {'pieces':>6} {'stop':<12} text")
     for i, r in enumerate(results, start=1):

@@ -6,6 +6,14 @@ max-steps guard cutting them off), length ratios whether the speaking rate is pl
 of an ASR judge whether a listener would understand it. With references, the same judge on ground
 truth passed through the same mel -> vocoder path gives the ceiling the model can reach with this
 vocoder, and MCD measures how far the predicted mels are from the real ones.
+
+Multi-speaker checkpoints: each sentence is read by one speaker, recorded in its record ("speaker"),
+and eval.json gets "per_speaker" (the summary over each speaker's sentences). With a `speaker` every
+sentence uses it; without, sentences go round-robin over the checkpoint's speakers (sentence i ->
+speakers[i % n]), so every speaker is heard at the cost of one pass. Why not every sentence by every
+speaker: n times the cost; the honest caveat is that round-robin speakers read different sentences, so
+per-speaker numbers differ by sentence too. To compare speakers on equal text, run once per `speaker`;
+with references, pass the speaker who recorded them (MCD against another voice means little).
 """
 
 from __future__ import annotations
@@ -60,6 +68,24 @@ def _attention_fields(result: SynthesisResult) -> dict[str, float]:
         torch.from_numpy(result.alignment)[None], torch.tensor([symbols]), torch.tensor([steps])
     )
     return {key: float(value[0]) for key, value in scores.items()}
+
+
+def sentence_speakers(synth: Synthesizer, n: int, speaker: str | None = None) -> list[str] | None:
+    """The speaker reading each of `n` sentences (see the module docstring); None for a single-speaker
+    model. An unknown `speaker` (or any speaker for a single-speaker model) is `UnknownSpeakerError`."""
+    if speaker is not None:
+        synth.speaker_ids(speaker)  # raises UnknownSpeakerError listing the known ones
+    if not synth.speakers:
+        return None
+    if speaker is not None:
+        return [speaker] * n
+    return [synth.speakers[i % len(synth.speakers)] for i in range(n)]
+
+
+def per_speaker(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """`summarise` over each speaker's sentences, by speaker name (in the order first met)."""
+    names = list(dict.fromkeys(r["speaker"] for r in records if "speaker" in r))
+    return {name: summarise([r for r in records if r.get("speaker") == name]) for name in names}
 
 
 def _synthesis_fields(item: EvalSentence, result: SynthesisResult) -> dict[str, Any]:
@@ -217,17 +243,25 @@ def evaluate(
     seed: int = 0,
     judge: str = "closed",
     asr_workers: int = 1,
+    speaker: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, Any], list[SynthesisResult]]:
     """Synthesise and score `sentences`; returns (eval.json content, the synthesis results).
 
     `judge`: "closed" (LM from `corpus_text`; pocketsphinx's generic LM without it) or "open"
     (pocketsphinx's general LM and dictionary, for open-vocabulary corpora; `corpus_text` unused).
-    `asr_workers`: processes for the open-vocabulary recogniser.
+    `asr_workers`: processes for the open-vocabulary recogniser. `speaker`: see the module docstring.
+    `progress`: `Synthesizer.synthesize`'s (done, total) callback over the synthesis batches.
     """
     from tacotron.audio import MelSpectrogram, mel_basis
 
-    results = synth.synthesize([s.text for s in sentences], batch_size, seed=seed)
+    speakers = sentence_speakers(synth, len(sentences), speaker)
+    results = synth.synthesize(
+        [s.text for s in sentences], batch_size, seed=seed, speaker=speakers, progress=progress
+    )
     records = [_synthesis_fields(item, result) for item, result in zip(sentences, results, strict=True)]
+    for record, name in zip(records, speakers or [], strict=False):
+        record["speaker"] = name
     ceilings: list[np.ndarray | None] = [None] * len(sentences)
     if reference_dir is not None:
         mel_fn = MelSpectrogram(synth.cfg.audio, mel_basis(synth.cfg.audio))
@@ -254,6 +288,7 @@ def evaluate(
         "language": language,
         "judge": judge_info,
         "summary": summarise(records),
+        **({"per_speaker": per_speaker(records)} if speakers else {}),
         "sentences": records,
     }
     return report, results

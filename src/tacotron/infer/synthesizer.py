@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -285,7 +286,8 @@ class Synthesizer:
         style_weights: torch.Tensor | None = None,
         split: bool = False,
         pause_seconds: float = PAUSE_SECONDS,
-        speaker: str | None = None,
+        speaker: str | Sequence[str | None] | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> list[SynthesisResult]:
         """One result per text, in the order given. Raises on empty or unknown-character text, naming it.
 
@@ -294,10 +296,15 @@ class Synthesizer:
         GST models: one style for every text, from a reference mel [n_mels, T] or token weights
         [n_tokens] (see `tacotron.infer.style`); neither = uniform token weights.
         speaker: a name of `speakers` (multi-speaker models; None = the first); UnknownSpeakerError otherwise.
+        A list gives one name (or None) per text: the service batches requests for several speakers at once.
+        progress: called as (done, total) after each batch, counting decoded texts (pieces when split),
+        so a command can draw a progress bar without this module printing anything.
         """
-        speaker_ids = self.speaker_ids(speaker)
+        speaker_ids = self.text_speaker_ids(speaker, len(texts))
         if split:
             groups = [self.split(text, max_decoder_steps) for text in texts]
+            if isinstance(speaker, Sequence) and not isinstance(speaker, str):
+                speaker = [name for name, group in zip(speaker, groups, strict=True) for _ in group]
             flat = self.synthesize(
                 [piece for group in groups for piece in group],
                 batch_size,
@@ -307,6 +314,7 @@ class Synthesizer:
                 style_mel=style_mel,
                 style_weights=style_weights,
                 speaker=speaker,
+                progress=progress,
             )
             joined, start = [], 0
             for text, group in zip(texts, groups, strict=True):
@@ -315,16 +323,18 @@ class Synthesizer:
             return joined
         style = {"style_mel": style_mel, "style_weights": style_weights}
         style = {k: v.to(self.device) for k, v in style.items() if v is not None}
-        if speaker_ids is not None:
-            style["speakers"] = speaker_ids.to(self.device)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         encoded = [self.frontend.encode(text) for text in texts]
         order = sorted(range(len(texts)), key=lambda i: len(encoded[i]), reverse=True)
         results: list[SynthesisResult | None] = [None] * len(texts)
+        if progress is not None:
+            progress(0, len(texts))
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             batch_seed = None if seed is None else seed + start
+            if speaker_ids is not None:
+                style["speakers"] = speaker_ids[chunk].to(self.device)
             for index, result in zip(
                 chunk,
                 self._synthesize_batch(
@@ -338,6 +348,8 @@ class Synthesizer:
                 strict=True,
             ):
                 results[index] = result
+            if progress is not None:
+                progress(start + len(chunk), len(texts))
         return [r for r in results if r is not None]
 
     def speaker_ids(self, speaker: str | None) -> torch.Tensor | None:
@@ -357,6 +369,17 @@ class Synthesizer:
                 f"unknown speaker {speaker!r}; this model knows: {', '.join(self.speakers)}"
             )
         return torch.tensor([self.speakers.index(speaker)], dtype=torch.long)
+
+    def text_speaker_ids(self, speaker: str | Sequence[str | None] | None, n: int) -> torch.Tensor | None:
+        """One speaker id per text (LongTensor [n]), None for a single-speaker model; `speaker` is one
+        name for all texts or a list of one per text (ValueError when its length is not `n`)."""
+        if speaker is None or isinstance(speaker, str):
+            ids = self.speaker_ids(speaker)
+            return None if ids is None else ids.expand(n)
+        if len(speaker) != n:
+            raise ValueError(f"{len(speaker)} speakers given for {n} texts; give one per text or one for all")
+        ids = [self.speaker_ids(name) for name in speaker]
+        return None if not self.speakers else torch.cat(ids) if ids else torch.zeros(0, dtype=torch.long)
 
     def _join(self, text: str, parts: list[SynthesisResult], pause_seconds: float) -> SynthesisResult:
         """The pieces of one text as one result: audio and mel with a pause between pieces (silent mel

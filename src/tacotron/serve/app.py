@@ -6,7 +6,7 @@ Endpoints: `POST /api/tts` (WAV), `POST /api/tts/stream` (WAV sent piece by piec
 `GET /api/health`, `GET /` (the web page), `/openapi.json` and `/docs`.
 Status codes: 400 unsupported OpenAI response_format, 422 bad input (empty text, nothing to say, unknown
 characters, numbers beyond the expansion budget, any other text-frontend failure, wrong JSON or fields,
-unknown voice or language, speed out of range, text too long) and text the voice could not finish (a
+unknown voice, speaker or language, speed out of range, text too long) and text the voice could not finish (a
 piece cut at max_decoder_steps: no 200 for incomplete audio unless `allow_truncated`), 401 missing or wrong API key (when one is set),
 413 oversized body, 421 Host header not served (DNS-rebinding protection), 429 too many requests in
 flight from one client address, 499 client went away (its queued work is dropped), 503 too many requests
@@ -153,6 +153,13 @@ class TTSService:
         served = sorted({v.language for v in self.voices.values()})
         raise HTTPException(422, f"language: {request.language!r} is not served here; available: {served}")
 
+    def pick_speaker(self, request: TTSRequest, voice: Voice) -> str | None:
+        """The request's speaker checked against the voice's table (`Voice.check_speaker`), else 422."""
+        try:
+            return voice.check_speaker(request.speaker)
+        except ValueError as err:  # UnknownSpeakerError, listing the known speakers
+            raise HTTPException(422, f"speaker: {err}") from err
+
     def sentences(self, request: TTSRequest, voice: Voice) -> list[str]:
         """Length and speed checks, sentence split and frontend validation (all 422 on failure)."""
         s = self.settings
@@ -177,11 +184,12 @@ class TTSService:
 
     async def synthesize(self, request: TTSRequest, http_request: Request | None = None) -> Rendered:
         voice = self.pick_voice(request)
+        speaker = self.pick_speaker(request, voice)
         sentences = self.sentences(request, voice)
         assert voice.batcher is not None, "voices get batchers in the app lifespan"
         with self.admission.slot(client_of(http_request)):
             started = time.monotonic()
-            work = asyncio.ensure_future(voice.batcher.submit(sentences, request.seed))
+            work = asyncio.ensure_future(voice.batcher.submit(sentences, request.seed, speaker))
             results = await self.wait_for(work, http_request, self.settings.request_timeout_s)
             self.refuse_truncated(voice, sentences, results)
             return await asyncio.to_thread(self._render, voice, sentences, results, request.speed, started)
@@ -327,6 +335,7 @@ def _add_routes(app: FastAPI, service: TTSService) -> None:
                 sample_rate=v.sample_rate,
                 vocoder=v.vocoder,
                 checkpoint_step=v.step,
+                speakers=v.speakers,
             )
             for v in service.voices.values()
         ]

@@ -8,6 +8,9 @@ loop keeps accepting requests meanwhile.
 Seeded jobs run alone: prenet dropout draws depend on the batch's size and order, so a request with a
 `seed` must not share its batch for its output to depend only on (text, seed, checkpoint).
 
+Speakers never split batches: each text carries its speaker (a name, or None for the voice's default)
+and the batch function gets one per text, since a multi-speaker model takes one speaker id per sequence.
+
 Abandoned work is dropped: a request is queued as jobs of at most `max_batch_size` sentences, and when
 its caller stops waiting (timeout, client gone) the jobs not yet started are skipped, so a long request
 that timed out keeps the model busy for at most the batch already running, not for all its sentences.
@@ -25,8 +28,8 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-# (texts, seed) -> one result per text, in order; runs in a worker thread.
-BatchFn = Callable[[list[str], "int | None"], Sequence[Any]]
+# (texts, seed, speakers: one name or None per text) -> one result per text, in order; runs in a worker thread.
+BatchFn = Callable[[list[str], "int | None", list["str | None"]], Sequence[Any]]
 
 
 @dataclass
@@ -34,6 +37,7 @@ class _Job:
     texts: list[str]
     seed: int | None
     future: asyncio.Future = field(repr=False)
+    speaker: str | None = None
 
 
 @dataclass
@@ -77,7 +81,9 @@ class Batcher:
             if not job.future.done():
                 job.future.set_exception(RuntimeError("server is shutting down"))
 
-    async def submit(self, texts: list[str], seed: int | None = None) -> list[Any]:
+    async def submit(
+        self, texts: list[str], seed: int | None = None, speaker: str | None = None
+    ) -> list[Any]:
         """Results for `texts` (in order). Cancelling the awaiting task drops the jobs not yet started.
 
         Texts are queued as jobs of at most `max_batch_size`; a seeded request's job k gets seed + its
@@ -93,6 +99,7 @@ class Batcher:
                 list(texts[i : i + self._max_batch_size]),
                 None if seed is None else seed + i,
                 loop.create_future(),
+                speaker,
             )
             for i in range(0, len(texts), self._max_batch_size)
         ]
@@ -151,10 +158,11 @@ class Batcher:
         if not jobs:
             return
         texts = [text for job in jobs for text in job.texts]
+        speakers = [job.speaker for job in jobs for _ in job.texts]
         started = time.monotonic()
         loop = asyncio.get_running_loop()
         try:
-            results = await loop.run_in_executor(self._executor, self._batch_fn, texts, seed)
+            results = await loop.run_in_executor(self._executor, self._batch_fn, texts, seed, speakers)
         except Exception as err:  # handed to every waiting request, which reports it
             logger.exception("batch of %d sentences failed", len(texts))
             for job in jobs:

@@ -17,6 +17,12 @@ class TTSRequest(BaseModel):
     text: str = Field(min_length=1, description="Text to speak; long texts are split into sentences")
     language: str | None = Field(None, description="Must match the voice's language when given (en, ru)")
     voice: str | None = Field(None, description="Voice id from /api/voices; default: the first voice")
+    speaker: str | None = Field(
+        None,
+        max_length=200,
+        description="Speaker of a multi-speaker voice (its `speakers` in /api/voices); "
+        "default: the voice's first; empty or 'default' means the default",
+    )
     speed: float = Field(1.0, gt=0, description="Tempo factor, applied as a pitch-preserving time stretch")
     seed: int | None = Field(
         None,
@@ -35,7 +41,8 @@ SPEECH_FORMATS = ("wav", "pcm")  # response_format values /v1/audio/speech can p
 
 class SpeechRequest(BaseModel):
     """OpenAI's `POST /v1/audio/speech` body. `model` is accepted and ignored (one model per voice here);
-    `voice` is a voice id from /api/voices or an OpenAI preset name (= the default voice); `speed` is the
+    `voice` is a voice id from /api/voices, a speaker name of a served voice (that voice and speaker), or an
+    OpenAI preset name (= the default voice and speaker); `speed` is the
     same time stretch as /api/tts, within the server's speed bounds (422 outside); `instructions` is
     accepted and ignored. `response_format` other than wav or pcm is a 400 naming the supported ones."""
 
@@ -43,7 +50,9 @@ class SpeechRequest(BaseModel):
 
     model: str = Field("tts-1", max_length=200, description="Accepted and ignored")
     input: str = Field(min_length=1, description="Text to speak")
-    voice: str = Field("alloy", max_length=200, description="Voice id, or an OpenAI preset name")
+    voice: str = Field(
+        "alloy", max_length=200, description="Voice id, speaker name, or an OpenAI preset name"
+    )
     response_format: str = Field("wav", max_length=50, description="wav (default) or pcm (s16le mono)")
     speed: float = Field(1.0, gt=0, description="Tempo factor, within the server's speed bounds")
     instructions: str | None = Field(None, max_length=4000, description="Accepted and ignored")
@@ -63,6 +72,9 @@ class VoiceInfo(BaseModel):
     sample_rate: int
     vocoder: str
     checkpoint_step: int | None = None
+    speakers: list[str] = Field(
+        default_factory=list, description="Speaker names to pass as `speaker`; empty = one speaker"
+    )
 
 
 class VoicesResponse(BaseModel):

@@ -71,13 +71,20 @@ class PieceStream:
     """One streamed request: its pieces queued one at a time, each sent as PCM once it is synthesised."""
 
     def __init__(
-        self, service: Any, voice: Voice, pieces: list[str], request: TTSRequest, slot: contextlib.ExitStack
+        self,
+        service: Any,
+        voice: Voice,
+        pieces: list[str],
+        request: TTSRequest,
+        slot: contextlib.ExitStack,
+        speaker: str | None = None,
     ) -> None:
         self.service = service
         self.slot = slot  # the admission slot, released by `close`
         self.voice = voice
         self.pieces = pieces
         self.seed = request.seed
+        self.speaker = speaker  # checked by the service (`TTSService.pick_speaker`)
         self.speed = request.speed
         self.deadline = time.monotonic() + service.settings.request_timeout_s
         self.pending: asyncio.Future | None = None
@@ -96,7 +103,9 @@ class PieceStream:
         """Queue piece `index` alone (seed + index, as `Batcher.submit` seeds a job starting there)."""
         assert self.voice.batcher is not None, "voices get batchers in the app lifespan"
         seed = None if self.seed is None else self.seed + index
-        self.pending = asyncio.ensure_future(self.voice.batcher.submit([self.pieces[index]], seed))
+        self.pending = asyncio.ensure_future(
+            self.voice.batcher.submit([self.pieces[index]], seed, self.speaker)
+        )
 
     def _queue_next(self, index: int) -> None:
         self.pending = None
@@ -156,10 +165,11 @@ async def open_stream(
     """Validate, admit (`client` = its address) and synthesise the first piece (errors as usual), then
     stream the rest."""
     voice = service.pick_voice(request)
+    speaker = service.pick_speaker(request, voice)
     pieces = service.sentences(request, voice)
     slot = contextlib.ExitStack()
     slot.enter_context(service.admission.slot(client))
-    stream = PieceStream(service, voice, pieces, request, slot)
+    stream = PieceStream(service, voice, pieces, request, slot, speaker)
     try:
         first = await stream.first(http_request)
     except BaseException:

@@ -2,21 +2,26 @@
 
 Validation runs in the request handler with the voice's own `TextFrontend` (built from the same
 checkpoint config), so a request with unknown characters gets a 422 before it is queued and can never
-fail a batch shared with other requests.
+fail a batch shared with other requests. The same holds for speakers: `check_speaker` refuses a name
+outside the voice's speaker table in the handler, and each queued text carries its own speaker, so
+requests for different speakers of one voice share batches (the model takes one speaker id per text).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tacotron.serve.batcher import Batcher
 
+DEFAULT_SPEAKER_NAMES = ("", "default")  # speaker values that mean "the voice's default speaker"
+
 
 @dataclass
 class Voice:
-    """`synthesizer` must offer `synthesize(texts, batch_size, *, seed)` and `.cfg` (a `Config`)."""
+    """`synthesizer` must offer `synthesize(texts, batch_size, *, seed)` and `.cfg` (a `Config`); a
+    multi-speaker one also `.speakers` (names in id order) and `synthesize(..., speaker=[name per text])`."""
 
     id: str
     synthesizer: Any
@@ -37,6 +42,34 @@ class Voice:
     @property
     def sample_rate(self) -> int:
         return int(self.synthesizer.cfg.audio.sample_rate)
+
+    @property
+    def speakers(self) -> list[str]:
+        """The checkpoint's speaker names in id order; [] for a single-speaker voice."""
+        return list(getattr(self.synthesizer, "speakers", None) or [])
+
+    def check_speaker(self, speaker: str | None) -> str | None:
+        """The speaker to synthesise with: a name of `speakers`, or None for the voice's default (the
+        first speaker) when `speaker` is None, empty or "default" and no speaker has that name.
+
+        Why "default" and empty pass on a single-speaker voice: clients (Coqui's page, generic forms)
+        send them to mean "no choice"; any other name there is a mistake the caller should hear about.
+        Raises `UnknownSpeakerError` listing the known speakers.
+        """
+        from tacotron.infer.synthesizer import UnknownSpeakerError
+
+        names = self.speakers
+        if speaker is None or speaker in names:
+            return speaker
+        if speaker.strip() in DEFAULT_SPEAKER_NAMES:
+            return None
+        if not names:
+            raise UnknownSpeakerError(
+                f"voice {self.id!r} has a single speaker: leave speaker out (or empty), not {speaker!r}"
+            )
+        raise UnknownSpeakerError(
+            f"unknown speaker {speaker!r} for voice {self.id!r}; known speakers: {', '.join(names)}"
+        )
 
     @property
     def step(self) -> int | None:
@@ -95,10 +128,15 @@ class Voice:
             self.frontend.encode(sentence)
 
     def batch_fn(self, batch_size: int):
-        """The synchronous (texts, seed) -> results function the batcher runs in its worker thread."""
+        """The synchronous (texts, seed, speakers) -> results function the batcher runs in its worker
+        thread; `speakers` (one name or None per text) reaches only a multi-speaker synthesizer."""
 
-        def run(texts: list[str], seed: int | None) -> list[Any]:
-            return self.synthesizer.synthesize(texts, batch_size=batch_size, seed=seed)
+        def run(texts: list[str], seed: int | None, speakers: Sequence[str | None]) -> list[Any]:
+            if not self.speakers:
+                return self.synthesizer.synthesize(texts, batch_size=batch_size, seed=seed)
+            return self.synthesizer.synthesize(
+                texts, batch_size=batch_size, seed=seed, speaker=list(speakers)
+            )
 
         return run
 
@@ -110,3 +148,8 @@ def voice_id_for(language: str, taken: set[str]) -> str:
         n += 1
         candidate = f"{language}-{n}"
     return candidate
+
+
+def voice_with_speaker(voices: Iterable[Voice], name: str) -> Voice | None:
+    """The first voice whose speaker table holds `name` (compat APIs name a speaker where a voice goes)."""
+    return next((voice for voice in voices if name in voice.speakers), None)
