@@ -93,6 +93,7 @@ def test_the_json_config_round_trips_what_encoding_and_decoding_need(bundle):
     import onnx
 
     from tacotron.config import AudioConfig, TextConfig
+    from tacotron.infer.hifigan import HifiGanConfig
     from tacotron.text import SymbolTable, TextFrontend
 
     folder, synth, _, _ = bundle
@@ -107,7 +108,8 @@ def test_the_json_config_round_trips_what_encoding_and_decoding_need(bundle):
     assert (config["r"], config["max_decoder_steps"]) == (synth.r, m.max_decoder_steps)
     assert (config["gate_threshold"], config["min_text_fraction"]) == (m.gate_threshold, m.min_text_fraction)
     assert config["vocoder"] == {"name": "hifigan", "weights": "random-test", "hop_length": 256,
-                                 "sample_rate": synth.cfg.audio.sample_rate}  # fmt: skip
+                                 "sample_rate": synth.cfg.audio.sample_rate,
+                                 "generator_config": HifiGanConfig().to_dict()}  # fmt: skip
     graph = onnx.load(str(folder / "tts" / "model.onnx"), load_external_data=False).graph
     names = {i.name for i in graph.input} | {o.name for o in graph.output}
     declared = {n for part in config["onnx"]["parts"].values() for n in part["inputs"] + part["outputs"]}

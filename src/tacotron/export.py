@@ -10,7 +10,9 @@ What is exported (deterministic inference: prenet dropout off, so exported == ea
 
 `torchscript`: one file. `torch.jit.load(path)(text, lengths)` -> (mel_postnet [B, n_mels, T],
 lengths [B], alignments [B, S, L], stop codes [B]: 1 gate, 2 end of text, 3 max steps). Needs only
-torch. `metadata.json` (symbols, audio settings) is stored inside as an extra file.
+torch. `metadata.json` (symbols, audio settings, speakers) is stored inside as an extra file.
+Multi-speaker models (model.n_speakers > 0) take a third input in both formats, `speaker` ids [B] int64
+(names in metadata "speakers", id order), joined to the encoder outputs as in `Tacotron2._condition_memory`.
 `onnx`: a folder with encoder.onnx, decoder_step.onnx, postnet.onnx, metadata.json and runner.py (a numpy
 mirror of the loop over onnxruntime, see its docstring; `python runner.py DIR "ids"` or
 `OnnxTacotron(DIR).infer(ids, lengths)`). With a vocoder, the same parts plus HiFi-GAN go into one
@@ -52,15 +54,21 @@ STATE_NAMES = (
 
 
 class EncoderPart(nn.Module):
-    """(text [B, L] long, lengths [B] long) -> (memory [B, L, E], processed memory [B, L, A])."""
+    """(text [B, L] long, lengths [B] long[, speaker [B] long]) -> (memory [B, L, E], processed [B, L, A]).
+
+    The speaker input exists only for multi-speaker models (model.n_speakers > 0): the speaker vector joins
+    the encoder outputs here, as in `Tacotron2._condition_memory`, so the decoder step is unchanged."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.encoder = model.encoder
         self.attention = model.decoder.attention
+        self.speaker_embedding = model.speaker_embedding if model.n_speakers else None
 
-    def forward(self, text: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, text: Tensor, lengths: Tensor, speaker: Tensor | None = None) -> tuple[Tensor, Tensor]:
         memory = self.encoder(text, lengths)
+        if self.speaker_embedding is not None:
+            memory = self.speaker_embedding.condition(memory, lengths, speaker)
         return memory, self.attention.process_memory(memory)
 
 
@@ -75,9 +83,14 @@ class PostnetPart(nn.Module):
         return mel + self.postnet(mel, mask)
 
 
-def model_metadata(model: nn.Module, cfg: Any, symbols: Any, *, r: int) -> dict[str, Any]:
+def model_metadata(
+    model: nn.Module, cfg: Any, symbols: Any, *, r: int, speakers: list[str] | tuple[str, ...] = ()
+) -> dict[str, Any]:
     """Everything a runner needs besides the weights: sizes, r (the checkpoint's), stop rule, audio
-    settings, symbol table. The exported decoder step is traced for this r."""
+    settings, symbol table, speaker table (names in id order; [] for a single-speaker model). The
+    exported decoder step is traced for this r."""
+    if bool(model.n_speakers) != bool(speakers):
+        raise ValueError(f"model.n_speakers is {model.n_speakers} but the speaker table is {list(speakers)}")
     d = model.decoder
     return {
         "format": "tacotron2-export-1",
@@ -99,6 +112,7 @@ def model_metadata(model: nn.Module, cfg: Any, symbols: Any, *, r: int) -> dict[
         "symbols": symbols.to_dict(),
         "pad_id": int(symbols.pad_id),
         "eos_id": int(symbols.eos_id),
+        "speakers": list(speakers),
     }
 
 
@@ -111,10 +125,18 @@ def example_inputs(n_symbols: int, seed: int = 0) -> tuple[Tensor, Tensor]:
     return text, lengths
 
 
+def _encoder_inputs(model: nn.Module, text: Tensor, lengths: Tensor) -> tuple[Tensor, ...]:
+    """(text, lengths), plus distinct speaker ids (first and last) for a multi-speaker model."""
+    if not model.n_speakers:
+        return text, lengths
+    ids = torch.arange(text.size(0)) * (model.n_speakers - 1) // max(1, text.size(0) - 1)
+    return text, lengths, ids
+
+
 def _trace_inputs(model: nn.Module, r: int, text: Tensor, lengths: Tensor) -> dict[str, tuple]:
     """Example inputs of each part, taken from a real first decoder step."""
     with torch.no_grad():
-        memory, processed = EncoderPart(model)(text, lengths)
+        memory, processed = EncoderPart(model)(*_encoder_inputs(model, text, lengths))
         mask = torch.arange(text.size(1)).unsqueeze(0) < lengths.unsqueeze(1)
         b, length, e = memory.shape
         d = model.decoder
@@ -126,7 +148,7 @@ def _trace_inputs(model: nn.Module, r: int, text: Tensor, lengths: Tensor) -> di
         t = 3 * r
         mel_mask = torch.arange(t).unsqueeze(0) < torch.tensor([t, r]).unsqueeze(1)
         post = (torch.randn(b, model.n_mels, t), mel_mask)
-    return {"encoder": (text, lengths), "step": step, "postnet": post}
+    return {"encoder": _encoder_inputs(model, text, lengths), "step": step, "postnet": post}
 
 
 def _quiet_trace(module: nn.Module, inputs: tuple) -> torch.jit.ScriptModule:
@@ -150,12 +172,31 @@ class ScriptedTacotron(nn.Module):
         """text [B, L] long (0 = pad), lengths [B] -> mel_postnet, lengths, alignments, stop codes."""
         with torch.no_grad():
             memory, processed = self.encoder(text, lengths)
-            mask = torch.arange(memory.size(1), device=text.device).unsqueeze(0) < lengths.unsqueeze(1)
-            max_steps = max_decoder_steps if max_decoder_steps > 0 else self.max_decoder_steps
-            _, mel_postnet, _, align, out_lengths, codes = self.decoding(
-                memory, processed, mask, lengths, max_steps
-            )
+            return self.decode(memory, processed, lengths, max_decoder_steps)
+
+    def decode(
+        self, memory: Tensor, processed: Tensor, lengths: Tensor, max_decoder_steps: int
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        mask = torch.arange(memory.size(1), device=memory.device).unsqueeze(0) < lengths.unsqueeze(1)
+        max_steps = max_decoder_steps if max_decoder_steps > 0 else self.max_decoder_steps
+        _, mel_postnet, _, align, out_lengths, codes = self.decoding(
+            memory, processed, mask, lengths, max_steps
+        )
         return mel_postnet, out_lengths, align, codes
+
+
+class ScriptedSpeakerTacotron(ScriptedTacotron):
+    """`ScriptedTacotron` of a multi-speaker model: a third input, speaker ids [B] long (the speaker table
+    is metadata.json's "speakers"). A separate class because TorchScript fixes the arity of the traced
+    encoder it calls."""
+
+    def forward(
+        self, text: Tensor, lengths: Tensor, speaker: Tensor, max_decoder_steps: int = 0
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """text [B, L] long (0 = pad), lengths [B], speaker [B] -> mel_postnet, lengths, alignments, codes."""
+        with torch.no_grad():
+            memory, processed = self.encoder(text, lengths, speaker)
+            return self.decode(memory, processed, lengths, max_decoder_steps)
 
 
 def scripted_tacotron(model: nn.Module, *, r: int, n_symbols: int) -> torch.jit.ScriptModule:
@@ -169,7 +210,8 @@ def scripted_tacotron(model: nn.Module, *, r: int, n_symbols: int) -> torch.jit.
     decoding = decoding_for(model, r, step=step, postnet=postnet)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        return torch.jit.script(ScriptedTacotron(encoder, decoding, model.max_decoder_steps))
+        scripted = ScriptedSpeakerTacotron if model.n_speakers else ScriptedTacotron
+        return torch.jit.script(scripted(encoder, decoding, model.max_decoder_steps))
 
 
 def check_exportable(model: nn.Module) -> None:
@@ -215,6 +257,18 @@ ONNX_PARTS = {
 }  # fmt: skip
 
 
+SPEAKER_ENCODER_PART = (
+    ("text", "lengths", "speaker"),
+    ("memory", "processed"),
+    {**ONNX_PARTS["encoder"][2], "speaker": "B"},
+)
+
+
+def onnx_parts(model: nn.Module) -> dict[str, tuple]:
+    """`ONNX_PARTS`, with the encoder's `speaker` input for a multi-speaker model."""
+    return {**ONNX_PARTS, "encoder": SPEAKER_ENCODER_PART} if model.n_speakers else dict(ONNX_PARTS)
+
+
 def _dynamic_axes(spec: dict[str, str]) -> dict[str, dict[int, str]]:
     """ "BL" -> {0: "B", 1: "L"}; "_" marks a fixed axis (n_mels)."""
     return {name: {i: axis for i, axis in enumerate(axes) if axis != "_"} for name, axes in spec.items()}
@@ -251,8 +305,9 @@ def export_onnx(model: nn.Module, meta: dict[str, Any], out_dir: str | Path) -> 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     parts = onnx_part_modules(model, meta["r"], len(meta["symbols"]["symbols"]))
+    specs = onnx_parts(model)
     for name, (module, example) in parts.items():
-        export_onnx_part(module, example, ONNX_PARTS[name], str(out / f"{name}.onnx"))
+        export_onnx_part(module, example, specs[name], str(out / f"{name}.onnx"))
     (out / "metadata.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
     copy_runner(out)
     logger.info("ONNX model written to %s", out)
@@ -269,7 +324,8 @@ def load_for_export(checkpoint: str | Path) -> tuple[nn.Module, dict[str, Any], 
     from tacotron.infer.synthesizer import Synthesizer
 
     synth = Synthesizer.from_checkpoint(checkpoint, device="cpu")
-    return synth.model, model_metadata(synth.model, synth.cfg, synth.frontend.symbols, r=synth.r), synth.cfg
+    meta = model_metadata(synth.model, synth.cfg, synth.frontend.symbols, r=synth.r, speakers=synth.speakers)
+    return synth.model, meta, synth.cfg
 
 
 def export_checkpoint(checkpoint: str | Path, fmt: str, out: str | Path) -> Path:

@@ -30,12 +30,12 @@ import torch
 from torch import Tensor, nn
 
 from tacotron.export import (
-    ONNX_PARTS,
     check_exportable,
     copy_runner,
     export_onnx_part,
     load_for_export,
     onnx_part_modules,
+    onnx_parts,
 )
 
 logger = logging.getLogger(__name__)
@@ -57,11 +57,11 @@ class VocoderPart(nn.Module):
 
 
 def load_hifigan(audio_cfg: Any, weights: str = "universal") -> nn.Module:
-    """The pretrained generator `weights`, after checking the model's audio settings fit it."""
-    from tacotron.infer.hifigan import check_audio_config, load_generator
+    """The generator `build_vocoder` would vocode with: pretrained `weights` ("universal", "LJSpeech") or a
+    `tacotron vocoder train` checkpoint (file or run folder), refused unless it fits the model's audio."""
+    from tacotron.infer.vocoders import build_vocoder
 
-    check_audio_config(audio_cfg)
-    return load_generator(weights)
+    return build_vocoder("hifigan", audio_cfg, hifigan_weights=weights).generator
 
 
 def merge_parts(parts: dict[str, Any]) -> Any:
@@ -104,8 +104,18 @@ def _part_to_onnx(module: nn.Module, example: tuple, spec: tuple) -> Any:
     return onnx.load_from_string(buffer.getvalue())
 
 
-def bundle_config(meta: dict[str, Any], specs: dict[str, tuple], *, hop_length: int, weights: str) -> dict:
-    """`model_metadata` + the vocoder and the prefixed tensor names of each part (what the runner feeds)."""
+def bundle_config(
+    meta: dict[str, Any],
+    specs: dict[str, tuple],
+    *,
+    hop_length: int,
+    weights: str,
+    generator_shape: dict[str, Any] | None = None,
+) -> dict:
+    """`model_metadata` + the vocoder and the prefixed tensor names of each part (what the runner feeds).
+    `generator_shape`: {"generator_config": HifiGanConfig dict}, so the bundle says which generator it holds
+    (a fine-tuned one may differ from V1); the runner itself needs only the hop."""
+    generator_shape = generator_shape or {}
     parts = {
         name: {"inputs": [f"{name}.{n}" for n in spec[0]], "outputs": [f"{name}.{n}" for n in spec[1]]}
         for name, spec in specs.items()
@@ -113,7 +123,7 @@ def bundle_config(meta: dict[str, Any], specs: dict[str, tuple], *, hop_length: 
     return {
         **meta,
         "vocoder": {"name": "hifigan", "weights": weights, "hop_length": int(hop_length),
-                    "sample_rate": int(meta["audio"]["sample_rate"])},
+                    "sample_rate": int(meta["audio"]["sample_rate"]), **generator_shape},
         "onnx": {"file": MODEL_FILE, "parts": parts},
     }  # fmt: skip
 
@@ -134,12 +144,13 @@ def export_onnx_bundle(
         )
     parts = onnx_part_modules(model, meta["r"], len(meta["symbols"]["symbols"]))
     parts["vocoder"] = (VocoderPart(generator), (torch.randn(2, meta["n_mels"], 8),))
-    specs = {**ONNX_PARTS, "vocoder": VOCODER_PART}
+    specs = {**onnx_parts(model), "vocoder": VOCODER_PART}
     protos = {name: _part_to_onnx(module, example, specs[name]) for name, (module, example) in parts.items()}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     onnx.save(merge_parts(protos), str(out / MODEL_FILE))
-    config = bundle_config(meta, specs, hop_length=hop, weights=weights)
+    shape = {"generator_config": generator.config.to_dict()} if hasattr(generator, "config") else {}
+    config = bundle_config(meta, specs, hop_length=hop, weights=weights, generator_shape=shape)
     (out / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False, indent=1), encoding="utf-8")
     copy_runner(out)
     logger.info("one-file ONNX model (text ids -> waveform) written to %s", out / MODEL_FILE)
@@ -167,7 +178,8 @@ def check_vocoder(fmt: str, vocoder: str | None) -> None:
 
 
 def export_checkpoint_bundle(checkpoint: str | Path, out: str | Path, *, weights: str = "universal") -> Path:
-    """A checkpoint (file or run folder) + the pretrained HiFi-GAN `weights` as one model.onnx."""
+    """A checkpoint (file or run folder) + HiFi-GAN `weights` (pretrained name or vocoder checkpoint path,
+    as `--hifigan-weights`) as one model.onnx."""
     from tacotron.extras import require
 
     require("onnx", "export", "tacotron export --format onnx")  # before loading anything

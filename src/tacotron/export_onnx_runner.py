@@ -22,7 +22,10 @@ lowercasing or phonemes; `tacotron text` shows the cleaned form) to ids + EOS.
 eager lengths, stop reasons and (close) mels on the same inputs, `_StopRule` gives `stop_update`'s stops
 on random inputs, `decoder_steps` equals frames.py's; the one-file export also gives the PyTorch waveforms.
 
-    python runner.py EXPORT_DIR "hello world." [out.wav]   # cleaned text -> mel shape, stop reason (+ wav)
+Multi-speaker exports (metadata "speakers" not empty) have a `speaker` encoder input: `infer(...,
+speaker=ids [B])` (default: id 0, the first speaker, as `Synthesizer`), `speaker_ids(names, B)` maps names.
+
+    python runner.py EXPORT_DIR "hello world." [out.wav] [--speaker NAME]   # cleaned text -> mel (+ wav)
 """
 
 from __future__ import annotations
@@ -105,10 +108,31 @@ class OnnxTacotron:
             raise ValueError(f"characters not in the symbol table: {unknown}")
         return [self.symbols.index(c) for c in cleaned] + [self.meta["eos_id"]]
 
-    def infer(self, text: np.ndarray, lengths: np.ndarray, max_decoder_steps: int = 0):
+    def speaker_ids(self, names, batch_size: int) -> np.ndarray:
+        """Speaker name (one for all) or names (one per item) -> ids [B] int64; None = the first speaker."""
+        table = self.meta.get("speakers") or []
+        if not table:
+            if names is not None:
+                raise ValueError("this export has one speaker: leave out the speaker")
+            return np.zeros(0, np.int64)
+        names = [table[0]] * batch_size if names is None else names
+        names = [names] * batch_size if isinstance(names, str) else list(names)
+        unknown = sorted({n for n in names if n not in table})
+        if unknown:
+            raise ValueError(f"unknown speaker(s) {unknown}; this export knows: {', '.join(table)}")
+        return np.array([table.index(n) for n in names], dtype=np.int64)
+
+    def infer(self, text: np.ndarray, lengths: np.ndarray, max_decoder_steps: int = 0, speaker=None):
+        """`speaker`: ids [B] int64, or name(s) (see `speaker_ids`); multi-speaker exports only."""
         m = self.meta
         text, lengths = np.asarray(text, dtype=np.int64), np.asarray(lengths, dtype=np.int64)
-        memory, processed = self.parts.run("encoder", {"text": text, "lengths": lengths})
+        feeds = {"text": text, "lengths": lengths}
+        if m.get("speakers"):
+            ids = np.asarray(speaker, dtype=np.int64) if _are_ids(speaker) else None
+            feeds["speaker"] = ids if ids is not None else self.speaker_ids(speaker, len(lengths))
+        elif speaker is not None:
+            raise ValueError("this export has one speaker: leave out the speaker")
+        memory, processed = self.parts.run("encoder", feeds)
         b, length, e = memory.shape
         mask = np.arange(length)[None, :] < lengths[:, None]
         state = [
@@ -157,10 +181,15 @@ class OnnxTacotron:
         hop = self.vocoder["hop_length"]
         return [wav[i, : int(n) * hop].astype(np.float32) for i, n in enumerate(lengths)]
 
-    def synthesize(self, text: np.ndarray, lengths: np.ndarray, max_decoder_steps: int = 0):
+    def synthesize(self, text: np.ndarray, lengths: np.ndarray, max_decoder_steps: int = 0, speaker=None):
         """-> (waveforms, frames [B], stop codes [B], mel_postnet): `infer` then `vocode`."""
-        mel, out_lengths, _, reasons = self.infer(text, lengths, max_decoder_steps)
+        mel, out_lengths, _, reasons = self.infer(text, lengths, max_decoder_steps, speaker)
         return self.vocode(mel, out_lengths), out_lengths, reasons, mel
+
+
+def _are_ids(speaker) -> bool:
+    """Whether `speaker` is already integer ids (an int array), not None or names."""
+    return speaker is not None and not isinstance(speaker, str) and np.asarray(speaker).dtype.kind in "iu"
 
 
 def write_wav(path: str | Path, wav: np.ndarray, sample_rate: int) -> None:
@@ -222,12 +251,20 @@ class _StopRule:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) not in (2, 3):
+    speaker = None
+    if "--speaker" in argv:
+        at = argv.index("--speaker")
+        speaker, argv = (argv[at + 1] if at + 1 < len(argv) else ""), argv[:at] + argv[at + 2 :]
+    if len(argv) not in (2, 3) or speaker == "":
         print(__doc__)
         return 2
     model = OnnxTacotron(argv[0])
-    ids = model.encode(argv[1])
-    mel, lengths, _, reasons = model.infer(np.array([ids]), np.array([len(ids)]))
+    try:
+        ids = model.encode(argv[1])
+        mel, lengths, _, reasons = model.infer(np.array([ids]), np.array([len(ids)]), speaker=speaker)
+    except ValueError as err:  # unknown characters or speaker: one line, not a traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(f"mel {mel.shape}, {int(lengths[0])} frames, stop: {STOP_REASONS[int(reasons[0])]}")
     if len(argv) == 3:
         (wav,) = model.vocode(mel, lengths)

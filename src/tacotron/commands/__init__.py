@@ -41,6 +41,18 @@ def add_decoding_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_hifigan_weights_argument(parser: argparse.ArgumentParser) -> None:
+    """--hifigan-weights for every command that vocodes with HiFi-GAN (`synth`, `eval`, `serve`, `export`);
+    `tacotron.infer.vocoders.build_vocoder` reads the value, so all of them accept the same three kinds."""
+    parser.add_argument(
+        "--hifigan-weights",
+        default="universal",
+        metavar="universal|LJSpeech|PATH",
+        help="with --vocoder hifigan: shipped weights, or a checkpoint (file or run folder) of `tacotron "
+        "vocoder train` (refused unless trained on the model's sample rate, n_mels and hop)",
+    )
+
+
 def add_progress_argument(parser: argparse.ArgumentParser) -> None:
     """`--no-progress` for commands that draw a progress bar (`progress_bar` reads it)."""
     parser.add_argument(

@@ -7,7 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tacotron.commands import add_progress_argument, progress_bar, run_reporting_input_errors
+from tacotron.commands import (
+    add_hifigan_weights_argument,
+    add_progress_argument,
+    progress_bar,
+    run_reporting_input_errors,
+)
 
 HELP = (
     "evaluate a checkpoint on sentences: alignment health, gate stops, length ratio, WER/CER "
@@ -37,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--asr-workers", type=int, default=1, help="recogniser processes (open judge)")
     parser.add_argument("--vocoder", choices=["griffin-lim", "hifigan"], default="griffin-lim")
+    add_hifigan_weights_argument(parser)
     parser.add_argument("--out", default=None, help="folder for eval.json and the wavs (default: print only)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--batch-size", type=int, default=8)
@@ -95,7 +101,9 @@ def _run(args: argparse.Namespace) -> int:
     from tacotron.infer.synthesizer import Synthesizer
 
     sentences = read_sentences(args.file)
-    synth = Synthesizer.from_checkpoint(args.checkpoint, device=args.device, vocoder=args.vocoder)
+    synth = Synthesizer.from_checkpoint(
+        args.checkpoint, device=args.device, vocoder=args.vocoder, hifigan_weights=args.hifigan_weights
+    )
     with progress_bar(args, "eval synth", "sentence") as progress:
         report, results = evaluate(
             synth,

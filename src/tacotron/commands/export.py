@@ -7,12 +7,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from tacotron.commands import add_hifigan_weights_argument
+
 HELP = "export a checkpoint for inference without this package: --format torchscript|onnx [--vocoder hifigan]"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from tacotron.infer.hifigan import PRETRAINED
-
     parser.add_argument(
         "--checkpoint", required=True, help="checkpoint file or run folder (best, else latest)"
     )
@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="onnx only: 'hifigan' adds the vocoder (one model.onnx, text ids -> waveform); "
         "'griffin-lim' is refused (not exportable). Default: mels only",
     )
-    parser.add_argument("--hifigan-weights", default="universal", choices=list(PRETRAINED))
+    add_hifigan_weights_argument(parser)
     parser.add_argument(
         "--out",
         default=None,
@@ -52,7 +52,11 @@ def run(args: argparse.Namespace) -> int:
             written = export_checkpoint_bundle(args.checkpoint, out, weights=args.hifigan_weights)
         else:
             written = export_checkpoint(args.checkpoint, args.format, out)
-    except (UnsupportedExportError, HifiGanConfigError) as err:  # what to change, in one line
+    except (
+        UnsupportedExportError,
+        HifiGanConfigError,
+        FileNotFoundError,
+    ) as err:  # what to change, in one line
         print(f"export: {err}", file=sys.stderr)
         return 2
     if args.format == "torchscript":

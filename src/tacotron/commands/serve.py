@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tacotron.commands import add_decoding_argument, run_reporting_input_errors
+from tacotron.commands import add_decoding_argument, add_hifigan_weights_argument, run_reporting_input_errors
 
 HELP = "serve checkpoints over HTTP: POST /api/tts -> WAV, web page at /, OpenAPI at /docs"
 
@@ -46,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto")
     parser.add_argument("--vocoder", default="griffin-lim", choices=["griffin-lim", "hifigan"])
+    add_hifigan_weights_argument(parser)
     add_decoding_argument(parser)
     limits = parser.add_argument_group("limits and batching")
     limits.add_argument("--max-text-chars", type=int, default=1000)
@@ -122,7 +123,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     voices = load_voices(
-        args.checkpoint, device=args.device, vocoder=args.vocoder, fast=fast_for(args.decoding)
+        args.checkpoint,
+        device=args.device,
+        vocoder=args.vocoder,
+        fast=fast_for(args.decoding),
+        hifigan_weights=args.hifigan_weights,
     )
     app = create_app(voices, settings)
     key = "API key required" if settings.api_key else "no API key"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tacotron.commands import (
     add_decoding_argument,
+    add_hifigan_weights_argument,
     add_progress_argument,
     progress_bar,
     run_reporting_input_errors,
@@ -34,13 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lang", default=None, help="must match the checkpoint's language (en, ru, de, ...)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--vocoder", choices=["griffin-lim", "hifigan"], default="griffin-lim")
-    parser.add_argument(
-        "--hifigan-weights",
-        default="universal",
-        metavar="universal|LJSpeech|PATH",
-        help="with --vocoder hifigan: shipped weights, or a checkpoint of `tacotron vocoder train` "
-        "(refused unless trained on the model's sample rate, n_mels and hop)",
-    )
+    add_hifigan_weights_argument(parser)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     add_decoding_argument(parser)
     parser.add_argument(

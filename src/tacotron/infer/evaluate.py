@@ -285,6 +285,7 @@ def evaluate(
         "checkpoint": str(synth.checkpoint) if synth.checkpoint else None,
         "step": synth.step,
         "vocoder": type(synth.vocoder).__name__,
+        "vocoder_weights": getattr(synth.vocoder, "weights", None),  # which HiFi-GAN (--hifigan-weights)
         "language": language,
         "judge": judge_info,
         "summary": summarise(records),

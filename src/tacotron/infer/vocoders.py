@@ -34,7 +34,14 @@ class HifiGanVocoder:
     """HiFi-GAN: pretrained V1 ("universal" or "LJSpeech", LJSpeech feature settings only), or a generator
     trained by `tacotron vocoder train` (`from_checkpoint`, at the settings stored in its checkpoint)."""
 
-    def __init__(self, generator: torch.nn.Module, audio_cfg: AudioConfig, *, pretrained: bool = True):
+    def __init__(
+        self,
+        generator: torch.nn.Module,
+        audio_cfg: AudioConfig,
+        *,
+        pretrained: bool = True,
+        weights: str = "",
+    ):
         from tacotron.infer.hifigan import check_audio_config
 
         if pretrained:
@@ -42,6 +49,9 @@ class HifiGanVocoder:
         self.generator = generator
         self.cfg = audio_cfg
         self.sample_rate = audio_cfg.sample_rate
+        self.weights = (
+            weights  # "universal", "LJSpeech" or the checkpoint path: what eval.json and exports name
+        )
 
     @classmethod
     def from_pretrained(
@@ -52,7 +62,7 @@ class HifiGanVocoder:
 
         cfg = audio_cfg or AudioConfig()
         check_audio_config(cfg)  # fail before reading 55 MB of weights
-        return cls(load_generator(name, device), cfg)
+        return cls(load_generator(name, device), cfg, weights=name)
 
     @classmethod
     def from_checkpoint(
@@ -64,7 +74,7 @@ class HifiGanVocoder:
 
         generator, trained = load_vocoder_checkpoint(path, device)
         check_vocoder_audio(trained, audio_cfg, path)
-        return cls(generator, audio_cfg, pretrained=False)
+        return cls(generator, audio_cfg, pretrained=False, weights=str(path))
 
     @torch.no_grad()
     def __call__(self, mel: torch.Tensor, lengths: torch.Tensor | list[int]) -> list[np.ndarray]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from tacotron.model.gst import GlobalStyleTokens
+
 
 class SpeakerEmbedding(nn.Module):
     """speakers LongTensor [B] (ids 0..n_speakers-1) -> [B, encoder_dim]."""
@@ -22,6 +24,14 @@ class SpeakerEmbedding(nn.Module):
 
     def forward(self, speakers: torch.Tensor) -> torch.Tensor:
         return self.projection(self.embedding(speakers))
+
+    def condition(
+        self, memory: torch.Tensor, text_lengths: torch.Tensor, speakers: torch.Tensor
+    ) -> torch.Tensor:
+        """memory [B, L, E] plus each item's speaker vector at its real positions. One owner for the model
+        and the exported encoder (`tacotron.export.EncoderPart`), so exports condition exactly as training."""
+        speakers = self.check(speakers.to(memory.device), memory.size(0))
+        return GlobalStyleTokens.condition(memory, text_lengths, self(speakers))
 
     def check(self, speakers: torch.Tensor, batch_size: int) -> torch.Tensor:
         """speakers as LongTensor [B] (a single id is expanded); ValueError naming the valid range otherwise."""

@@ -204,8 +204,7 @@ class Tacotron2(nn.Module):
             return memory
         if speakers is None:
             raise ValueError(f"this model has {self.n_speakers} speakers: pass speakers (ids [B])")
-        speakers = self.speaker_embedding.check(speakers.to(memory.device), memory.size(0))
-        return GlobalStyleTokens.condition(memory, text_lengths, self.speaker_embedding(speakers))
+        return self.speaker_embedding.condition(memory, text_lengths, speakers)
 
     def _check_forward_inputs(
         self,

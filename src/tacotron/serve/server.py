@@ -27,16 +27,21 @@ def load_voices(
     device: str = "cpu",
     vocoder: str = "griffin-lim",
     fast: bool | None = None,
+    hifigan_weights: str = "universal",
 ) -> list[Voice]:
     """One voice per checkpoint (file or run folder); ids are the language (en, ru, en-2, ...).
 
     fast: CUDA-graph decoding (`Synthesizer`: None = on CUDA devices; each voice keeps its own graphs).
+    hifigan_weights: `build_vocoder`'s, for every voice; a vocoder trained on other features than a voice's
+    model raises `HifiGanConfigError` here, at startup, not on the first request.
     """
     from tacotron.infer.synthesizer import Synthesizer
 
     voices: list[Voice] = []
     for path in checkpoints:
-        synthesizer = Synthesizer.from_checkpoint(path, device=device, vocoder=vocoder, fast=fast)
+        synthesizer = Synthesizer.from_checkpoint(
+            path, device=device, vocoder=vocoder, fast=fast, hifigan_weights=hifigan_weights
+        )
         voice_id = voice_id_for(synthesizer.cfg.text.language, {v.id for v in voices})
         voices.append(Voice(voice_id, synthesizer, vocoder=vocoder))
         logger.info("voice %s: %s", voice_id, path)
