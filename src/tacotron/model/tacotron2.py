@@ -17,7 +17,7 @@ from torch import nn
 
 from tacotron import frames
 from tacotron.config import ModelConfig
-from tacotron.data.batch import lengths_to_mask
+from tacotron.data.batch import Batch, lengths_to_mask
 from tacotron.model.ddc import DDCOutput, coarse_pass
 from tacotron.model.decoder import Decoder, EncoderMemory
 from tacotron.model.encoder import Encoder
@@ -349,6 +349,15 @@ class Tacotron2(nn.Module):
         if style_weights.size(0) not in (1, batch_size):
             raise ValueError(f"style for {style_weights.size(0)} items but the text batch has {batch_size}")
         return style_weights.expand(batch_size, *style_weights.shape[1:])
+
+
+def teacher_forced(net: nn.Module, batch: Batch) -> Tacotron2Output:
+    """`net(...)` on a batch's tensors: the one spelling of the teacher-forced call (training steps,
+    validation, the captured graph, mel dumps). `net` is a `Tacotron2` or a wrapper that forwards to it
+    (DDP), so the wrapper's hooks run."""
+    return net(
+        batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=batch.r, speakers=batch.speakers
+    )
 
 
 def build_model(cfg: ModelConfig, n_symbols: int, n_mels: int) -> Tacotron2:

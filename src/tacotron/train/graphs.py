@@ -43,7 +43,7 @@ import torch.nn.functional as F
 
 from tacotron.data.batch import Batch, bucket_length
 from tacotron.losses import LossNorm, Tacotron2Loss, weighted_total
-from tacotron.model.tacotron2 import Tacotron2, Tacotron2Output
+from tacotron.model.tacotron2 import Tacotron2, Tacotron2Output, teacher_forced
 
 logger = logging.getLogger(__name__)
 
@@ -188,9 +188,7 @@ def step_losses(
     # and saves re-casting (and saving for backward) every LSTM weight at every decoder step.
     device_type = batch.text.device.type
     with torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-        out = model(
-            batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=batch.r, speakers=batch.speakers
-        )
+        out = teacher_forced(model, batch)
     terms = loss_fn.terms(out, batch, inputs.norm(batch.size))
     total = weighted_total(terms, inputs.weights())
     return total, {"loss": total, **terms}, out

@@ -21,6 +21,7 @@ import torch
 from tacotron.config import ConfigError, TrainConfig
 from tacotron.data.batch import Batch
 from tacotron.losses import LossNorm
+from tacotron.model.tacotron2 import teacher_forced
 from tacotron.train.distributed import DistInfo
 from tacotron.train.loader import move
 from tacotron.train.precision import Precision
@@ -77,14 +78,7 @@ class EagerStep:
             sync = contextlib.nullcontext() if self.ddp is None or last else self.ddp.no_sync()
             with sync:
                 with self.precision.autocast():
-                    out = net(
-                        batch.text,
-                        batch.text_lengths,
-                        batch.mels,
-                        batch.mel_lengths,
-                        r=batch.r,
-                        speakers=batch.speakers,
-                    )
+                    out = teacher_forced(net, batch)
                     losses = self.loss_fn(out, batch, step, norm, guided_attn_weight=guided_attn_weight)
                 # the loss is normalised by all ranks' counts and DDP averages: scale back to a sum
                 self.precision.scaler.scale(losses["loss"] * self.world_size).backward()

@@ -20,6 +20,7 @@ import torch
 
 from tacotron.config import ConfigError
 from tacotron.data.batch import Batch
+from tacotron.model.tacotron2 import teacher_forced
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +46,7 @@ def validation_losses(
     for host_batch in batches:
         batch = host_batch.to(device)
         with autocast():
-            out = model(
-                batch.text,
-                batch.text_lengths,
-                batch.mels,
-                batch.mel_lengths,
-                r=batch.r,
-                speakers=batch.speakers,
-            )
+            out = teacher_forced(model, batch)
             losses = loss_fn(out, batch, step, norm)
         for name, value in losses.items():
             totals[name] = totals.get(name, 0.0) + value.detach().float()

@@ -27,6 +27,7 @@ import torch
 from tacotron.data.collate import TextMelCollate
 from tacotron.data.dataset import PreparedDataset
 from tacotron.infer.synthesizer import CheckpointMismatchError, Synthesizer
+from tacotron.model.tacotron2 import teacher_forced
 
 logger = logging.getLogger(__name__)
 
@@ -104,9 +105,7 @@ def teacher_forced_mels(synth: Synthesizer, items: list, *, seed: int) -> dict[s
     """id -> postnet mel [n_mels, frames] (float32, padding cut) for a list of `Utterance`s."""
     batch = TextMelCollate(synth.r)(items).to(synth.device)
     torch.manual_seed(seed)
-    out = synth.model(
-        batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, r=batch.r, speakers=batch.speakers
-    )
+    out = teacher_forced(synth.model, batch)
     lengths = batch.mel_lengths.tolist()
     post = out.mel_postnet.float().cpu().numpy()
     return {item_id: post[i, :, : lengths[i]].copy() for i, item_id in enumerate(batch.ids)}
