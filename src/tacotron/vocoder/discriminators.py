@@ -41,13 +41,21 @@ class PeriodDiscriminator(nn.Module):
         if n % self.period:
             x = F.pad(x, (0, self.period - n % self.period), "reflect")
         x = x.view(b, c, -1, self.period)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            features.append(x)
-        x = self.conv_post(x)
+        return score_and_features(self.convs, self.conv_post, x)
+
+
+def score_and_features(
+    convs: nn.ModuleList, conv_post: nn.Module, x: torch.Tensor
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The body both discriminator kinds share: leaky-ReLU convs, then the score conv; every layer's
+    output is kept for feature matching."""
+    features = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), LRELU_SLOPE)
         features.append(x)
-        return torch.flatten(x, 1, -1), features
+    x = conv_post(x)
+    features.append(x)
+    return torch.flatten(x, 1, -1), features
 
 
 class ScaleDiscriminator(nn.Module):
@@ -73,13 +81,7 @@ class ScaleDiscriminator(nn.Module):
         self.conv_post = norm(nn.Conv1d(8 * base, 1, 3, 1, padding=1))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            features.append(x)
-        x = self.conv_post(x)
-        features.append(x)
-        return torch.flatten(x, 1, -1), features
+        return score_and_features(self.convs, self.conv_post, x)
 
 
 class MultiPeriodDiscriminator(nn.Module):
