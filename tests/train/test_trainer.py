@@ -278,3 +278,35 @@ def test_the_steps_before_a_failing_first_evaluation_are_checkpointed(tiny_datas
     with pytest.raises(RuntimeError, match="evaluation broke"):
         Trainer(cfg, tiny_dataset, tmp_path, device="cpu", callbacks=[FailingEvaluation()]).fit()
     assert load_checkpoint(tmp_path / "checkpoints" / "step_00000003.pt")["step"] == 3
+
+
+@pytest.mark.parametrize("graphed", [True, False])
+def test_the_graph_step_trains_on_full_batches_only(tiny_dataset, tmp_path, monkeypatch, graphed):
+    """A short batch would give every mel bucket a second graph shape: with the graph step each
+    bucket's short batch is dropped (other items each epoch); eager training keeps every item."""
+    from tacotron.train import step as step_module
+
+    build = step_module.build_runner
+
+    def graph_step_on_cpu(t, model, loss_fn, precision, device, dist, *, lengths=None):
+        if not graphed:
+            return build(t, model, loss_fn, precision, device, dist, lengths=lengths)
+        return step_module.GraphedStep(
+            model, loss_fn, precision, device, text_multiple=t.graph_text_multiple,
+            mel_multiple=t.graph_mel_multiple, capture=False,
+        )  # fmt: skip
+
+    monkeypatch.setattr(step_module, "build_runner", graph_step_on_cpu)
+    cfg = fast_config(max_steps=1)
+    cfg.train.batch_size = 4
+    trainer = Trainer(cfg, tiny_dataset, tmp_path, device="cpu")
+    try:
+        n_train = len(trainer.train_set)
+        assert n_train % 4, "the tiny split must leave a short batch for this test to mean anything"
+        sizes = [len(b) for b in trainer.stream.sampler.batches()]
+        if graphed:
+            assert set(sizes) == {4} and sum(sizes) == n_train - n_train % 4
+        else:
+            assert sum(sizes) == n_train and min(sizes) == n_train % 4
+    finally:
+        trainer.close()

@@ -41,6 +41,7 @@ class BatchStream:
         workers: int,
         pin_memory: bool,
         epoch: int = 0,
+        drop_last: bool = False,
     ):
         from tacotron.data.sampler import BucketBatchSampler
 
@@ -57,7 +58,7 @@ class BatchStream:
             seed=seed,
             rank=dist.rank,
             world_size=dist.world_size,
-            drop_last=False,
+            drop_last=drop_last,
         )
         self.loader = DataLoader(
             dataset,

@@ -97,8 +97,8 @@ class Trainer:
             self._setup_optimizer()
             resumed = self._resume() if resume else None
             self._check_ranks_start_alike()
-            self._setup_stream(resumed)
             self._setup_runner()
+            self._setup_stream(resumed)
         except BaseException:
             self.close()  # release log files and the process group, then re-raise
             raise
@@ -263,7 +263,15 @@ class Trainer:
             workers=self.cfg.data.loader_workers,
             pin_memory=self.device.type == "cuda",
             epoch=epoch,
+            drop_last=self._drops_short_batches(),
         )
+
+    def _drops_short_batches(self) -> bool:
+        """With the graph step, each bucket's one short batch is dropped (different items each epoch,
+        see `BucketBatchSampler`): its batch size would give every mel bucket a second graph to capture.
+        Kept when the training split has no full batch per rank."""
+        full = self.stage.batch_size * self.dist.world_size
+        return self.runner.uses_cuda_graphs and len(self.train_set) >= full
 
     def _setup_runner(self) -> None:
         from tacotron.train.step import build_runner
