@@ -11,6 +11,12 @@ chunk to chunk whatever the context, so consecutive chunks overlap by `vocoder.c
 are crossfaded there (raised cosine): the audio is not the whole-utterance Griffin-Lim's, but its
 magnitude spectrogram is close to it (tests/infer/test_chunks.py states the bound).
 
+Chunk sizes: the first chunk renders `chunk_frames` new frames (the time to first audio), each next one at
+least twice as many as the one before, up to `max_chunk_frames`. Why: every chunk costs its context frames
+again (and Griffin-Lim a fixed number of iterations), so many small chunks make the whole utterance slower
+than vocoding it at once (benchmarks/stream_latency.py measures both); once the first audio is out, later
+chunks only have to keep ahead of playback.
+
 The last chunk is vocoded with the same silent frames after the utterance that the batched path pads
 it with (`pad_tail_with_silence` up to the decoder's whole last step), so the end matches too.
 """
@@ -20,7 +26,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-CHUNK_FRAMES = 32  # the fewest new frames a chunk renders (~0.37 s at 22050 Hz, hop 256)
+CHUNK_FRAMES = 32  # new frames of the first chunk (~0.37 s at 22050 Hz, hop 256)
+MAX_CHUNK_FRAMES = 128  # chunks double in size up to this
 
 
 class ChunkVocoder:
@@ -28,14 +35,18 @@ class ChunkVocoder:
     `finish`; the returned pieces, concatenated, are the utterance's waveform (frames * hop samples).
 
     `vocoder` is a batch vocoder (`tacotron.infer.vocoders.Vocoder`) with `context_frames`,
-    `crossfade_frames` and `cfg` (its AudioConfig); `chunk_frames`: the fewest new frames per chunk.
+    `crossfade_frames` and `cfg` (its AudioConfig); `chunk_frames`: new frames of the first chunk, each
+    next one at least twice the one before, up to `max_chunk_frames` (see the module docstring).
     """
 
-    def __init__(self, vocoder, chunk_frames: int = CHUNK_FRAMES):
-        if chunk_frames < 1:
-            raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
+    def __init__(self, vocoder, chunk_frames: int = CHUNK_FRAMES, max_chunk_frames: int = MAX_CHUNK_FRAMES):
+        if not 1 <= chunk_frames <= max_chunk_frames:
+            raise ValueError(
+                f"need 1 <= chunk_frames <= max_chunk_frames, got {chunk_frames}, {max_chunk_frames}"
+            )
         self.vocoder = vocoder
-        self.chunk_frames = chunk_frames
+        self.chunk_frames = chunk_frames  # new frames the next chunk needs
+        self.max_chunk_frames = max_chunk_frames
         self.context = int(vocoder.context_frames)
         self.fade = int(vocoder.crossfade_frames)
         self.hop = int(vocoder.cfg.hop_length)
@@ -51,6 +62,7 @@ class ChunkVocoder:
         ready = self.frames - self.context  # frames whose right context is known
         if ready - self.fade - self.sent < self.chunk_frames:
             return []
+        self.chunk_frames = min(2 * self.chunk_frames, self.max_chunk_frames)
         return [self._render(ready, padding=0, last=False)]
 
     def finish(self, padding: int = 0) -> np.ndarray:

@@ -19,6 +19,10 @@ and joined, with `pause_seconds` of silence between them, into one result per te
 slow reading pace, `SLOW_SYMBOLS_PER_SECOND` (about half of LJSpeech's ~15 characters per second), so a
 piece of that many symbols needs at most about as many frames as max_decoder_steps give. A piece that
 still hits max_decoder_steps is not hidden: its result has `stop_reason == "max_steps"` and `truncated`.
+
+Streaming (`stream(text, on_audio)`, what `POST /api/tts/stream` runs per piece): one text decoded on the
+same path as `synthesize([text])`, its mel handed out in blocks while the decoder runs and vocoded as
+overlapping chunks, each chunk passed to `on_audio` as soon as it is vocoded.
 """
 
 from __future__ import annotations
