@@ -29,7 +29,9 @@ def test_stall_is_the_longest_wait_past_the_audio_already_played(stream_latency)
 def test_the_benchmark_measures_first_audio_before_the_stream_ends(stream_latency, tmp_path):
     checkpoint = write_serving_checkpoint(tmp_path / "t.pt", max_decoder_steps=60)
     out = tmp_path / "latency.json"
-    result = stream_latency.main([str(checkpoint), "--repeats", "1", "--text", "Short one.", "--out", str(out)])
+    result = stream_latency.main(
+        [str(checkpoint), "--repeats", "1", "--text", "Short one.", "--out", str(out)]
+    )
     assert result["same_frames"] and result["chunks"] >= 2
     assert 0 < result["first_audio_s"] < result["stream_total_s"]
     assert json.loads(out.read_text())["full_s"] == result["full_s"]
