@@ -82,3 +82,15 @@ def test_graphed_blocks_join_to_the_graphed_one_shot_mel():
     blocks = list(graphed.stream(text, lengths, r=2, deterministic=True))
     assert_blocks_are_the_one_shot_output(blocks, want)
     assert want.alignments.size(2) == 9
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_captured_graph_blocks_join_to_the_graphed_one_shot_mel_on_cuda():
+    model = model_for(2).cuda()
+    graphed = GraphedInference(model)
+    text, lengths = (t.cuda() for t in one_text(9))
+    want = graphed.infer(text, lengths, r=2, deterministic=True)
+    blocks = list(graphed.stream(text, lengths, r=2, deterministic=True))
+    assert_blocks_are_the_one_shot_output(blocks, want)
+    again = graphed.infer(text, lengths, r=2, deterministic=True)  # the stream left the graphs reusable
+    assert torch.equal(again.mel_postnet, want.mel_postnet)
