@@ -128,3 +128,33 @@ def test_each_text_carries_its_requests_speaker():
 
     assert asyncio.run(_with_batcher(fn, go)) == [["a|None", "b|None"], ["c|None"], ["d|None"]]
     assert seen == [["alice", "alice", None, "bob"]]
+
+
+def test_a_prepared_call_runs_alone_in_queue_order_and_is_skipped_once_abandoned():
+    rec = Recorder()
+    rec.gate.clear()  # the first batch blocks until the others are queued
+    ran: list[str] = []
+
+    def call(name):
+        def run():
+            ran.append(name)
+            rec.calls.append(([name], None))
+            return name
+
+        return run
+
+    async def go(batcher):
+        first = asyncio.ensure_future(batcher.submit(["a"]))
+        await asyncio.sleep(0.1)  # "a" is running, blocked
+        streamed = asyncio.ensure_future(batcher.submit_call(call("piece")))
+        dropped = asyncio.ensure_future(batcher.submit_call(call("dropped")))
+        later = asyncio.ensure_future(batcher.submit(["b"]))
+        await asyncio.sleep(0.05)
+        dropped.cancel()
+        rec.gate.set()
+        return await asyncio.gather(first, streamed, later)
+
+    results = asyncio.run(_with_batcher(rec, go, wait_s=0.05))
+    assert results == [["a|None"], "piece", ["b|None"]]
+    assert ran == ["piece"]
+    assert rec.calls == [(["a"], None), (["piece"], None), (["b"], None)]  # never one call with "b"

@@ -59,6 +59,11 @@ class GriffinLimVocoder:
         self.sample_rate = audio_cfg.sample_rate
         self.basis_pinv = torch.linalg.pinv(basis_t)  # (F, n_mels)
         self.n_iter, self.momentum, self.power, self.seed = n_iter, momentum, power, seed
+        # streamed vocoding (`tacotron.infer.chunks`): each chunk's phases are estimated on their own, so
+        # chunks get two STFT windows of context on each side and are crossfaded over one window
+        window_frames = -(-audio_cfg.win_length // audio_cfg.hop_length)
+        self.context_frames = 2 * window_frames
+        self.crossfade_frames = window_frames
 
     @torch.no_grad()
     def __call__(self, mel: torch.Tensor, lengths: torch.Tensor | list[int]) -> list[np.ndarray]:

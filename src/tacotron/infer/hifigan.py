@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,25 @@ class HifiGanConfig:
         if unknown:
             raise ValueError(f"unknown HiFi-GAN generator keys {unknown}; expected some of {sorted(names)}")
         return cls(**data)
+
+
+def receptive_frames(config: HifiGanConfig) -> int:
+    """Mel frames on either side of a frame that its output samples read (rounded up, a little generous).
+
+    Why: vocoding a chunk with this many frames of context on both sides gives the chunk's centre samples
+    that vocoding the whole mel gives (up to convolution rounding), so streamed audio has no seams.
+    Sum over the layers of each one's radius in its own resolution (samples per frame so far).
+    """
+    reach, rate = 3.0, 1  # conv_pre: kernel 7
+    for up_rate, kernel in zip(config.upsample_rates, config.upsample_kernels, strict=True):
+        reach += math.ceil(kernel / up_rate) / rate  # transposed conv: inputs at the rate before it
+        rate *= up_rate
+        widest = max(
+            sum((k - 1) // 2 * (d + 1) for d in dilations)  # per dilation: dilated conv, then plain conv
+            for k, dilations in zip(config.resblock_kernels, config.resblock_dilations, strict=True)
+        )
+        reach += widest / rate
+    return math.ceil(reach + 3 / rate)  # conv_post: kernel 7
 
 
 class HifiGanConfigError(ValueError):

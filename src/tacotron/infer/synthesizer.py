@@ -19,13 +19,17 @@ and joined, with `pause_seconds` of silence between them, into one result per te
 slow reading pace, `SLOW_SYMBOLS_PER_SECOND` (about half of LJSpeech's ~15 characters per second), so a
 piece of that many symbols needs at most about as many frames as max_decoder_steps give. A piece that
 still hits max_decoder_steps is not hidden: its result has `stop_reason == "max_steps"` and `truncated`.
+
+Streaming (`stream(text, on_audio)`, what `POST /api/tts/stream` runs per piece): one text decoded on the
+same path as `synthesize([text])`, its mel handed out in blocks while the decoder runs and vocoded as
+overlapping chunks, each chunk passed to `on_audio` as soon as it is vocoded.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,9 +39,11 @@ import torch
 
 from tacotron.config import Config
 from tacotron.frames import decoder_steps
+from tacotron.infer.chunks import CHUNK_FRAMES, ChunkVocoder
 
 if TYPE_CHECKING:
     from tacotron.model.fast_infer import GraphedInference
+    from tacotron.model.streaming import MelBlock
     from tacotron.model.tacotron2 import InferenceOutput
 
 logger = logging.getLogger(__name__)
@@ -431,16 +437,67 @@ class Synthesizer:
         style: dict[str, torch.Tensor] | None = None,
     ) -> list[SynthesisResult]:
         started = time.perf_counter()
+        text, lengths = self._padded(ids)
+        out = self._decode(text, lengths, seed, deterministic, max_decoder_steps, style or {})
+        wavs = self.vocoder(out.mel_postnet, out.lengths.tolist())
+        return self._results(texts, ids, out, wavs, time.perf_counter() - started)
+
+    @torch.no_grad()
+    def stream(
+        self,
+        text: str,
+        on_audio: Callable[[np.ndarray], None],
+        *,
+        seed: int | None = None,
+        deterministic: bool = False,
+        max_decoder_steps: int | None = None,
+        speaker: str | None = None,
+        chunk_frames: int = CHUNK_FRAMES,
+    ) -> SynthesisResult:
+        """`synthesize([text], ...)` (same decoding, same mel), its audio handed to `on_audio` in chunks
+        while decoding runs: mel blocks from incremental decoding (`tacotron.model.streaming`), vocoded
+        as overlapping chunks of at least `chunk_frames` new frames (`tacotron.infer.chunks`).
+
+        The result's `wav` is the streamed audio joined: HiFi-GAN's equals the batched path's up to
+        rounding; Griffin-Lim's differs in phase (see `tacotron.infer.chunks`). `on_audio` runs in this
+        thread and may raise to abandon the synthesis (a client that left).
+        """
+        started = time.perf_counter()
+        ids = [self.frontend.encode(text)]
+        speaker_ids = self.text_speaker_ids(speaker, 1)
+        style = {} if speaker_ids is None else {"speakers": speaker_ids.to(self.device)}
+        chunker = ChunkVocoder(self.vocoder, chunk_frames)
+        wavs, out = [], None
+        for block in self._decode_stream(*self._padded(ids), seed, deterministic, max_decoder_steps, style):
+            for wav in chunker.push(block.mel):
+                on_audio(wav)
+                wavs.append(wav)
+            out = block.output
+        assert out is not None, "the last mel block carries the output"
+        wavs.append(chunker.finish(padding=out.mel_postnet.size(2) - int(out.lengths[0])))
+        on_audio(wavs[-1])
+        return self._results([text], ids, out, [np.concatenate(wavs)], time.perf_counter() - started)[0]
+
+    def _padded(self, ids: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Symbol ids as a padded batch [B, L] and their lengths [B]."""
         lengths = torch.tensor([len(x) for x in ids], dtype=torch.long)
         text = torch.full((len(ids), int(lengths.max())), self.frontend.symbols.pad_id, dtype=torch.long)
         for row, seq in enumerate(ids):
             text[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        out = self._decode(text, lengths, seed, deterministic, max_decoder_steps, style or {})
-        n_frames = [int(n) for n in out.lengths.tolist()]
-        wavs = self.vocoder(out.mel_postnet, n_frames)
-        share = (time.perf_counter() - started) / len(ids)
+        return text, lengths
+
+    def _results(
+        self,
+        texts: list[str],
+        ids: list[list[int]],
+        out: InferenceOutput,
+        wavs: list[np.ndarray],
+        seconds: float,
+    ) -> list[SynthesisResult]:
+        """One result per item of a decoded batch, the compute time shared equally."""
+        share = seconds / len(ids)
         results = []
-        for i, n in enumerate(n_frames):
+        for i, n in enumerate(int(n) for n in out.lengths.tolist()):
             steps = decoder_steps(n, out.r)
             results.append(
                 SynthesisResult(
@@ -467,18 +524,41 @@ class Synthesizer:
         style: dict[str, torch.Tensor],
     ) -> InferenceOutput:
         """One padded batch through the fast path when it gives what eager would, else eager."""
-        settings = {
+        settings = self._decode_settings(deterministic, max_decoder_steps, style)
+        text, lengths = text.to(self.device), lengths.to(self.device)
+        graphed = self._fast_path(seed, deterministic)
+        if graphed is not None:
+            return graphed.infer(text, lengths, **settings)
+        return self.model.infer(text, lengths, seed=seed, **settings)
+
+    def _decode_stream(
+        self,
+        text: torch.Tensor,
+        lengths: torch.Tensor,
+        seed: int | None,
+        deterministic: bool,
+        max_decoder_steps: int | None,
+        style: dict[str, torch.Tensor],
+    ) -> Iterator[MelBlock]:
+        """`_decode` of one text as mel blocks handed out while decoding runs, on the same path."""
+        settings = self._decode_settings(deterministic, max_decoder_steps, style)
+        text, lengths = text.to(self.device), lengths.to(self.device)
+        graphed = self._fast_path(seed, deterministic)
+        if graphed is not None:
+            return graphed.stream(text, lengths, **settings)
+        return self.model.infer_stream(text, lengths, seed=seed, **settings)
+
+    def _decode_settings(
+        self, deterministic: bool, max_decoder_steps: int | None, style: dict[str, torch.Tensor]
+    ) -> dict[str, Any]:
+        """The keyword arguments every decoding path gets: r, step limit, gate threshold, dropout, style."""
+        return {
             "r": self.r,
             "max_decoder_steps": max_decoder_steps or self.cfg.model.max_decoder_steps,
             "gate_threshold": self.cfg.model.gate_threshold,
             "deterministic": deterministic,
             **style,
         }
-        text, lengths = text.to(self.device), lengths.to(self.device)
-        graphed = self._fast_path(seed, deterministic)
-        if graphed is not None:
-            return graphed.infer(text, lengths, **settings)
-        return self.model.infer(text, lengths, seed=seed, **settings)
 
     def _fast_path(self, seed: int | None, deterministic: bool) -> GraphedInference | None:
         """The graphed decoder for this call (built on first use), or None for eager, logged once per reason."""

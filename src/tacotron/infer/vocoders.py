@@ -42,11 +42,14 @@ class HifiGanVocoder:
         pretrained: bool = True,
         weights: str = "",
     ):
-        from tacotron.infer.hifigan import check_audio_config
+        from tacotron.infer.hifigan import check_audio_config, receptive_frames
 
         if pretrained:
             check_audio_config(audio_cfg)
         self.generator = generator
+        # streamed vocoding (`tacotron.infer.chunks`): context covering the receptive field, no crossfade
+        self.context_frames = receptive_frames(generator.config)
+        self.crossfade_frames = 0
         self.cfg = audio_cfg
         self.sample_rate = audio_cfg.sample_rate
         self.weights = (

@@ -26,7 +26,7 @@ generator is not supported here (use `Tacotron2.infer(seed=...)`).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -42,6 +42,7 @@ from tacotron.model.inference import (
     stop_reason_names,
     stop_start,
 )
+from tacotron.model.streaming import DecodedBlock, MelBlock, stream_mel
 from tacotron.model.tacotron2 import InferenceOutput, Tacotron2
 
 
@@ -121,6 +122,49 @@ class GraphedInference:
         style_weights: torch.Tensor | None = None,
         speakers: torch.Tensor | None = None,
     ) -> InferenceOutput:
+        style = {"style_mel": style_mel, "style_mel_lengths": style_mel_lengths}
+        style |= {"style_weights": style_weights, "speakers": speakers}
+        g, max_steps, r = self._prepare(
+            text, text_lengths, r, max_decoder_steps, gate_threshold, deterministic, style
+        )
+        n_steps = self._run(g, max_steps)
+        ran = [buffer[:, :n_steps].to(torch.float32, copy=True) for buffer in (g.mel, g.gate, g.align)]
+        return self._output(g.decoding.finish(*ran, g.stop, n_steps), max_steps, r, text.size(1))
+
+    @torch.no_grad()
+    def stream(
+        self,
+        text: torch.Tensor,
+        text_lengths: torch.Tensor,
+        *,
+        r: int,
+        max_decoder_steps: int | None = None,
+        gate_threshold: float | None = None,
+        deterministic: bool = False,
+        **style: torch.Tensor | None,
+    ) -> Iterator[MelBlock]:
+        """`infer` for one utterance as postnet mel blocks handed out between replays
+        (`tacotron.model.streaming`); the last block carries what `infer` returns. Arguments as there."""
+        g, max_steps, r = self._prepare(
+            text, text_lengths, r, max_decoder_steps, gate_threshold, deterministic, style
+        )
+        length = text.size(1)
+        yield from stream_mel(
+            g.decoding, self._blocks(g, max_steps), lambda parts: self._output(parts, max_steps, r, length)
+        )
+
+    def _prepare(
+        self,
+        text: torch.Tensor,
+        text_lengths: torch.Tensor,
+        r: int,
+        max_decoder_steps: int | None,
+        gate_threshold: float | None,
+        deterministic: bool,
+        style: dict[str, torch.Tensor | None],
+    ) -> tuple[_StepGraphs, int, int]:
+        """The graphs of this call's shape, loaded with its memory and a fresh state; its step limit and r.
+        `style` (speakers included) joins the memory here, so the captured decoder is speaker-agnostic."""
         model = self.model
         r = model.check_r(r)
         if model.training:
@@ -128,24 +172,33 @@ class GraphedInference:
         max_steps = model.inference_max_steps(max_decoder_steps)
         threshold = model.gate_threshold if gate_threshold is None else gate_threshold
         dropout = model.dropout_at_inference(deterministic)
-        style = {
-            "style_mel": style_mel,
-            "style_mel_lengths": style_mel_lengths,
-            "style_weights": style_weights,
-            "speakers": speakers,  # joins the memory here, so the captured decoder is speaker-agnostic
-        }
         with self._autocast():
             mem = model.inference_memory(text, text_lengths, **style)
-        length = text.size(1)
-        mem = pad_memory(mem, bucket_length(length, self.text_multiple))
+        mem = pad_memory(mem, bucket_length(text.size(1), self.text_multiple))
         key = (text.size(0), mem.mask.size(1), max_steps, threshold, dropout, r)
         g = self._graphs_for(key, mem, text_lengths, max_steps)
         self._reset(g, mem, text_lengths)
-        n_steps = self._run(g, max_steps)
-        ran = [buffer[:, :n_steps].to(torch.float32, copy=True) for buffer in (g.mel, g.gate, g.align)]
-        mel, mel_postnet, gate, align, lengths, codes = g.decoding.finish(*ran, g.stop, n_steps)
+        return g, max_steps, r
+
+    @staticmethod
+    def _output(parts: tuple[torch.Tensor, ...], max_steps: int, r: int, length: int) -> InferenceOutput:
+        """`Decoding.finish`'s tuple as an InferenceOutput, alignments cut back from the bucket to `length`."""
+        mel, mel_postnet, gate, align, lengths, codes = parts
         reasons = stop_reason_names(codes, max_steps, r)
         return InferenceOutput(mel, mel_postnet, gate, align[:, :, :length], lengths, reasons, r)
+
+    def _blocks(self, g: _StepGraphs, max_steps: int) -> Iterator[DecodedBlock]:
+        """`_run`'s replays one at a time, each block's outputs copied out of the static buffers."""
+        n = 0
+        for size in block_sizes(max_steps, self.k):
+            g.graphs[size].replay()
+            ran = [
+                buffer[:, n : n + size].to(torch.float32, copy=True) for buffer in (g.mel, g.gate, g.align)
+            ]
+            n += size
+            yield DecodedBlock(*ran, StopState(*(t.clone() for t in g.stop)))
+            if bool(g.stop.stopped.all()):
+                return
 
     def _graphs_for(
         self, key: tuple, mem: EncoderMemory, text_lengths: torch.Tensor, max_steps: int

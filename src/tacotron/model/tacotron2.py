@@ -10,6 +10,7 @@ one. The checkpoint stores r once, at its top level (see `tacotron.model.checkpo
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -22,9 +23,10 @@ from tacotron.model.ddc import DDCOutput, coarse_pass
 from tacotron.model.decoder import Decoder, EncoderMemory
 from tacotron.model.encoder import Encoder
 from tacotron.model.gst import GlobalStyleTokens
-from tacotron.model.inference import decoding_for, stop_reason_names
+from tacotron.model.inference import Decoding, decoding_for, stop_reason_names
 from tacotron.model.postnet import Postnet
 from tacotron.model.speakers import SpeakerEmbedding
+from tacotron.model.streaming import MelBlock, eager_blocks, stream_mel
 
 logger = logging.getLogger(__name__)
 
@@ -261,6 +263,48 @@ class Tacotron2(nn.Module):
         speakers: ids [B] or one id, for a multi-speaker model (model.n_speakers > 0) only.
         """
         r = self.check_r(r)
+        style = {"style_mel": style_mel, "style_mel_lengths": style_mel_lengths}
+        style |= {"style_weights": style_weights, "speakers": speakers}
+        decoding, mem, max_steps = self._eager_decoding(
+            text, text_lengths, r, max_decoder_steps, gate_threshold, deterministic, seed, style
+        )
+        parts = decoding(mem.memory, mem.processed, mem.mask, text_lengths, max_steps)
+        return self._inference_output(parts, max_steps, r)
+
+    @torch.no_grad()
+    def infer_stream(
+        self,
+        text: torch.Tensor,
+        text_lengths: torch.Tensor,
+        *,
+        r: int,
+        max_decoder_steps: int | None = None,
+        gate_threshold: float | None = None,
+        deterministic: bool = False,
+        seed: int | None = None,
+        **style: torch.Tensor | None,
+    ) -> Iterator[MelBlock]:
+        """`infer` for one utterance ([1, L]) as postnet mel blocks handed out while decoding runs
+        (`tacotron.model.streaming`); the last block carries what `infer` returns. Arguments as there."""
+        r = self.check_r(r)
+        decoding, mem, max_steps = self._eager_decoding(
+            text, text_lengths, r, max_decoder_steps, gate_threshold, deterministic, seed, style
+        )
+        blocks = eager_blocks(decoding, mem, text_lengths, max_steps)
+        yield from stream_mel(decoding, blocks, lambda parts: self._inference_output(parts, max_steps, r))
+
+    def _eager_decoding(
+        self,
+        text: torch.Tensor,
+        text_lengths: torch.Tensor,
+        r: int,
+        max_decoder_steps: int | None,
+        gate_threshold: float | None,
+        deterministic: bool,
+        seed: int | None,
+        style: dict[str, torch.Tensor | None],
+    ) -> tuple[Decoding, EncoderMemory, int]:
+        """What `infer` and `infer_stream` decode with: the loop (seeded prenet dropout), memory, step limit."""
         if self.training:
             logger.warning("Tacotron2.infer called in training mode; call model.eval() for synthesis")
         max_steps = self.inference_max_steps(max_decoder_steps)
@@ -268,20 +312,16 @@ class Tacotron2(nn.Module):
         generator = None
         if prenet_dropout and seed is not None:
             generator = torch.Generator(device=text.device).manual_seed(seed)
-        mem = self.inference_memory(
-            text,
-            text_lengths,
-            style_mel=style_mel,
-            style_mel_lengths=style_mel_lengths,
-            style_weights=style_weights,
-            speakers=speakers,
-        )
+        mem = self.inference_memory(text, text_lengths, **style)
         decoding = decoding_for(
             self, r, gate_threshold=gate_threshold, dropout_active=prenet_dropout, generator=generator
         )
-        mel, mel_postnet, gate, alignments, lengths, codes = decoding(
-            mem.memory, mem.processed, mem.mask, text_lengths, max_steps
-        )
+        return decoding, mem, max_steps
+
+    @staticmethod
+    def _inference_output(parts: tuple[torch.Tensor, ...], max_steps: int, r: int) -> InferenceOutput:
+        """`Decoding`'s (mel, mel_postnet, gate, alignments, lengths, stop codes) as an InferenceOutput."""
+        mel, mel_postnet, gate, alignments, lengths, codes = parts
         reasons = stop_reason_names(codes, max_steps, r)
         return InferenceOutput(mel, mel_postnet, gate, alignments, lengths, reasons, r)
 

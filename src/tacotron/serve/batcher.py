@@ -11,6 +11,9 @@ Seeded jobs run alone: prenet dropout draws depend on the batch's size and order
 Speakers never split batches: each text carries its speaker (a name, or None for the voice's default)
 and the batch function gets one per text, since a multi-speaker model takes one speaker id per sequence.
 
+Streamed pieces (`submit_call`) are jobs of their own: a prepared call (one piece, decoded and vocoded in
+chunks) run alone in the worker thread in queue order, so it never runs beside a batch on the one model.
+
 Abandoned work is dropped: a request is queued as jobs of at most `max_batch_size` sentences, and when
 its caller stops waiting (timeout, client gone) the jobs not yet started are skipped, so a long request
 that timed out keeps the model busy for at most the batch already running, not for all its sentences.
@@ -38,6 +41,12 @@ class _Job:
     seed: int | None
     future: asyncio.Future = field(repr=False)
     speaker: str | None = None
+    call: Callable[[], Any] | None = None  # a job run alone as given (`submit_call`), not as a batch
+
+    @property
+    def alone(self) -> bool:
+        """Seeded and prepared jobs never share a model call."""
+        return self.seed is not None or self.call is not None
 
 
 @dataclass
@@ -113,22 +122,38 @@ class Batcher:
             raise
         return [result for part in parts for result in part]
 
+    async def submit_call(self, call: Callable[[], Any]) -> Any:
+        """`call()`'s result, run in the worker thread alone, when its turn in the queue comes.
+
+        Cancelling the awaiting task skips it if it has not started; once started, `call` has to notice
+        by itself that nobody waits any more (a streamed piece's audio callback raises).
+        """
+        if self._queue is None:
+            raise RuntimeError("Batcher.start() was not called")
+        job = _Job([], None, asyncio.get_running_loop().create_future(), call=call)
+        self._queue.put_nowait(job)
+        try:
+            return await job.future
+        except BaseException:
+            job.future.cancel()
+            raise
+
     async def _run(self) -> None:
         assert self._queue is not None
         while True:
             first = await self._queue.get()
             if first.future.done():  # cancelled while waiting (request timed out)
                 continue
-            if first.seed is not None:
-                await self._execute([first], first.seed)
+            if first.alone:
+                await self._execute_alone(first)
                 continue
             batch, held = await self._collect(first)
             await self._execute(batch, None)
             for job in held:
-                await self._execute([job], job.seed)
+                await self._execute_alone(job)
 
     async def _collect(self, first: _Job) -> tuple[list[_Job], list[_Job]]:
-        """Unseeded jobs arriving within the wait window; seeded ones met meanwhile are held back."""
+        """Unseeded jobs arriving within the wait window; seeded and prepared ones met meanwhile are held back."""
         assert self._queue is not None
         batch, held = [first], []
         size = len(first.texts)
@@ -146,12 +171,30 @@ class Batcher:
                     break
             if job.future.done():
                 continue
-            if job.seed is not None:
+            if job.alone:
                 held.append(job)
             else:
                 batch.append(job)
                 size += len(job.texts)
         return batch, held
+
+    async def _execute_alone(self, job: _Job) -> None:
+        if job.call is None:
+            await self._execute([job], job.seed)
+            return
+        if job.future.done():
+            return
+        started = time.monotonic()
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(self._executor, job.call)
+        except Exception as err:
+            if not job.future.done():  # else abandoned: the call stopped because nobody waits
+                logger.exception("streamed piece failed")
+                job.future.set_exception(err)
+            return
+        self._record(1, time.monotonic() - started)
+        if not job.future.done():
+            job.future.set_result(result)
 
     async def _execute(self, jobs: list[_Job], seed: int | None) -> None:
         jobs = [job for job in jobs if not job.future.done()]

@@ -1,33 +1,41 @@
-"""`POST /api/tts/stream`: a request's pieces are sent as audio as soon as each is vocoded.
+"""`POST /api/tts/stream`: audio sent while the text is still being synthesised, within a piece too.
 
-Why: a long text is split into pieces (`sentences.split_sentences`); waiting for all of them makes the
-time to first audio the whole text's synthesis time. Streamed, it is one piece's.
+Why: a long text is split into pieces (`sentences.split_sentences`), and a piece is decoded frame by
+frame; waiting for the whole text makes the time to first audio the whole text's synthesis time, waiting
+for whole pieces one piece's. Here each piece runs as `Synthesizer.stream`: its mel is handed out in
+blocks while the decoder runs (`tacotron.model.streaming`) and vocoded as overlapping chunks
+(`tacotron.infer.chunks`), and every chunk is sent as soon as it is vocoded.
 
 What is sent (chunked transfer): first a 44-byte WAV header (16-bit PCM mono at the voice's rate, also in
-`X-Sample-Rate`) whose RIFF and data sizes are 0xFFFFFFFF (length unknown), then per piece its samples as
-16-bit little-endian PCM, pieces after the first preceded by the same pause as `/api/tts`. At speed 1 the
-bytes after the header are exactly the `data` of the WAV `/api/tts` returns, provided each piece is
-synthesised alone there too (`max_batch_size` 1, or no prenet-dropout noise, i.e. deterministic
-synthesis): prenet dropout draws depend on the batch, and streamed piece i runs alone with seed + i.
-With `speed` != 1 each piece is stretched on its own, so lengths differ from the joined stretch by a
-few samples per piece.
+`X-Sample-Rate`) whose RIFF and data sizes are 0xFFFFFFFF (length unknown), then the audio as 16-bit
+little-endian PCM, pieces after the first preceded by the same pause as `/api/tts`. The mel of each
+piece is what `/api/tts` decodes when the piece is synthesised alone there too (`max_batch_size` 1, or
+no prenet-dropout noise, i.e. deterministic synthesis): prenet dropout draws depend on the batch, and
+streamed piece i runs alone with seed + i. The samples then equal `/api/tts`'s with HiFi-GAN (up to
+rounding, a few 16-bit steps at most) and for pieces that fit one chunk; Griffin-Lim estimates phases
+per chunk, so longer pieces sound the same but differ in phase (`tacotron.infer.chunks`).
+With `speed` != 1, or a synthesizer without `stream`, each piece is synthesised whole and sent at once
+(a time stretch needs the whole piece), stretched on its own: lengths differ from the joined stretch of
+`/api/tts` by a few samples per piece.
 
-Order: piece i + 1 is queued when piece i's audio arrives, so the model works on the next piece while
-this one is sent; pieces of one streamed request are decoded one at a time (no batching within it).
-Within a piece nothing is streamed: the vocoder (Griffin-Lim by default, which needs the whole mel for
-its phase estimate) runs on the piece's whole mel after decoding.
+Order: piece i + 1 is queued when piece i is done, so the model works on the next piece while the last
+chunks are sent; pieces of one streamed request run one at a time, each alone (`Batcher.submit_call`).
 
-Errors: everything that fails before the first byte (validation, admission, the first piece timing out
-or being cut at max_decoder_steps) is the usual 4xx/5xx JSON. A later piece cut at max_decoder_steps (and
-`allow_truncated` off), or the request timeout passing mid-stream, ends the stream without its final
-chunk: the client sees an incomplete transfer, never cut audio presented as complete.
+Errors: everything that fails before the first audio (validation, admission, the first piece failing or
+timing out) is the usual 4xx/5xx JSON; so is a first piece cut at max_decoder_steps when it is sent
+whole. A piece cut at max_decoder_steps after its audio started (and `allow_truncated` off), or the
+request timeout passing mid-stream, ends the stream without its final chunk: the client sees an
+incomplete transfer, never cut audio presented as complete. A client that leaves stops the running
+piece at its next chunk (`StreamAbandoned`) and drops the queued one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -67,8 +75,13 @@ class ClosingStreamingResponse(StreamingResponse):
             self.cleanup()
 
 
+class StreamAbandoned(RuntimeError):
+    """Raised in the worker thread by a streamed piece's audio callback once the stream was closed, so the
+    piece stops decoding instead of keeping the model busy for nobody."""
+
+
 class PieceStream:
-    """One streamed request: its pieces queued one at a time, each sent as PCM once it is synthesised."""
+    """One streamed request: its pieces queued one at a time, each one's audio sent as it is vocoded."""
 
     def __init__(
         self,
@@ -86,14 +99,19 @@ class PieceStream:
         self.seed = request.seed
         self.speaker = speaker  # checked by the service (`TTSService.pick_speaker`)
         self.speed = request.speed
+        self.chunked = request.speed == 1.0  # a time stretch needs the whole piece
         self.deadline = time.monotonic() + service.settings.request_timeout_s
-        self.pending: asyncio.Future | None = None
+        self.pending: asyncio.Future | None = None  # the queued or running piece's result
+        self.audio: asyncio.Queue | None = None  # its audio chunks, in order, as they are vocoded
+        self.left = threading.Event()  # set by `close`: a running piece stops at its next chunk
         self.gap = np.zeros(
             media.pause_samples(voice.sample_rate, service.settings.pause_seconds), dtype=np.float32
         )
 
     def close(self) -> None:
-        """Drop the queued piece (nobody will hear it) and free the admission slot; safe to call twice."""
+        """Stop the running piece, drop the queued one (nobody will hear them) and free the admission
+        slot; safe to call twice."""
+        self.left.set()
         if self.pending is not None:
             self.pending.cancel()
             self.pending = None
@@ -103,55 +121,85 @@ class PieceStream:
         """Queue piece `index` alone (seed + index, as `Batcher.submit` seeds a job starting there)."""
         assert self.voice.batcher is not None, "voices get batchers in the app lifespan"
         seed = None if self.seed is None else self.seed + index
-        self.pending = asyncio.ensure_future(
-            self.voice.batcher.submit([self.pieces[index]], seed, self.speaker)
+        loop, audio = asyncio.get_running_loop(), asyncio.Queue()
+
+        def on_audio(wav: np.ndarray) -> None:  # in the worker thread
+            if self.left.is_set():
+                raise StreamAbandoned("the stream was closed")
+            loop.call_soon_threadsafe(audio.put_nowait, wav)
+
+        call = functools.partial(
+            self.voice.stream_piece, self.pieces[index], seed, self.speaker, on_audio, self.chunked
         )
+        self.audio = audio
+        self.pending = asyncio.ensure_future(self.voice.batcher.submit_call(call))
 
-    def _queue_next(self, index: int) -> None:
-        self.pending = None
-        if index < len(self.pieces):
-            self._submit(index)
-
-    async def first(self, http_request: Request) -> Any:
-        """The first piece's result (4xx/5xx as usual when it fails); the second piece is queued then."""
+    async def first(self, http_request: Request) -> np.ndarray:
+        """Piece 0's first audio (4xx/5xx as usual when the piece fails before it). Without chunks (speed
+        != 1, or a synthesizer that does not stream) that is the whole piece, refused as in /api/tts when
+        it was cut at max_decoder_steps."""
         self._submit(0)
         assert self.pending is not None
         timeout = max(self.deadline - time.monotonic(), 0.0)
-        [result] = await self.service.wait_for(self.pending, http_request, timeout)
-        self.service.refuse_truncated(self.voice, self.pieces[:1], [result])
-        self._queue_next(1)
-        return result
+        wav = await self.service.wait_for(asyncio.ensure_future(self._next_audio()), http_request, timeout)
+        if wav is None:  # the piece ended without audio: its error, else a bug
+            result = self.pending.result()
+            raise RuntimeError(f"piece 1 gave no audio (stop reason {result.stop_reason})")
+        if not self.chunked:
+            self.service.refuse_truncated(self.voice, self.pieces[:1], [await self.pending])
+        return wav
 
-    async def _next(self, index: int) -> Any:
-        """Piece `index`'s result (queued earlier); the one after it is queued at once."""
-        assert self.pending is not None
+    async def _next_audio(self) -> np.ndarray | None:
+        """The pending piece's next audio chunk, or None once the piece is done and its audio all taken
+        (its chunks are queued before its result is set, so none comes after)."""
+        assert self.audio is not None and self.pending is not None
+        if self.audio.empty() and not self.pending.done():
+            getter = asyncio.ensure_future(self.audio.get())
+            try:
+                await asyncio.wait({getter, self.pending}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                getter.cancel()
+            if getter.done() and not getter.cancelled():
+                return getter.result()
+        return None if self.audio.empty() else self.audio.get_nowait()
+
+    async def _audio_in_time(self, index: int) -> np.ndarray | None:
         try:
-            [result] = await asyncio.wait_for(
-                self.pending, timeout=max(self.deadline - time.monotonic(), 0.0)
-            )
+            return await asyncio.wait_for(self._next_audio(), max(self.deadline - time.monotonic(), 0.0))
         except asyncio.TimeoutError as err:
             raise StreamAborted(
                 f"piece {index + 1} of {len(self.pieces)} not synthesised within the request timeout"
             ) from err
+
+    async def _piece_pcm(self, index: int, wav: np.ndarray | None) -> AsyncIterator[bytes]:
+        """Piece `index`'s audio as PCM chunks (the pause before it first; `wav`: its first chunk when
+        already taken), then its result checked and the next piece queued."""
+        head = self.gap if index else self.gap[:0]
+        if wav is None:
+            wav = await self._audio_in_time(index)
+        while wav is not None:
+            yield await asyncio.to_thread(self._pcm, head, wav)
+            head = self.gap[:0]
+            wav = await self._audio_in_time(index)
+        assert self.pending is not None
+        result = self.pending.result()  # a failed piece ends the stream incomplete
         if result.stop_reason == "max_steps" and not self.service.settings.allow_truncated:
             raise StreamAborted(f"piece {index + 1} of {len(self.pieces)} was cut at max_decoder_steps")
-        self._queue_next(index + 1)
-        return result
+        self.pending = None
+        if index + 1 < len(self.pieces):
+            self._submit(index + 1)
 
-    def _pcm(self, result: Any, index: int) -> bytes:
-        wav = media.change_speed(np.asarray(result.wav, dtype=np.float32), self.speed)
-        if index:
-            wav = np.concatenate([self.gap, wav])
-        return media.pcm16_bytes(wav, self.voice.sample_rate)
+    def _pcm(self, head: np.ndarray, wav: np.ndarray) -> bytes:
+        wav = media.change_speed(np.asarray(wav, dtype=np.float32), self.speed)
+        return media.pcm16_bytes(np.concatenate([head, wav]), self.voice.sample_rate)
 
-    async def body(self, first: Any) -> AsyncIterator[bytes]:
-        """Header, then each piece's PCM as it comes; the admission slot is held until the stream ends."""
+    async def body(self, first: np.ndarray) -> AsyncIterator[bytes]:
+        """Header, then each piece's audio as it comes; the admission slot is held until the stream ends."""
         try:
             yield media.streaming_wav_header(self.voice.sample_rate)
-            yield await asyncio.to_thread(self._pcm, first, 0)
-            for index in range(1, len(self.pieces)):
-                result = await self._next(index)
-                yield await asyncio.to_thread(self._pcm, result, index)
+            for index in range(len(self.pieces)):
+                async for pcm in self._piece_pcm(index, first if index == 0 else None):
+                    yield pcm
         except StreamAborted as err:
             logger.warning("stream cut short: %s", err)
             raise

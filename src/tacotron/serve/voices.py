@@ -9,9 +9,11 @@ requests for different speakers of one voice share batches (the model takes one 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from tacotron.serve.batcher import Batcher
 
@@ -139,6 +141,24 @@ class Voice:
             )
 
         return run
+
+    def stream_piece(
+        self,
+        text: str,
+        seed: int | None,
+        speaker: str | None,
+        on_audio: Callable[[np.ndarray], None],
+        chunked: bool,
+    ) -> Any:
+        """One piece of `/api/tts/stream`, run in the batcher's worker thread: with `chunked` and a
+        synthesizer that streams (`Synthesizer.stream`), its audio goes to `on_audio` in chunks while it
+        decodes; otherwise it is synthesised whole and handed over at once. -> the piece's result."""
+        stream = getattr(self.synthesizer, "stream", None)
+        if chunked and stream is not None:
+            return stream(text, on_audio, seed=seed, **({"speaker": speaker} if self.speakers else {}))
+        [result] = self.batch_fn(1)([text], seed, [speaker])
+        on_audio(np.asarray(result.wav, dtype=np.float32))
+        return result
 
 
 def voice_id_for(language: str, taken: set[str]) -> str:
