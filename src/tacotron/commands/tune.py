@@ -114,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     from tacotron.extras import require
 
     require("optuna", "tune", "tacotron tune")
+    from tacotron.infer.trial_proxy import judge_proxy
     from tacotron.tune.runner import TuneJob, finish, run_study
     from tacotron.tune.space import SearchSpace
 
@@ -135,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         worker_id=args.worker_id,
         parallel=args.parallel or args.workers > 1,
+        proxy=judge_proxy,  # held-out WER where pocketsphinx is installed, else validation mel loss
     )
     if not args.report_only:
         stop = run_study(job, _child_argv(args, out), args.workers)
