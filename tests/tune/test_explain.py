@@ -54,6 +54,7 @@ def test_the_report_says_what_the_winner_changed_and_what_it_bought(tmp_path):
     _, md_path = write_study_report(small_study(), tmp_path, base=trial_base_config())
     md = md_path.read_text()
     verdict = md.split("## Why the winner", 1)[1].split("## Trials", 1)[0]
+    assert "Best trial 1: score 2.1000, aligned at step 200 (31.5 s)" in md
     assert "Trial 1 won with score 2.1000" in verdict
     assert (
         "What changed versus the base config: train.lr: 0.001 -> 0.002 (x2); "

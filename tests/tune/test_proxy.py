@@ -75,6 +75,6 @@ def test_judge_proxy_transcribes_held_out_sentences_of_a_real_trial(tiny_dataset
     assert trial.user_attrs["proxy_kind"] == "wer", trial.user_attrs["proxy_detail"]
     assert (
         trial.user_attrs["proxy_value"] >= 0.0
-        and "1 validation sentences" in trial.user_attrs["proxy_detail"]
+        and "on 1 validation sentences" in trial.user_attrs["proxy_detail"]
     )
     assert trial.value == pytest.approx(sum(trial.user_attrs["score_parts"].values()), rel=1e-4)

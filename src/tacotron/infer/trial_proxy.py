@@ -66,6 +66,6 @@ def judge_proxy(run_dir: Path, cfg: Config, dataset_dir: Path, device: str = "cp
     return ProxyResult(
         WER,
         errors / max(1, words),
-        f"held-out WER (pocketsphinx, training-text LM) on {len(texts)} validation sentences, "
-        f"{words} words; {stopped} stopped by the gate",
+        f"pocketsphinx with a training-text LM on {len(texts)} validation sentences ({words} words); "
+        f"{stopped} stopped by the gate",
     )

@@ -233,11 +233,17 @@ def _header_lines(summary: dict[str, Any]) -> list[str]:
     best = summary["best"]
     if best:
         lines.append(
-            f"Best trial {best['number']}: score {best['value']:.4f}, steps to alignment "
-            f"{best.get('steps_to_align')} ({best.get('seconds_to_align')} s), params {best['params']}."
+            f"Best trial {best['number']}: score {best['value']:.4f}, {_aligned_text(best)}, "
+            f"params {best['params']}."
         )
     lines.append(f"Live view: `optuna-dashboard {summary['storage']}`.")
     return lines
+
+
+def _aligned_text(best: dict[str, Any]) -> str:
+    if best.get("steps_to_align") is None:
+        return "never aligned"
+    return f"aligned at step {best['steps_to_align']} ({best.get('seconds_to_align')} s)"
 
 
 def _markdown(summary, rows, events, plots) -> str:
