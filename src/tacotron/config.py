@@ -246,10 +246,12 @@ class TuneConfig(_Section):
     trials: int = 20
     steps_per_trial: int = 300
     report_every: int = 50
-    pruner: Literal["median", "hyperband", "none"] = "median"
+    # auto: ASHA (multi-fidelity, over steps) when a trial has >= 3 evaluations, else median (see study.py)
+    pruner: Literal["auto", "asha", "hyperband", "median", "none"] = "auto"
     sampler_seed: int = 0
     score_mel_weight: float = 1.0
-    score_diagonality_weight: float = 1.0
+    # raw val diagonality: not comparable across r (kept so that older configs load); 0 = off
+    score_diagonality_weight: float = 0.0
     score_gate_f1_weight: float = 0.5
     controller: bool = True  # live controller during plain `tacotron train`
     controller_align_step: int = 1500  # no alignment by then -> act
@@ -272,6 +274,11 @@ class TuneConfig(_Section):
     controller_max_align_actions: int = 4  # alternating guided-attention raise / LR cut
     controller_max_rollbacks: int = 3
     controller_max_guided_attn_weight: float = 1200.0  # 4x the default weight: "raise" must raise
+    # --- the trial score (tune/score.py): r-independent alignment, held-out intelligibility ---
+    score_alignment_weight: float = 5.0  # x (1 - val attn/alignment), the same scale at every r
+    alignment_threshold: float = 0.5  # val attn/alignment counted as aligned (steps/seconds to alignment)
+    proxy_sentences: int = 4  # held-out (val) sentences judged by ASR at the end of a trial; 0 = off
+    score_proxy_weight: float = 5.0  # x held-out WER, added to a trial's final score when the judge ran
 
 
 @dataclass
@@ -388,6 +395,14 @@ _RANGES: dict[str, tuple[Any, str]] = {
     "train.keep_last": _at_least(0),
     "train.n_val_synth": _at_least(0),
     "train.early_stop_patience": _at_least(0),
+    "tune.report_every": _at_least(1),
+    "tune.score_mel_weight": _at_least(0),
+    "tune.score_diagonality_weight": _at_least(0),
+    "tune.score_gate_f1_weight": _at_least(0),
+    "tune.score_alignment_weight": _at_least(0),
+    "tune.score_proxy_weight": _at_least(0),
+    "tune.alignment_threshold": ((lambda v: 0 <= v <= 1), "in [0, 1]"),
+    "tune.proxy_sentences": _at_least(0),
 }
 
 

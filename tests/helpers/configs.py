@@ -111,4 +111,5 @@ def trial_base_config() -> Config:
     t.steps_per_trial, t.report_every = 3, 1
     t.pruner, t.pruner_startup_trials, t.pruner_warmup_steps = "median", 1, 0
     t.heartbeat_interval, t.heartbeat_grace = 1, 2
+    t.proxy_sentences = 0  # no ASR judge at the end of each trial (tests/tune/test_proxy.py runs it)
     return cfg

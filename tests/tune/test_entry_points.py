@@ -72,7 +72,7 @@ def test_smart_tuner_main_runs_a_study(tiny_dataset, base_config_file, space_fil
 def test_compare_measures_steps_to_alignment(tiny_dataset, tmp_path):
     base = trial_base_config()
     reachable = trial_base_config()
-    reachable.health.align_threshold = 0.0  # any diagonality counts: aligned at the first evaluation
+    reachable.tune.alignment_threshold = 0.0  # any alignment counts: aligned at the first evaluation
     results = compare_configs(
         {"base": base, "tuned": reachable}, tiny_dataset, tmp_path, max_steps=2, eval_every=1, device="cpu"
     )

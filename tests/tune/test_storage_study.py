@@ -38,6 +38,12 @@ def test_passwords_are_hidden_in_logs():
         (TuneConfig(pruner="median"), optuna.pruners.MedianPruner),
         (TuneConfig(pruner="hyperband"), optuna.pruners.HyperbandPruner),
         (TuneConfig(pruner="none"), optuna.pruners.NopPruner),
+        (TuneConfig(pruner="asha"), optuna.pruners.SuccessiveHalvingPruner),
+        (
+            TuneConfig(pruner="auto", steps_per_trial=300, report_every=50),
+            optuna.pruners.SuccessiveHalvingPruner,
+        ),
+        (TuneConfig(pruner="auto", steps_per_trial=100, report_every=50), optuna.pruners.MedianPruner),
         (TuneConfig(pruner="median", direction_speed=True), optuna.pruners.NopPruner),
     ],
 )

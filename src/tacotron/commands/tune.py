@@ -114,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     from tacotron.extras import require
 
     require("optuna", "tune", "tacotron tune")
+    from tacotron.infer.trial_proxy import judge_available, judge_proxy
     from tacotron.tune.runner import TuneJob, finish, run_study
     from tacotron.tune.space import SearchSpace
 
@@ -123,6 +124,14 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out or f"tune/{args.study}")
     if args.compare:
         return _compare(args, cfg, out)
+    if cfg.tune.proxy_sentences and not args.worker_id:
+        heard = judge_available(cfg)
+        print(
+            f"intelligibility proxy: {'held-out WER (pocketsphinx)' if heard else 'validation mel loss'} on "
+            f"{cfg.tune.proxy_sentences} held-out sentences"
+            + ("" if heard else " (no ASR judge: pocketsphinx missing or the language is not English)"),
+            file=sys.stderr,
+        )
     job = TuneJob(
         cfg=cfg,
         dataset_dir=Path(args.data),
@@ -135,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         worker_id=args.worker_id,
         parallel=args.parallel or args.workers > 1,
+        proxy=judge_proxy,  # held-out WER where pocketsphinx is installed, else validation mel loss
     )
     if not args.report_only:
         stop = run_study(job, _child_argv(args, out), args.workers)

@@ -214,6 +214,7 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         "attn/monotonicity",
         "attn/coverage",
         "attn/end_alignment",
+        "attn/alignment",
         "frames_per_char",
         "rtf",
         "length_ratio",

@@ -77,7 +77,15 @@ def mel_band_errors(
     return {f"mel_band/{i}": float(chunk.mean()) for i, chunk in enumerate(per_channel.chunk(n_bands))}
 
 
-ATTENTION_KEYS = ("attn/diagonality", "attn/monotonicity", "attn/coverage", "attn/end_alignment")
+ATTENTION_KEYS = (
+    "attn/diagonality",
+    "attn/monotonicity",
+    "attn/coverage",
+    "attn/end_alignment",
+    "attn/focus",
+    "attn/advance",
+    "attn/alignment",
+)
 GATE_KEYS = ("gate/accuracy", "gate/precision", "gate/recall", "gate/f1", "gate/fire_error")
 
 

@@ -2,8 +2,8 @@
 
 Why: "the tuned config is better" must be a measurement. Each config trains through the real
 `Trainer` for the same number of steps, evaluated every `eval_every` steps, with the same seed and the
-live controller off (so the config alone is measured); the step at which validation diagonality first
-reaches `health.align_threshold` is recorded. Results go to compare.json and compare.md.
+live controller off (so the config alone is measured); the step at which the r-independent validation
+alignment first reaches `tune.alignment_threshold` (as in the tuner's trials, score.py) is recorded. Results go to compare.json and compare.md.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from typing import Any
 
 from tacotron.config import Config
 from tacotron.train.callbacks import Callback
-from tacotron.tune.score import DIAG_KEY, steps_to_alignment
+from tacotron.tune.score import ALIGN_KEY, DIAG_KEY, steps_to_alignment
 
 log = logging.getLogger(__name__)
 
 
 class EvalRecorder(Callback):
-    """Keeps (step, val diagonality, val loss) of every evaluation."""
+    """Keeps (step, val alignment, val diagonality, val loss) of every evaluation."""
 
     def __init__(self) -> None:
         self.evals: list[dict[str, float]] = []
@@ -30,6 +30,7 @@ class EvalRecorder(Callback):
         self.evals.append(
             {
                 "step": trainer.step,
+                "alignment": metrics.get(ALIGN_KEY, float("nan")),
                 "diagonality": metrics.get(DIAG_KEY, float("nan")),
                 "val_loss": metrics.get("val/loss", float("nan")),
             }
@@ -59,8 +60,8 @@ def alignment_run(
         resume=False,
     )
     trainer.fit()
-    threshold = cfg.health.align_threshold
-    steps = steps_to_alignment([(e["step"], e["diagonality"]) for e in recorder.evals], threshold)
+    threshold = cfg.tune.alignment_threshold
+    steps = steps_to_alignment([(e["step"], e["alignment"]) for e in recorder.evals], threshold)
     return {"steps_to_align": steps, "threshold": threshold, "evals": recorder.evals}
 
 
@@ -82,14 +83,15 @@ def compare_configs(
     lines = [
         f"# Steps to alignment ({max_steps} steps, eval every {eval_every}, dataset {dataset_dir})",
         "",
-        "| config | steps to alignment | final diagonality | final val loss |",
-        "|---|---|---|---|",
+        "| config | steps to alignment | final alignment | final diagonality | final val loss |",
+        "|---|---|---|---|---|",
     ]
     for name, res in results.items():
         last = res["evals"][-1] if res["evals"] else {}
         reached = res["steps_to_align"] if res["steps_to_align"] is not None else f"not within {max_steps}"
         lines.append(
-            f"| {name} | {reached} | {last.get('diagonality', float('nan')):.3f} | "
+            f"| {name} | {reached} | {last.get('alignment', float('nan')):.3f} | "
+            f"{last.get('diagonality', float('nan')):.3f} | "
             f"{last.get('val_loss', float('nan')):.4f} |"
         )
     (out_dir / "compare.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -7,7 +7,9 @@ turns every evaluation into an intermediate score, reports it to Optuna and stop
 `request_stop` when the pruner (or a hard rule: no alignment, divergence) says the trial is hopeless.
 
 Outcomes, each with its reason in the trial's user attributes:
-- COMPLETE: value = the last evaluation's score (and seconds per step when `tune.direction_speed`);
+- COMPLETE: value = the last evaluation's score plus the held-out intelligibility proxy's part (proxy.py;
+            seconds per step as a second value when `tune.direction_speed`); user attrs "score_parts"
+            (each weighted term), "proxy_kind", "proxy_value", "proxy_detail", "proxy_seconds";
 - PRUNED:   user attr "prune_reason" (pruner verdict or hard rule);
 - FAILED:   user attr "fail_reason" (exception type and message, NaN metric, out of memory). Never a
             fake value such as inf.
@@ -15,6 +17,10 @@ Outcomes, each with its reason in the trial's user attributes:
             says nothing about its config (SIGTERM/Ctrl+C, the study's time budget, a lost worker).
             Its value would be that of a shorter run, so it is never COMPLETE; the run loop
             re-queues its parameters (study.py) and the retry counts instead.
+
+Every scored trial (pruned ones too) records "steps_to_align" and "seconds_to_align": the first
+evaluation whose r-independent alignment passes `tune.alignment_threshold` (score.is_aligned), and
+the trial's seconds from its start to the end of that evaluation; None when it never aligned.
 
 Evaluation cost: the validation syntheses of a trial decode with a barely trained model that rarely
 stops by its gate, so they ran to `model.max_decoder_steps` (3,000 frames at r = 3) and dominated
@@ -37,7 +43,9 @@ from typing import Any
 
 from tacotron.config import Config
 from tacotron.train.callbacks import Callback
-from tacotron.tune.score import DIAG_KEY, TrialFailed, hard_prune_reason, steps_to_alignment, trial_score
+from tacotron.tune.proxy import ProxyFn, measure_proxy, proxy_part
+from tacotron.tune.pruning import pruner_kind
+from tacotron.tune.score import TrialFailed, hard_prune_reason, is_aligned, score_parts, trial_score
 from tacotron.tune.space import SearchSpace, apply_params
 from tacotron.tune.stopping import StudyStop, TrialStopper, fault_point
 from tacotron.tune.storage import INTERRUPTED
@@ -70,6 +78,7 @@ class TrialReporter(Callback):
         self.cfg = cfg
         self.history: list[dict[str, float]] = []  # every evaluation's metrics
         self.steps: list[int] = []  # the step of each evaluation
+        self.seconds: list[float] = []  # seconds from the trial's start to the end of each evaluation
         self.scores: list[tuple[int, float]] = []
         self.prune_reason: str | None = None
         self.fail_reason: str | None = None
@@ -78,9 +87,11 @@ class TrialReporter(Callback):
 
     def on_eval_end(self, trainer: Any, metrics: dict[str, float]) -> None:
         step = trainer.step
+        elapsed = time.monotonic() - self.started
         if self.first_eval_seconds is None:
-            self.first_eval_seconds = time.monotonic() - self.started
+            self.first_eval_seconds = elapsed
         self.steps.append(step)
+        self.seconds.append(elapsed)
         self.history.append(dict(metrics))
         try:
             score = trial_score(metrics, self.cfg.tune)
@@ -92,19 +103,19 @@ class TrialReporter(Callback):
         multi = self.cfg.tune.direction_speed
         if not multi:
             self.trial.report(score, step)
-        reason = hard_prune_reason(self.history, step, self.cfg.tune, self.cfg.health.align_threshold)
+        reason = hard_prune_reason(self.history, step, self.cfg.tune)
         if reason is None and not multi and self.trial.should_prune():
-            reason = f"{self.cfg.tune.pruner} pruner at step {step}: score {score:.4f}"
+            reason = f"{pruner_kind(self.cfg.tune)} pruner at step {step}: score {score:.4f}"
         if reason is not None:
             self.prune_reason = reason
             trainer.request_stop(f"trial pruned: {reason}")
 
-    def steps_to_align(self) -> int | None:
-        """First evaluated step whose val diagonality reached `health.align_threshold`."""
-        evals = [
-            (step, m[DIAG_KEY]) for step, m in zip(self.steps, self.history, strict=True) if DIAG_KEY in m
-        ]
-        return steps_to_alignment(evals, self.cfg.health.align_threshold)
+    def alignment_reached(self) -> tuple[int, float] | None:
+        """(step, seconds) of the first evaluation that counts as aligned (`score.is_aligned`), or None."""
+        for step, seconds, metrics in zip(self.steps, self.seconds, self.history, strict=True):
+            if is_aligned(metrics, self.cfg.tune):
+                return step, seconds
+        return None
 
 
 class TrialInterrupted(TrialFailed):
@@ -159,6 +170,7 @@ class TrialObjective:
         extra_callbacks: Callable[[Any], list[Callback]] | None = None,
         deadline: float | None = None,
         stop: StudyStop | None = None,
+        proxy: ProxyFn | None = None,
     ):
         self.base = base
         self.dataset_dir = Path(dataset_dir)
@@ -169,6 +181,7 @@ class TrialObjective:
         self.extra_callbacks = extra_callbacks  # tests inject faults here: (trial) -> callbacks
         self.deadline = deadline  # time.time() when the study's budget ends; trials are cut to fit
         self.stop = stop if stop is not None else StudyStop()  # SIGTERM/Ctrl+C (runner.run_trials)
+        self.proxy = proxy  # held-out intelligibility judge (proxy.py); None = validation mel loss
         self.last_trial_number: int | None = None
         self._eval_cap: dict[int, int | None] = {}  # smallest r -> cap (the dataset does not change)
 
@@ -226,11 +239,24 @@ class TrialObjective:
             reason = f"no evaluation ran in {steps} steps (tune.report_every={cfg.tune.report_every})"
             trial.set_user_attr("fail_reason", reason)
             raise TrialFailed(reason)
-        score = reporter.scores[-1][1]
+        score = reporter.scores[-1][1] + self._final_parts(trial, cfg, run_dir, reporter.history[-1])
         fault_point("trial_scored")
         if cfg.tune.direction_speed:
             return score, seconds / max(1, steps)
         return score
+
+    def _final_parts(self, trial: Any, cfg: Config, run_dir: Path, last: dict[str, float]) -> float:
+        """Judge the finished trial (proxy.py), record the score's parts; returns the proxy's part."""
+        started = time.monotonic()
+        result = measure_proxy(self.proxy, run_dir, cfg, self.dataset_dir, self.device, last)
+        trial.set_user_attr("proxy_seconds", round(time.monotonic() - started, 3))
+        part = proxy_part(result, cfg)
+        trial.set_user_attr("proxy_kind", result.kind)
+        trial.set_user_attr("proxy_value", result.value if math.isfinite(result.value) else None)
+        trial.set_user_attr("proxy_detail", result.detail)
+        parts = {name: round(value, 6) for name, value in score_parts(last, cfg.tune).items()}
+        trial.set_user_attr("score_parts", {**parts, "proxy": round(part, 6)})
+        return part
 
     def _interrupt(self, trial: Any, reason: str) -> Any:
         """Record the trial as interrupted (FAILED); the run loop re-queues its parameters."""
@@ -283,7 +309,9 @@ class TrialObjective:
     def _record(trial: Any, reporter: TrialReporter, steps: int, seconds: float) -> None:
         trial.set_user_attr("steps", steps)
         trial.set_user_attr("seconds", round(seconds, 3))
-        trial.set_user_attr("steps_to_align", reporter.steps_to_align())
+        reached = reporter.alignment_reached()
+        trial.set_user_attr("steps_to_align", reached[0] if reached else None)
+        trial.set_user_attr("seconds_to_align", round(reached[1], 3) if reached else None)
         if reporter.first_eval_seconds is not None:
             trial.set_user_attr(FIRST_EVAL_SECONDS, round(reporter.first_eval_seconds, 3))
         if reporter.history:

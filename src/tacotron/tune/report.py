@@ -1,8 +1,10 @@
 """The study report (report.html with embedded PNG plots, report.md with the same tables).
 
-Why a report: a tuner's decisions must be visible to be trusted. This page shows every trial with its state
-and the reason it was pruned or failed, the optimisation history, parameter importances, a
-parallel-coordinate plot, and each live-controller decision read from the trials' events.jsonl.
+Why a report: a tuner's decisions must be visible to be trusted. This page opens with why the winner
+won in plain language (explain.py: what changed versus the base config and what it bought), then shows
+every trial with its state, the reason it was pruned or failed, its steps and seconds to alignment and
+its intelligibility proxy, the optimisation history, parameter importances, a parallel-coordinate
+plot, and each live-controller decision read from the trials' events.jsonl.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ import logging
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tacotron.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +55,25 @@ def _trial_rows(study: Any) -> list[dict[str, Any]]:
                 "value": ", ".join(f"{v:.4f}" for v in t.values) if t.values else "",
                 "seconds": f"{duration:.1f}" if duration is not None else "",
                 "steps": attrs.get("steps", ""),
-                "steps_to_align": attrs.get("steps_to_align", ""),
+                "steps_to_align": _blank(attrs.get("steps_to_align")),
+                "seconds_to_align": _blank(attrs.get("seconds_to_align")),
+                "proxy": _proxy_cell(attrs),
                 "reason": reason,
                 "params": ", ".join(f"{k}={_fmt(v)}" for k, v in t.params.items()),
             }
         )
     return rows
+
+
+def _blank(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def _proxy_cell(attrs: dict[str, Any]) -> str:
+    """ "wer 0.12" or "val_mel 1.03": which intelligibility proxy the trial had, and its value."""
+    if attrs.get("proxy_value") is None:
+        return ""
+    return f"{attrs.get('proxy_kind', '')} {attrs['proxy_value']:.4g}"
 
 
 def _retry_note(trial: Any) -> str:
@@ -183,11 +201,19 @@ def _event_rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def write_study_report(study: Any, out_dir: str | Path, storage_desc: str = "") -> tuple[Path, Path]:
-    """Write report.html and report.md (and summary.json) into `out_dir`; returns (html, md)."""
+def write_study_report(
+    study: Any, out_dir: str | Path, storage_desc: str = "", base: Config | None = None
+) -> tuple[Path, Path]:
+    """Write report.html and report.md (and summary.json) into `out_dir`; returns (html, md).
+
+    `base`: the study's base config, against which the winner's changes are explained (explain.py).
+    """
+    from tacotron.tune.explain import explain_winner
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = _summary(study, storage_desc)
+    summary["verdict"] = explain_winner(study, base)
     rows = _trial_rows(study)
     events = _event_rows(controller_events(study))
     plots = make_plots(study)
@@ -207,15 +233,24 @@ def _header_lines(summary: dict[str, Any]) -> list[str]:
     best = summary["best"]
     if best:
         lines.append(
-            f"Best trial {best['number']}: score {best['value']:.4f}, steps to alignment "
-            f"{best.get('steps_to_align')}, params {best['params']}."
+            f"Best trial {best['number']}: score {best['value']:.4f}, {_aligned_text(best)}, "
+            f"params {best['params']}."
         )
     lines.append(f"Live view: `optuna-dashboard {summary['storage']}`.")
     return lines
 
 
+def _aligned_text(best: dict[str, Any]) -> str:
+    if best.get("steps_to_align") is None:
+        return "never aligned"
+    return f"aligned at step {best['steps_to_align']} ({best.get('seconds_to_align')} s)"
+
+
 def _markdown(summary, rows, events, plots) -> str:
-    parts = [f"# Smart Tuner study: {summary['study']}", "", *_header_lines(summary), "", "## Trials", ""]
+    parts = [f"# Smart Tuner study: {summary['study']}", "", *_header_lines(summary), ""]
+    if summary["verdict"]:
+        parts += ["## Why the winner", "", *(f"- {line}" for line in summary["verdict"]), ""]
+    parts += ["## Trials", ""]
     parts += [_table_md(rows), "## Live-controller decisions", "", CONTROLLER_NOTE, "", _table_md(events)]
     parts += ["## Plots", ""]
     for title, (png, note) in plots.items():
@@ -225,6 +260,9 @@ def _markdown(summary, rows, events, plots) -> str:
 
 def _html(summary, rows, events, plots) -> str:
     header = "".join(f"<p>{html.escape(line).replace('**', '')}</p>" for line in _header_lines(summary))
+    if summary["verdict"]:
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in summary["verdict"])
+        header += f"<h2>Why the winner</h2><ul>{items}</ul>"
     figures = "".join(
         f"<h3>{html.escape(t)}</h3>"
         + (

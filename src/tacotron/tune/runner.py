@@ -49,6 +49,7 @@ class TuneJob:
     device: str = "auto"
     worker_id: int = 0
     parallel: bool = False  # other workers share the study (constant-liar TPE)
+    proxy: Any = None  # `proxy.ProxyFn`: the held-out intelligibility judge (`tacotron tune` passes one)
     objective_kwargs: dict[str, Any] = field(default_factory=dict)  # tests: trainer_factory, extra_callbacks
 
     def __post_init__(self) -> None:
@@ -87,6 +88,7 @@ def run_trials(job: TuneJob, stop: StudyStop | None = None) -> int:
         device=job.device,
         deadline=deadline,
         stop=stop,
+        proxy=job.proxy,
         **job.objective_kwargs,
     )
     log.info(
@@ -174,6 +176,6 @@ def finish(job: TuneJob) -> dict[str, Path | None]:
     except NoCompletedTrial as err:
         log.warning("%s", err)  # the report states it too; nothing to export is not an error
     paths["report_html"], paths["report_md"] = write_study_report(
-        study, job.out_dir, describe_url(job.storage_url)
+        study, job.out_dir, describe_url(job.storage_url), base=job.cfg
     )
     return paths

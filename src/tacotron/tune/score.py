@@ -3,10 +3,18 @@
 Why mel loss plus attention health: a run whose mel loss falls while attention never becomes diagonal
 is a run that cannot speak at inference (it learned to copy the teacher-forced input). So
 
-    score = w_mel * val_mel + w_diag * (1 - val_diagonality) + w_gate * (1 - val_gate_f1)
+    score = w_mel * val_mel + w_align * (1 - val_alignment) + w_gate * (1 - val_gate_f1)
+            [+ w_diag * (1 - val_diagonality)]
 
-with weights `tune.score_mel_weight`, `tune.score_diagonality_weight`, `tune.score_gate_f1_weight`.
+with weights `tune.score_mel_weight`, `tune.score_alignment_weight`, `tune.score_gate_f1_weight` (and
+`tune.score_diagonality_weight`, 0 by default). `val_alignment` is the r-independent alignment measure
+of metrics/attention.py: raw diagonality is ~0.3-0.5 for a correct alignment at r = 4-6 and ~1 at
+r = 1, so a score on it favoured small r and its threshold suited r <= 2 only. The alignment term is
+bounded (0..w_align) and the default weight is large enough that an aligned trial beats an unaligned
+one whose early mel loss is somewhat lower (tests/tune/test_score.py pins this down).
+
 A term whose weight is 0 is not read, so a run without health metrics can still be scored on loss.
+At the end of a trial the held-out intelligibility proxy is added (`final_score`, see proxy.py).
 """
 
 from __future__ import annotations
@@ -18,7 +26,16 @@ from tacotron.config import TuneConfig
 # Keys the trainer passes to `Callback.on_eval_end` (validation losses and health metrics).
 MEL_KEY = "val/mel/after"
 DIAG_KEY = "val/attn/diagonality"
+ALIGN_KEY = "val/attn/alignment"
 GATE_F1_KEY = "val/gate/f1"
+
+# score part name -> (metric key, weight field, whether the part is 1 - metric)
+_PARTS = {
+    "mel": (MEL_KEY, "score_mel_weight", False),
+    "alignment": (ALIGN_KEY, "score_alignment_weight", True),
+    "gate": (GATE_F1_KEY, "score_gate_f1_weight", True),
+    "diagonality": (DIAG_KEY, "score_diagonality_weight", True),
+}
 
 
 class TrialFailed(RuntimeError):
@@ -31,35 +48,43 @@ def _metric(metrics: dict[str, float], key: str) -> float:
     return float(metrics[key])
 
 
-def trial_score(metrics: dict[str, float], cfg: TuneConfig) -> float:
-    """The weighted score of one evaluation; raises TrialFailed when an input is not finite."""
-    terms = {}
-    if cfg.score_mel_weight:
-        terms[MEL_KEY] = cfg.score_mel_weight * _metric(metrics, MEL_KEY)
-    if cfg.score_diagonality_weight:
-        terms[DIAG_KEY] = cfg.score_diagonality_weight * (1.0 - _metric(metrics, DIAG_KEY))
-    if cfg.score_gate_f1_weight:
-        terms[GATE_F1_KEY] = cfg.score_gate_f1_weight * (1.0 - _metric(metrics, GATE_F1_KEY))
-    bad = [key for key, value in terms.items() if not math.isfinite(value)]
+def score_parts(metrics: dict[str, float], cfg: TuneConfig) -> dict[str, float]:
+    """Each weighted term of the score by name ("mel", "alignment", "gate", "diagonality"); raises
+    TrialFailed when an input is missing or not finite. What the study report explains a winner with."""
+    parts = {}
+    for name, (key, weight_field, inverted) in _PARTS.items():
+        weight = getattr(cfg, weight_field)
+        if weight:
+            value = _metric(metrics, key)
+            parts[name] = weight * ((1.0 - value) if inverted else value)
+    bad = [name for name, value in parts.items() if not math.isfinite(value)]
     if bad:
         raise TrialFailed(f"non-finite validation metric(s) {bad}: {metrics}")
-    return float(sum(terms.values()))
+    return parts
 
 
-def hard_prune_reason(
-    history: list[dict[str, float]], step: int, cfg: TuneConfig, align_threshold: float
-) -> str | None:
+def trial_score(metrics: dict[str, float], cfg: TuneConfig) -> float:
+    """The weighted score of one evaluation; raises TrialFailed when an input is not finite."""
+    return float(sum(score_parts(metrics, cfg).values()))
+
+
+def is_aligned(metrics: dict[str, float], cfg: TuneConfig) -> bool:
+    """Whether an evaluation counts as aligned: val attn/alignment >= `tune.alignment_threshold`."""
+    value = metrics.get(ALIGN_KEY, float("nan"))
+    return math.isfinite(value) and value >= cfg.alignment_threshold
+
+
+def hard_prune_reason(history: list[dict[str, float]], step: int, cfg: TuneConfig) -> str | None:
     """Why a trial is hopeless regardless of other trials, or None.
 
-    `history` is every evaluation so far (latest last). Two rules: no alignment by
+    `history` is every evaluation so far (latest last). Two rules: no alignment (`is_aligned`) by
     `tune.prune_unaligned_step`, and divergence (val mel loss above `tune.prune_divergence_factor`
     times its best so far). The pruner compares against other trials; these rules need none.
     """
     latest = history[-1]
-    if cfg.prune_unaligned_step and step >= cfg.prune_unaligned_step and DIAG_KEY in latest:
-        diag = latest[DIAG_KEY]
-        if diag < align_threshold:
-            return f"no alignment by step {step}: diagonality {diag:.3f} < {align_threshold}"
+    due = cfg.prune_unaligned_step and step >= cfg.prune_unaligned_step
+    if due and ALIGN_KEY in latest and not is_aligned(latest, cfg):
+        return f"no alignment by step {step}: alignment {latest[ALIGN_KEY]:.3f} < {cfg.alignment_threshold}"
     if cfg.prune_divergence_factor and len(history) > 1 and MEL_KEY in latest:
         best = min(h[MEL_KEY] for h in history[:-1] if MEL_KEY in h)
         if latest[MEL_KEY] > cfg.prune_divergence_factor * best:
@@ -71,8 +96,8 @@ def hard_prune_reason(
 
 
 def steps_to_alignment(evals: list[tuple[int, float]], threshold: float) -> int | None:
-    """First evaluation step whose diagonality reaches `threshold`; None if it never does."""
-    for step, diag in evals:
-        if math.isfinite(diag) and diag >= threshold:
+    """First evaluation step whose alignment measure reaches `threshold`; None if it never does."""
+    for step, value in evals:
+        if math.isfinite(value) and value >= threshold:
             return step
     return None

@@ -1,4 +1,4 @@
-"""Creating or resuming an Optuna study: seeded TPE sampler, configurable pruner, trial counting.
+"""Creating or resuming an Optuna study: seeded TPE sampler, the pruner of pruning.py, trial counting.
 
 Why resume by name: a study lives in its storage, not in a process. `open_study` loads an existing
 study of that name (after a kill, or from another machine) or creates it, and refuses to mix a
@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tacotron.config import ConfigError, TuneConfig
+from tacotron.tune.pruning import build_pruner
 
 if TYPE_CHECKING:
     from tacotron.tune.stopping import StudyStop
@@ -54,24 +55,6 @@ def _sampler_class() -> Any:
 
         _SAMPLER_CLASS = TunerSampler
     return _SAMPLER_CLASS
-
-
-def build_pruner(cfg: TuneConfig) -> Any:
-    """`tune.pruner`: median (after `pruner_startup_trials`), Hyperband over `steps_per_trial`, or none."""
-    import optuna
-
-    if cfg.direction_speed or cfg.pruner == "none":
-        return optuna.pruners.NopPruner()  # Optuna cannot prune multi-objective studies
-    if cfg.pruner == "median":
-        return optuna.pruners.MedianPruner(
-            n_startup_trials=cfg.pruner_startup_trials,
-            n_warmup_steps=cfg.pruner_warmup_steps,
-        )
-    return optuna.pruners.HyperbandPruner(
-        min_resource=max(1, cfg.report_every),
-        max_resource=max(cfg.steps_per_trial, cfg.report_every),
-        reduction_factor=3,
-    )
 
 
 def directions(cfg: TuneConfig) -> list[str]:
