@@ -100,7 +100,8 @@ def read_corpus(source_dir: Path, filelist: Path | None = None, fmt: str = "auto
         raise FileNotFoundError(
             f"filelist not found: {description}"
             if filelist
-            else f"{source_dir} has no metadata.csv (LJSpeech layout); pass a filelist with --filelist"
+            else f"{source_dir} has no metadata.csv (LJSpeech layout) and is no VCTK folder (txt/ + wav48*/); "
+            "pass a filelist with --filelist"
         )
     lines = _lines(description)
     if fmt == "auto":
