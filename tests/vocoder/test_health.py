@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from tests.vocoder.helpers import tiny_vocoder_config
 
 from tacotron.train.keeper import nonfinite_state
@@ -86,3 +87,16 @@ def test_discriminator_collapse_is_a_warning_in_the_events(tiny_dataset, tmp_pat
     (collapse,) = [e for e in _events(run) if e["event"] == "discriminator_collapse"]
     assert collapse["step"] == 2 and collapse["action"].startswith("warn:")
     assert trainer.step == 3
+
+
+def test_non_finite_weights_roll_back_at_once_to_the_checkpoint_a_run_resumed_from(tiny_dataset, tmp_path):
+    run = tmp_path / "run"
+    VocoderTrainer(tiny_vocoder_config(2), tiny_dataset, run, init="scratch").fit()
+    trainer = VocoderTrainer(tiny_vocoder_config(4), tiny_dataset, run, init="scratch")
+    with torch.no_grad():
+        next(trainer.generator.parameters()).fill_(float("nan"))  # no skipped update can repair this
+    trainer.fit()
+    (rollback,) = [e for e in _events(run) if e["event"] == "recovery"]
+    assert rollback["step"] == 3 and rollback["reason"].startswith("non-finite weights ['generator.")
+    assert rollback["target"].endswith("step_00000002.pt")
+    assert trainer.step == 4 and nonfinite_state(trainer.networks()) == []
