@@ -11,6 +11,7 @@ from tacotron.health.detectors import (
     AlignmentDeadline,
     AnomalyWindow,
     CollapseDetector,
+    DiscriminatorCollapse,
     RatioDetector,
     check_step_finite,
 )
@@ -76,3 +77,20 @@ def test_check_step_finite_and_json():
     assert anomaly is not None and anomaly.kind == "nonfinite"
     assert anomaly.details["values"] == {"loss": "nan", "grad_norm": "inf"}
     json.dumps(anomaly.to_dict(), allow_nan=False)  # valid strict JSON
+
+
+def test_collapse_needs_a_long_low_streak_and_a_growing_adversarial_loss():
+    detector = DiscriminatorCollapse(floor=0.01, steps=3, growth=1.5)
+    # low but the adversarial loss flat: a discriminator that is merely good
+    assert [detector.update(s, 0.001, 2.0) for s in range(5)] == [None] * 5
+    detector = DiscriminatorCollapse(floor=0.01, steps=3, growth=1.5)
+    found = [
+        detector.update(s, d, a)
+        for s, (d, a) in enumerate([(0.5, 1), (0.001, 2), (0.002, 2.5), (0.001, 3.2)])
+    ]
+    assert found[:3] == [None] * 3 and found[3].kind == "discriminator_collapse" and found[3].step == 3
+    assert detector.update(4, 0.001, 5.0) is None  # once per streak
+    assert detector.update(5, 0.3, 5.0) is None  # streak broken: re-armed
+    assert [detector.update(s, 0.001, 9.0 * (s - 5)) for s in (6, 7)] == [None, None]
+    assert detector.update(8, 0.001, 40.0) is not None
+    assert detector.update(9, float("nan"), math.inf) is None

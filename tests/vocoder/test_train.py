@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 from tests.vocoder.helpers import TINY, tiny_vocoder_config
 
 from tacotron.cli import main
 from tacotron.infer.hifigan import load_vocoder_checkpoint
-from tacotron.vocoder.trainer import NonFiniteLossError, VocoderTrainer
+from tacotron.vocoder.trainer import VocoderTrainer
 
 
 def _grads(module: torch.nn.Module) -> list[torch.Tensor]:
@@ -42,13 +41,6 @@ def test_resumed_training_equals_uninterrupted_training(tiny_dataset, tmp_path):
         "step_00000002.pt",
         "step_00000004.pt",
     ]
-
-
-def test_non_finite_loss_names_the_step(tiny_dataset, tmp_path):
-    cfg = tiny_vocoder_config(2, "mel_weight=.nan")
-    trainer = VocoderTrainer(cfg, tiny_dataset, tmp_path / "run", init="scratch")
-    with pytest.raises(NonFiniteLossError, match=r"vocoder step 1: non-finite loss generator=nan"):
-        trainer.fit()
 
 
 def test_cli_trains_and_writes_a_loadable_checkpoint_with_its_configs(tiny_dataset, tmp_path):

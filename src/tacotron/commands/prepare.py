@@ -12,14 +12,19 @@ from tacotron.commands import add_config_arguments, config_from_args
 if TYPE_CHECKING:
     from tacotron.data.report import PrepareReport
 
-HELP = "validate a corpus (LJSpeech layout or a filelist, --format) and write mels + manifest to a dataset folder"
+HELP = (
+    "validate a corpus (LJSpeech layout, a filelist or a VCTK folder, --format) "
+    "and write mels + manifest to a dataset folder"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from tacotron.data.sources import FORMATS, LAYOUTS
+    from tacotron.data.vctk import LAYOUT as VCTK_LAYOUT
 
     parser.add_argument(
-        "data_dir", help="corpus folder: metadata.csv + wavs/, or the root of --filelist paths"
+        "data_dir",
+        help="corpus folder: metadata.csv + wavs/, a VCTK folder (txt/ + wav48*/), or the root of --filelist paths",
     )
     parser.add_argument("--out", required=True, help="dataset folder to write (re-running resumes)")
     parser.add_argument(
@@ -33,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="corpus_format",
         choices=FORMATS,
         default="auto",
-        help=f"line layout ({layouts}); auto (default) refuses an ambiguous 3-field file",
+        help=f"line layout ({layouts}) or folder layout (vctk: {VCTK_LAYOUT}; vctk-mic2: the _mic2.flac "
+        "recordings); auto (default) refuses an ambiguous 3-field file or folder",
     )
     parser.add_argument("--workers", type=int, default=None, help="processes (default: data.workers)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")

@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     from tacotron.infer.hifigan import HifiGanConfigError
     from tacotron.vocoder.config import VocoderConfig, apply_overrides
     from tacotron.vocoder.data import VocoderDataError
-    from tacotron.vocoder.trainer import NonFiniteLossError, VocoderTrainer, resume_config
+    from tacotron.vocoder.health import NonFiniteLossError
+    from tacotron.vocoder.trainer import VocoderTrainer, resume_config
 
     device = args.device
     if device == "auto":

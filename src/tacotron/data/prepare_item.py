@@ -5,7 +5,8 @@ line in report.json. Reason codes: missing_file, empty_file, corrupt_audio, sile
 too_long, empty_text, unknown_characters, implausible_text_ratio, text_frontend_error (any other
 exception from cleaning or encoding the text, e.g. num2words' OverflowError for a 400-digit
 number) and unexpected_error (any other exception for this item); plus malformed_line,
-undecodable_line, unsafe_id and duplicate_id from reading the corpus description.
+undecodable_line, unsafe_id, duplicate_id and missing_transcript (VCTK audio without its .txt) from
+reading the corpus description.
 text_frontend_error and unexpected_error carry the exception's type and message, and a later run
 tries such items again instead of reusing the verdict.
 

@@ -2,9 +2,12 @@
 
 Formats (`FORMATS`): `ljspeech` (`id|text|normalized` or `id|text`, audio in `wavs/<id>.wav`),
 `id-speaker-text` (`id|speaker|text`, audio in `wavs/<id>.wav`), `path-text-speaker`
-(`path|text|speaker`, Mellotron/Flowtron filelists), `path-text` (`path|text`). `auto` accepts only
-layouts that cannot be misread: why: a `path|text|speaker` file read as `path|text` trains on the
-speaker id as the sentence, so an ambiguous 3-field file is refused with the formats that fit.
+(`path|text|speaker`, Mellotron/Flowtron filelists), `path-text` (`path|text`), and the folder
+formats `vctk` / `vctk-mic2` (no description file: transcripts and audio paired by `tacotron.data.vctk`,
+VCTK 0.92 with the mic1 or mic2 recordings, or 0.80). `auto` accepts only layouts that cannot be
+misread: why: a `path|text|speaker` file read as `path|text` trains on the speaker id as the
+sentence, so an ambiguous 3-field file (or a VCTK folder that also has a metadata.csv) is refused
+with the formats that fit.
 
 Why a separate step: a malformed line must become a reported, skipped item with its line number,
 never an exception that aborts preparing 13,000 good ones. That includes a line that is not
@@ -18,7 +21,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-FORMATS = ("auto", "ljspeech", "id-speaker-text", "path-text-speaker", "path-text")
+from tacotron.data import vctk
+
+FORMATS = ("auto", "ljspeech", "id-speaker-text", "path-text-speaker", "path-text", "vctk", "vctk-mic2")
+FOLDER_FORMATS = {"vctk": "mic1", "vctk-mic2": "mic2"}  # format -> VCTK 0.92 microphone
 LAYOUTS = {
     "ljspeech": "id|text|normalized",
     "id-speaker-text": "id|speaker|text",
@@ -76,16 +82,26 @@ def read_corpus(source_dir: Path, filelist: Path | None = None, fmt: str = "auto
     """Items of `filelist` (or `source_dir/metadata.csv`) read in format `fmt` (one of FORMATS).
 
     Audio is `source_dir/wavs/<id>.wav` for the id formats, the path (relative to `source_dir`
-    unless absolute) for the path formats. Raises CorpusFormatError when `auto` cannot tell.
+    unless absolute) for the path formats; the folder formats read `source_dir` itself. Raises
+    CorpusFormatError when `auto` cannot tell.
     """
     if fmt not in FORMATS:
         raise CorpusFormatError(f"unknown corpus format {fmt!r}; use one of: {', '.join(FORMATS)}")
+    if fmt == "auto" and filelist is None and _vctk_audio(source_dir) is not None:
+        fmt = _vctk_unless_ambiguous(source_dir)
+    if fmt in FOLDER_FORMATS:
+        if filelist:
+            raise CorpusFormatError(
+                f"--format {fmt} reads the folder layout ({vctk.LAYOUT}); drop --filelist"
+            )
+        return _mark_duplicates(_read_vctk(source_dir, FOLDER_FORMATS[fmt]))
     description = Path(filelist) if filelist else source_dir / "metadata.csv"
     if not description.is_file():
         raise FileNotFoundError(
             f"filelist not found: {description}"
             if filelist
-            else f"{source_dir} has no metadata.csv (LJSpeech layout); pass a filelist with --filelist"
+            else f"{source_dir} has no metadata.csv (LJSpeech layout) and is no VCTK folder (txt/ + wav48*/); "
+            "pass a filelist with --filelist"
         )
     lines = _lines(description)
     if fmt == "auto":
@@ -189,6 +205,58 @@ def _parse(description: Path, source_dir: Path, fmt: str, number: int, line: str
     if fmt in ("id-speaker-text", "path-text-speaker") and not speaker:
         return _malformed(description, number, line, f"expected {LAYOUTS[fmt]} with a speaker")
     return SourceItem(item_id, path, text, number, speaker=speaker)
+
+
+def _vctk_audio(source_dir: Path) -> Path | None:
+    try:
+        return vctk.audio_dir(Path(source_dir))
+    except ValueError as err:
+        raise CorpusFormatError(str(err)) from err
+
+
+def _vctk_unless_ambiguous(source_dir: Path) -> str:
+    """`vctk` for a VCTK-like folder, unless a metadata.csv beside it could describe the corpus too."""
+    if (Path(source_dir) / "metadata.csv").is_file():
+        raise CorpusFormatError(
+            f"{source_dir} has metadata.csv and a VCTK layout: could be {_known_layouts()} or "
+            f"vctk ({vctk.LAYOUT}); pass --format"
+        )
+    return "vctk"
+
+
+def _read_vctk(source_dir: Path, mic: str) -> list[SourceItem]:
+    """One item per utterance of the VCTK-like tree; an unpaired half is a reported bad item."""
+    source_dir = Path(source_dir)
+    _vctk_audio(source_dir)  # both audio folders present: the one-line CorpusFormatError
+    try:
+        entries = vctk.scan(source_dir, mic)
+    except ValueError as err:
+        raise CorpusFormatError(str(err)) from err
+    return [_vctk_item(source_dir, number, entry, mic) for number, entry in enumerate(entries, start=1)]
+
+
+def _vctk_item(source_dir: Path, number: int, entry: vctk.VctkEntry, mic: str) -> SourceItem:
+    """The item of one utterance; errors name the file that is there and the one that is missing."""
+    found = entry.transcript or entry.audio
+    assert found is not None  # a scanned entry has at least one half
+    unsafe = unsafe_id_reason(entry.id)
+    if unsafe:  # reported under its file's relative path: the id never becomes a path
+        rel = found.relative_to(source_dir).as_posix()
+        return SourceItem(rel, found, "", number, "unsafe_id", f"{found}: {unsafe}", entry.speaker)
+    if entry.audio is None:
+        expected = vctk.expected_audio(source_dir, entry.speaker, entry.id, mic)
+        detail = f"no audio for transcript {entry.transcript}: expected {expected}"
+        return SourceItem(entry.id, expected, "", number, "missing_file", detail, entry.speaker)
+    if entry.transcript is None:
+        expected = source_dir / vctk.TRANSCRIPTS / entry.speaker / f"{entry.id}.txt"
+        detail = f"no transcript for audio {entry.audio}: expected {expected}"
+        return SourceItem(entry.id, entry.audio, "", number, "missing_transcript", detail, entry.speaker)
+    try:
+        text = entry.transcript.read_bytes().removeprefix(b"\xef\xbb\xbf").decode("utf-8")
+    except UnicodeDecodeError as err:
+        detail = f"transcript {entry.transcript} is not UTF-8 ({err})"
+        return SourceItem(entry.id, entry.transcript, "", number, "undecodable_line", detail, entry.speaker)
+    return SourceItem(entry.id, entry.audio, " ".join(text.split()), number, speaker=entry.speaker)
 
 
 def _lines(path: Path) -> list[tuple[int, str, str]]:

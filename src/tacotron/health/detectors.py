@@ -179,6 +179,43 @@ class AlignmentDeadline:
         )
 
 
+class DiscriminatorCollapse:
+    """GAN collapse: the discriminator's loss stays under `floor` for `steps` steps in a row while the
+    generator's adversarial loss grows to `growth` x its value when that streak began.
+
+    Why both: a near-zero discriminator loss alone is normal for a moment; with the adversarial loss
+    rising the discriminator has won, its gradients no longer guide the generator. Fires once per streak.
+    """
+
+    def __init__(self, floor: float, steps: int, growth: float):
+        self.floor, self.steps, self.growth = floor, steps, growth
+        self._start: tuple[int, float] | None = None  # (step, adversarial loss) where the streak began
+        self._length = 0
+        self._fired = False
+
+    def update(self, step: int, discriminator: float, adversarial: float) -> Anomaly | None:
+        if not (is_finite(discriminator) and is_finite(adversarial)):
+            return None
+        if discriminator >= self.floor:
+            self._start, self._length, self._fired = None, 0, False
+            return None
+        if self._start is None:
+            self._start = (step, adversarial)
+        self._length += 1
+        since, first = self._start
+        if self._fired or self._length < self.steps or adversarial < self.growth * first:
+            return None
+        self._fired = True
+        return Anomaly(
+            kind="discriminator_collapse",
+            step=step,
+            reason=f"discriminator loss under {self.floor:g} for {self._length} steps (since step {since}) "
+            f"while the adversarial loss grew {first:.4g} -> {adversarial:.4g}",
+            value=float(discriminator),
+            threshold=self.floor,
+        )
+
+
 def check_step_finite(step: int, losses: dict[str, float], grad_norm: float | None) -> Anomaly | None:
     """Non-finite loss terms or gradient norm at `step`, else None."""
     bad = nonfinite_values(losses)

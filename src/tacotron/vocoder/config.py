@@ -28,9 +28,28 @@ class DiscriminatorConfig:
 
 
 @dataclass
+class VocoderHealthConfig:
+    """Non-finite steps and discriminator collapse (see `tacotron.vocoder.health`).
+
+    A step whose loss or gradient norm is NaN/inf is skipped and reported; `max_anomalies` of them within
+    `anomaly_window` steps roll back to the last healthy checkpoint with lr x `rollback_lr_factor`;
+    after `max_rollbacks` rollbacks (or with no healthy checkpoint) the run stops naming it.
+    """
+
+    max_anomalies: int = 3
+    anomaly_window: int = 100
+    max_rollbacks: int = 2
+    rollback_lr_factor: float = 0.5
+    collapse_loss: float = 0.01  # discriminator loss under this ...
+    collapse_steps: int = 500  # ... for this many steps in a row ...
+    collapse_growth: float = 1.2  # ... while the adversarial loss grew by this factor: a warning
+
+
+@dataclass
 class VocoderConfig:
     generator: HifiGanConfig = field(default_factory=HifiGanConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    health: VocoderHealthConfig = field(default_factory=VocoderHealthConfig)
     segment_size: int = 8192  # samples per training segment (cut to a multiple of the hop)
     batch_size: int = 16
     lr: float = 2e-4
@@ -72,6 +91,15 @@ class VocoderConfig:
         for name in ("batch_size", "steps", "log_every", "checkpoint_every", "audio_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        h = self.health
+        for name in ("max_anomalies", "anomaly_window", "collapse_steps"):
+            if getattr(h, name) < 1:
+                raise ConfigError(f"health.{name} must be >= 1, got {getattr(h, name)}")
+        if h.max_rollbacks < 0 or not 0 < h.rollback_lr_factor <= 1 or h.collapse_growth <= 0:
+            raise ConfigError(
+                "health: max_rollbacks must be >= 0, rollback_lr_factor in (0, 1], collapse_growth > 0; "
+                f"got {h.max_rollbacks}, {h.rollback_lr_factor}, {h.collapse_growth}"
+            )
         return self
 
 

@@ -8,9 +8,10 @@ Why the data order and segment offsets are functions of (seed, step) rather than
 resumed from a checkpoint then sees exactly the batches the uninterrupted run would have seen, with no
 sampler or RNG state to carry (the checkpoint holds weights, optimizer states and the step).
 
-Run folder: checkpoints/step_XXXXXXXX.pt (atomic, last `keep_last` kept; each one is also what
-`synth --vocoder hifigan --hifigan-weights PATH` loads), metrics.jsonl, tensorboard/ (scalars, and the
-audio of one validation item every `audio_every` steps).
+Run folder: checkpoints/step_XXXXXXXX.pt (atomic, last `keep_last` kept plus the last healthy one; each
+is also what `synth --vocoder hifigan --hifigan-weights PATH` loads), metrics.jsonl, events.jsonl
+(non-finite steps, rollbacks, discriminator collapse: `tacotron.vocoder.health`), tensorboard/ (scalars,
+and the audio of one validation item every `audio_every` steps).
 Weight norm: the generator trains with plain convolutions (what `infer.hifigan` runs); universal weights
 arrive with weight norm folded in.
 """
@@ -38,17 +39,16 @@ from tacotron.infer.hifigan import (
     load_generator,
 )
 from tacotron.train.checkpoint import CheckpointManager
-from tacotron.train.logging import MetricsLog, TensorBoard
+from tacotron.train.keeper import CheckpointKeeper
+from tacotron.train.logging import EventLog, JsonlLog, MetricsLog, TensorBoard
+from tacotron.train.step import clip_gradients
 from tacotron.vocoder.config import VocoderConfig
 from tacotron.vocoder.data import VocoderData
 from tacotron.vocoder.discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
+from tacotron.vocoder.health import VocoderHealth
 from tacotron.vocoder.losses import adversarial_loss, discriminator_loss, feature_matching_loss, mel_loss
 
 logger = logging.getLogger(__name__)
-
-
-class NonFiniteLossError(RuntimeError):
-    """A loss became NaN or infinite; the message names the step, the term and the last checkpoint."""
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
@@ -93,10 +93,13 @@ class VocoderTrainer:
         self.val = val if len(val) else self.data
         self.audio_cfg: AudioConfig = self.data.audio_cfg
         self.dataset_dir, self.mels_dir, self.init = str(dataset_dir), mels_dir, init
-        self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", cfg.keep_last)
+        self.events = EventLog(self.run_dir / "events.jsonl", enabled=False)  # `fit` opens the file
+        self.checkpoints = CheckpointKeeper(
+            self.run_dir, cfg.keep_last, is_main=True, log_event=self._log_event
+        )
         self.checkpoints.remove_stale_temp_files()
         resume = self.checkpoints.latest()
-        self.step = 0
+        self.step, self.lr_scale = 0, 1.0
         generator_state = None
         torch.manual_seed(cfg.seed)
         if resume is None:
@@ -105,6 +108,8 @@ class VocoderTrainer:
         self.generator = HifiGanGenerator(self.audio_cfg.n_mels, cfg.generator).to(self.device)
         self.mpd = MultiPeriodDiscriminator(cfg.discriminator).to(self.device)
         self.msd = MultiScaleDiscriminator(cfg.discriminator).to(self.device)
+        self.discriminators = torch.nn.ModuleDict({"mpd": self.mpd, "msd": self.msd})
+        self.health = VocoderHealth(cfg.health, self.checkpoints, self._log_event)
         self.optim_g = torch.optim.AdamW(
             self.generator.parameters(), cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay
         )
@@ -115,6 +120,7 @@ class VocoderTrainer:
         self.mel = MelSpectrogram(self.audio_cfg, self.data.dataset.mel_basis()).to(self.device)
         if resume is not None:
             self._restore(_load(resume))
+            self.checkpoints.trust(resume)
             logger.info("resumed vocoder training from %s (step %d)", resume, self.step)
         elif generator_state is not None:
             self.generator.load_state_dict(generator_state, strict=True)
@@ -133,11 +139,16 @@ class VocoderTrainer:
         return mels.to(self.device), wavs.to(self.device)
 
     def lr_at(self, step: int) -> float:
-        return self.cfg.lr * self.cfg.lr_decay ** (step // self.steps_per_epoch)
+        """The schedule's LR at `step`, times the cuts of earlier rollbacks (`lr_scale`)."""
+        return self.cfg.lr * self.lr_scale * self.cfg.lr_decay ** (step // self.steps_per_epoch)
 
     def train_step(self) -> dict[str, float]:
-        """Discriminator update, then generator update, on the batch of `self.step`; returns the losses."""
-        step = self.step
+        """Discriminator update, then generator update, on the batch of `self.step`; returns the losses.
+
+        An update whose loss or gradient norm is not finite is skipped ("skipped" counts them); `health`
+        reports it and may roll back (`self.step` is then the checkpoint's) or raise NonFiniteLossError.
+        """
+        step, done = self.step, self.step + 1
         for optim in (self.optim_g, self.optim_d):
             for group in optim.param_groups:
                 group["lr"] = self.lr_at(step)
@@ -149,10 +160,31 @@ class VocoderTrainer:
         mpd_r, mpd_g, _, _ = self.mpd(real, fake.detach())
         msd_r, msd_g, _, _ = self.msd(real, fake.detach())
         loss_d = discriminator_loss(mpd_r, mpd_g) + discriminator_loss(msd_r, msd_g)
-        _check_finite(step, {"discriminator": loss_d}, self.checkpoints.latest())
         loss_d.backward()
-        self.optim_d.step()
+        grad_d = float(clip_gradients(self.discriminators, 0.0))
+        bad_d = self.health.check(done, "discriminator", {"discriminator": float(loss_d.detach())}, grad_d)
+        if bad_d is None:
+            self.optim_d.step()
 
+        terms, loss_g, grad_g = self._generator_backward(real, fake)
+        losses = {
+            name: float(v.detach())
+            for name, v in {"discriminator": loss_d, "generator": loss_g, **terms}.items()
+        }
+        bad_g = self.health.check(done, "generator", {k: losses[k] for k in ("generator", *terms)}, grad_g)
+        if bad_g is None:
+            self.optim_g.step()
+        self.step = done
+        found = [a for a in (bad_d, bad_g) if a is not None]
+        losses |= {"lr": self.lr_at(step), "grad_norm/discriminator": grad_d, "grad_norm/generator": grad_g}
+        losses["skipped"] = len(found)
+        self.health.after_step(self, done, losses, found)
+        return losses
+
+    def _generator_backward(
+        self, real: torch.Tensor, fake: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, float]:
+        """(loss terms, total loss, gradient norm) of the generator; its gradients are left in `.grad`."""
         self.optim_g.zero_grad(set_to_none=True)
         with _frozen(self.mpd, self.msd):  # the generator's update leaves the discriminators' gradients
             _, mpd_g, mpd_fr, mpd_fg = self.mpd(real, fake)
@@ -164,24 +196,35 @@ class VocoderTrainer:
             }
             loss_g = terms["adversarial"] + self.cfg.feature_weight * terms["feature"]
             loss_g = loss_g + self.cfg.mel_weight * terms["mel"]
-            _check_finite(step, {"generator": loss_g, **terms}, self.checkpoints.latest())
             loss_g.backward()
-        self.optim_g.step()
-        self.step += 1
-        values = {"discriminator": loss_d, "generator": loss_g, **terms}
-        return {name: float(value.detach()) for name, value in values.items()} | {"lr": self.lr_at(step)}
+        return terms, loss_g, float(clip_gradients(self.generator, 0.0))
+
+    def networks(self) -> torch.nn.Module:
+        """Generator and discriminators as one module (what a health check of the weights reads)."""
+        return torch.nn.ModuleDict({"generator": self.generator, "discriminators": self.discriminators})
+
+    def rollback(self, path: Path, lr_factor: float) -> None:
+        """Back to checkpoint `path` (weights, optimizers, step) with the LR scaled by `lr_factor`."""
+        self._restore(_load(path))
+        self.lr_scale *= lr_factor
+        self.checkpoints.clear_anomaly()
 
     # --- the loop -------------------------------------------------------------------------------------
     def fit(self) -> Path:
         """Train to `cfg.steps`; returns the last checkpoint written."""
         cfg = self.cfg
-        MetricsLog.keep_until(self.run_dir / "metrics.jsonl", self.step)
+        for name in ("metrics.jsonl", "events.jsonl"):
+            JsonlLog.keep_until(self.run_dir / name, self.step)
         metrics = MetricsLog(self.run_dir / "metrics.jsonl")
+        self.events = EventLog(self.run_dir / "events.jsonl")
         board = TensorBoard(self.run_dir / "tensorboard", enabled=cfg.tensorboard)
         try:
             while self.step < cfg.steps:
+                rollbacks = self.health.rollbacks
                 losses = self.train_step()
-                if self.step % cfg.log_every == 0:
+                if self.health.rollbacks != rollbacks:
+                    continue  # the step was undone with the steps since the checkpoint: nothing to log
+                if self.step % cfg.log_every == 0 or losses["skipped"]:
                     metrics.log(self.step, "train", losses)
                     board.scalars(self.step, losses, prefix="train/")
                     logger.info("step %d: %s", self.step, " ".join(f"{k}={v:.4g}" for k, v in losses.items()))
@@ -191,12 +234,18 @@ class VocoderTrainer:
                 if self.step % cfg.checkpoint_every == 0:
                     self.save()
             latest = self.checkpoints.latest()
-            if latest is None or self.checkpoints.numbered()[-1][0] != self.step:
+            if latest != self.checkpoints.step_path(self.step):
                 latest = self.save()
         finally:
             metrics.close()
             board.close()
+            self.events.close()
+            self.events = EventLog(self.run_dir / "events.jsonl", enabled=False)
         return latest
+
+    def _log_event(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """events.jsonl (while `fit` runs) and a log line; what the keeper and `health` report through."""
+        return self.events.log(*args, **kwargs)
 
     @torch.no_grad()
     def validate(self, board: TensorBoard) -> dict[str, float]:
@@ -225,15 +274,14 @@ class VocoderTrainer:
             "optim_g": self.optim_g.state_dict(),
             "optim_d": self.optim_d.state_dict(),
             "step": self.step,
+            "lr_scale": self.lr_scale,
             "dataset": self.dataset_dir,
             "mels": None if self.mels_dir is None else str(self.mels_dir),
             "init": self.init,
         }
 
     def save(self) -> Path:
-        path = self.checkpoints.save(self.state(), self.step)
-        logger.info("saved %s", path)
-        return path
+        return self.checkpoints.save(self.state(), self.step, self.networks())
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
         self.generator.load_state_dict(ckpt["generator"])
@@ -242,6 +290,7 @@ class VocoderTrainer:
         self.optim_g.load_state_dict(ckpt["optim_g"])
         self.optim_d.load_state_dict(ckpt["optim_d"])
         self.step = int(ckpt["step"])
+        self.lr_scale = float(ckpt.get("lr_scale", 1.0))
 
 
 def _initial_generator(
@@ -268,17 +317,6 @@ def _initial_generator(
     if isinstance(ckpt, dict) and "generator" in ckpt:
         return fold_weight_norm(ckpt["generator"]), dataclasses.replace(cfg, generator=HifiGanConfig())
     raise ConfigError(f"{path}: neither a vocoder checkpoint nor a HiFi-GAN generator file")
-
-
-def _check_finite(step: int, losses: dict[str, torch.Tensor], last: Path | None) -> None:
-    bad = {name: float(v.detach()) for name, v in losses.items() if not torch.isfinite(v).all()}
-    if bad:
-        where = f"; last checkpoint: {last}" if last else "; no checkpoint written yet"
-        raise NonFiniteLossError(
-            f"vocoder step {step + 1}: non-finite loss "
-            + ", ".join(f"{k}={v}" for k, v in bad.items())
-            + where
-        )
 
 
 class _frozen:
