@@ -13,12 +13,11 @@ installed or the language is not English (the only offline acoustic model).
 from __future__ import annotations
 
 import importlib.util
-import math
 from pathlib import Path
 from typing import Any
 
 from tacotron.config import Config
-from tacotron.tune.objective import EVAL_DECODE_FACTOR
+from tacotron.tune.objective import decode_cap
 from tacotron.tune.proxy import WER, ProxyResult
 
 _JUDGES: dict[str, Any] = {}  # dataset folder -> its closed-vocabulary judge (the LM takes a moment)
@@ -54,7 +53,7 @@ def judge_proxy(run_dir: Path, cfg: Config, dataset_dir: Path, device: str = "cp
         return None
     synth = Synthesizer.from_checkpoint(run_dir, device=device, fast=False)
     longest = max(int(item["frames"]) for item in items)
-    cap = min(synth.cfg.model.max_decoder_steps, max(1, math.ceil(EVAL_DECODE_FACTOR * longest / synth.r)))
+    cap = min(synth.cfg.model.max_decoder_steps, decode_cap(longest, synth.r))
     texts = [item["text"] for item in items]
     results = synth.synthesize(texts, len(texts), seed=0, deterministic=True, max_decoder_steps=cap)
     judge = _judge(dataset_dir, synth.frontend.normalize)

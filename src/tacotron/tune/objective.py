@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from tacotron.config import Config
+from tacotron.frames import decoder_steps
 from tacotron.train.callbacks import Callback
 from tacotron.tune.proxy import ProxyFn, measure_proxy, proxy_part
 from tacotron.tune.pruning import pruner_kind
@@ -129,7 +130,12 @@ def eval_decoder_steps(dataset_dir: Path, cfg: Config, factor: float = EVAL_DECO
     frames = PreparedDataset(dataset_dir, "val").lengths
     if not frames:
         return None
-    return max(1, math.ceil(factor * max(frames) / smallest_r(cfg)))
+    return decode_cap(max(frames), smallest_r(cfg), factor)
+
+
+def decode_cap(longest_frames: int, r: int, factor: float = EVAL_DECODE_FACTOR) -> int:
+    """Decoder steps for `factor` x `longest_frames` mel frames at reduction factor r (at least 1)."""
+    return max(1, decoder_steps(math.ceil(factor * longest_frames), r))
 
 
 def smallest_r(cfg: Config) -> int:
