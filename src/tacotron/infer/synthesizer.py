@@ -468,7 +468,8 @@ class Synthesizer:
         style = {} if speaker_ids is None else {"speakers": speaker_ids.to(self.device)}
         chunker = ChunkVocoder(self.vocoder, chunk_frames)
         wavs, out = [], None
-        for block in self._decode_stream(*self._padded(ids), seed, deterministic, max_decoder_steps, style):
+        blocks = self._decode(*self._padded(ids), seed, deterministic, max_decoder_steps, style, stream=True)
+        for block in blocks:
             for wav in chunker.push(block.mel):
                 on_audio(wav)
                 wavs.append(wav)
@@ -522,31 +523,18 @@ class Synthesizer:
         deterministic: bool,
         max_decoder_steps: int | None,
         style: dict[str, torch.Tensor],
-    ) -> InferenceOutput:
-        """One padded batch through the fast path when it gives what eager would, else eager."""
+        *,
+        stream: bool = False,
+    ) -> InferenceOutput | Iterator[MelBlock]:
+        """One padded batch through the fast path when it gives what eager would, else eager; with
+        `stream`, one text as mel blocks handed out while decoding runs, on the same path."""
         settings = self._decode_settings(deterministic, max_decoder_steps, style)
         text, lengths = text.to(self.device), lengths.to(self.device)
         graphed = self._fast_path(seed, deterministic)
         if graphed is not None:
-            return graphed.infer(text, lengths, **settings)
-        return self.model.infer(text, lengths, seed=seed, **settings)
-
-    def _decode_stream(
-        self,
-        text: torch.Tensor,
-        lengths: torch.Tensor,
-        seed: int | None,
-        deterministic: bool,
-        max_decoder_steps: int | None,
-        style: dict[str, torch.Tensor],
-    ) -> Iterator[MelBlock]:
-        """`_decode` of one text as mel blocks handed out while decoding runs, on the same path."""
-        settings = self._decode_settings(deterministic, max_decoder_steps, style)
-        text, lengths = text.to(self.device), lengths.to(self.device)
-        graphed = self._fast_path(seed, deterministic)
-        if graphed is not None:
-            return graphed.stream(text, lengths, **settings)
-        return self.model.infer_stream(text, lengths, seed=seed, **settings)
+            return (graphed.stream if stream else graphed.infer)(text, lengths, **settings)
+        decode = self.model.infer_stream if stream else self.model.infer
+        return decode(text, lengths, seed=seed, **settings)
 
     def _decode_settings(
         self, deterministic: bool, max_decoder_steps: int | None, style: dict[str, torch.Tensor]
