@@ -50,7 +50,7 @@ if [ -z "${DRY:-}" ]; then
   SITE=/tmp/site
 else
   export PYTHONPATH=$PWD/src:$PWD PYTHONUNBUFFERED=1 DEVICE=cpu
-  DEVICE=cpu SITE=$WORK/site
+  SITE=$WORK/site
 fi
 # The universal weights first: a missing part fails here, not after minutes of training
 if [ -d .carry/hifigan-universal ]; then
@@ -133,7 +133,8 @@ if [[ " $STAGES " == *" score "* ]]; then
   VOC=$(latest_step "$W/vocoder/checkpoints")
   if [ -n "$VOC" ]; then
     steps=$((10#$(basename "$VOC" .pt | cut -d_ -f2)))
-    score fine-tuned "universal + $steps steps (lr $VOC_LR) on teacher-forced mels" "$CORES" hifigan "$VOC"
+    score fine-tuned "universal + $steps steps (lr $VOC_LR) on teacher-forced mels" $((CORES > 2 ? CORES - 2 : 1)) \
+      hifigan "$VOC"
   else
     log "no fine-tuned vocoder checkpoint in $W/vocoder/checkpoints"
   fi
