@@ -49,10 +49,7 @@ if [ -z "${DRY:-}" ]; then
   # festvox-ru (179 MB) is too large for one call's carry: it travels in parts over several calls to a
   # warm machine (benchmarks/split_carry.sh) and is joined and checked here
   if [ $L = ru ] && [ -d .carry/festvox-ru ]; then
-    cat .carry/festvox-ru/part_* > /tmp/festvox-ru.deb
-    if [ "$(sha256sum /tmp/festvox-ru.deb | cut -c1-64)" != "$(cat .carry/festvox-ru/sha256)" ]; then
-      echo "festvox-ru: parts missing or damaged; carry every .carry/festvox-ru/part_NN first" >&2; exit 1
-    fi
+    bash benchmarks/split_carry.sh --join festvox-ru /tmp/festvox-ru.deb || exit 1
     dpkg -x /tmp/festvox-ru.deb /tmp/esp
   fi
   # libestbase links ALSA (playback) and is BIND_NOW: a no-op libasound exporting the versioned snd_*

@@ -35,6 +35,38 @@ def test_mcd_is_zero_for_identical_and_grows_with_distortion():
     assert 0 < small < large
 
 
+def test_audio_mcds_see_the_vocoder_that_the_mel_mcd_cannot(tmp_path):
+    """mcd_db compares mels only; mcd_audio_db / mcd_ceiling_db re-analyse what the vocoder rendered, so a
+    vocoder giving back the reference exactly scores 0 there and a noisy one does not."""
+    from types import SimpleNamespace
+
+    import soundfile as sf
+    import torch
+
+    from tacotron.audio import MelSpectrogram, mel_basis
+    from tacotron.config import AudioConfig
+    from tacotron.infer.evaluate import _reference_fields
+
+    cfg = AudioConfig()
+    t = np.arange(cfg.sample_rate // 2) / cfg.sample_rate
+    wav = (0.3 * np.sin(2 * np.pi * (200 + 400 * t) * t)).astype(np.float32)
+    sf.write(tmp_path / "001.wav", wav, cfg.sample_rate, subtype="FLOAT")  # no 16-bit rounding
+    mel_fn = MelSpectrogram(cfg, mel_basis(cfg))
+    ref_mel = mel_fn(torch.from_numpy(wav))
+    noisy = wav + np.random.default_rng(0).normal(0, 0.05, wav.shape).astype(np.float32)
+    scores = {}
+    for name, rendered in (("exact", wav), ("noisy", noisy)):
+        synth = SimpleNamespace(cfg=SimpleNamespace(audio=cfg), vocoder=lambda mel, frames, r=rendered: [r])
+        result = SimpleNamespace(frames=ref_mel.shape[2], mel=ref_mel[0].numpy(), wav=rendered)
+        record = {}
+        _reference_fields(record, result, tmp_path / "001.wav", synth, mel_fn)
+        scores[name] = record
+    assert scores["exact"]["mcd_audio_db"] == pytest.approx(0.0, abs=1e-3)
+    assert scores["exact"]["mcd_ceiling_db"] == pytest.approx(0.0, abs=1e-3)
+    assert scores["noisy"]["mcd_audio_db"] > 1.0 and scores["noisy"]["mcd_ceiling_db"] > 1.0
+    assert scores["noisy"]["mcd_db"] == scores["exact"]["mcd_db"]  # the mel MCD is blind to the vocoder
+
+
 def test_read_sentences_with_and_without_ids(tmp_path):
     (tmp_path / "a.txt").write_text("Hello.\n\nWorld.\n", encoding="utf-8")
     assert [(s.id, s.text) for s in read_sentences(tmp_path / "a.txt")] == [
@@ -86,7 +118,8 @@ def test_eval_cli_end_to_end(tmp_path, tiny_checkpoint, espeak_refs, capsys):
     report = json.loads((out / "eval.json").read_text(encoding="utf-8"))
     assert report["judge"]["used"] and "bigram from training text" in report["judge"]["lm"]
     summary = report["summary"]
-    for key in ("share_stop_gate", "attn/diagonality", "length_ratio", "mcd_db", "wer", "wer_ceiling"):
+    for key in ("share_stop_gate", "attn/diagonality", "length_ratio", "mcd_db", "wer", "wer_ceiling",
+                "mcd_ceiling_db"):  # fmt: skip
         assert summary[key] is not None and 0 <= summary[key] < math.inf, key
     assert summary["wer_ceiling"] < 0.3  # ground truth through Griffin-Lim stays intelligible
     assert len(report["sentences"]) == 4
@@ -99,6 +132,8 @@ def test_eval_cli_end_to_end(tmp_path, tiny_checkpoint, espeak_refs, capsys):
             "mcd_db",
             "wer",
             "wer_ceiling",
+            "mcd_audio_db",  # None where the tiny model's audio is too short to analyse
+            "mcd_ceiling_db",
         ):
             assert key in record
         assert all(v >= 0 for v in _nonnegative_numbers(record).values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from tests.vocoder.helpers import TINY, tiny_vocoder_config
 
@@ -43,18 +44,14 @@ def test_resumed_training_equals_uninterrupted_training(tiny_dataset, tmp_path):
     ]
 
 
+def _cli_args(dataset, run) -> list[str]:
+    """`tacotron vocoder train` from scratch with the tiny shapes."""
+    args = ["vocoder", "train", "--data", str(dataset), "--run", str(run), "--init", "scratch"]
+    return args + [a for item in TINY for a in ("--set", item)]
+
+
 def test_cli_trains_and_writes_a_loadable_checkpoint_with_its_configs(tiny_dataset, tmp_path):
-    args = [
-        "vocoder",
-        "train",
-        "--data",
-        str(tiny_dataset),
-        "--run",
-        str(tmp_path / "run"),
-        "--init",
-        "scratch",
-    ]
-    args += [a for item in TINY for a in ("--set", item)]
+    args = _cli_args(tiny_dataset, tmp_path / "run")
     assert main([*args, "--steps", "1"]) == 0
     ckpt = torch.load(tmp_path / "run" / "checkpoints" / "step_00000001.pt", weights_only=True)
     assert {"optim_g", "optim_d", "mpd", "msd", "generator_config", "audio", "vocoder_config"} <= set(ckpt)
@@ -63,3 +60,26 @@ def test_cli_trains_and_writes_a_loadable_checkpoint_with_its_configs(tiny_datas
     assert generator.hop_length == audio.hop_length == 256
     assert main([*args, "--steps", "2"]) == 0  # resumes from step 1 with the stored config
     assert (tmp_path / "run" / "checkpoints" / "step_00000002.pt").is_file()
+
+
+def test_time_budget_stops_after_one_step_with_a_loadable_checkpoint(tiny_dataset, tmp_path, capsys):
+    """--minutes ends the run after the step that used up the budget, however many steps remain, and
+    leaves that step's checkpoint (what a GPU script with a fixed slice of its lease then loads)."""
+    args = _cli_args(tiny_dataset, tmp_path / "run")
+    assert main([*args, "--steps", "1000", "--minutes", "1e-9"]) == 0
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step_00000001.pt"]
+    assert "stopped early: time budget of 1e-09 min reached" in capsys.readouterr().err
+    generator, _ = load_vocoder_checkpoint(tmp_path / "run")
+    assert generator.hop_length == 256
+    assert main([*args, "--minutes", "-1"]) == 2  # a negative budget is refused, not read as "none"
+
+
+def test_warmup_ramps_the_learning_rate_that_the_optimizers_use(tiny_dataset, tmp_path):
+    """warmup_steps=4: steps 0..3 train at lr/4, 2lr/4, 3lr/4, lr; "2e-4" (text to YAML 1.1) is a number."""
+    cfg = tiny_vocoder_config(2, "warmup_steps=4", "lr=2e-4", "lr_decay=1.0")
+    assert cfg.lr == 2e-4
+    trainer = VocoderTrainer(cfg, tiny_dataset, tmp_path / "run", init="scratch")
+    assert [trainer.lr_at(s) for s in range(5)] == pytest.approx([5e-5, 1e-4, 1.5e-4, 2e-4, 2e-4])
+    trainer.train_step()
+    used = [g["lr"] for o in (trainer.optim_g, trainer.optim_d) for g in o.param_groups]
+    assert used == pytest.approx([5e-5] * len(used))

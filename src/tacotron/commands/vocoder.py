@@ -34,6 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--steps", type=int, default=None, help="train until this step (default: config steps)"
     )
+    train.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help="wall-clock budget of this run (max_minutes): stop after the step that reaches it, with a "
+        "checkpoint (default: none; SIGTERM / Ctrl+C also stop with a checkpoint)",
+    )
     train.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     train.add_argument(
         "--set",
@@ -58,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     overrides = list(args.overrides) + ([f"steps={args.steps}"] if args.steps is not None else [])
+    overrides += [f"max_minutes={args.minutes}"] if args.minutes is not None else []
     try:
         base = resume_config(args.run_dir) or VocoderConfig()
         cfg = apply_overrides(base, overrides)
@@ -68,5 +76,6 @@ def run(args: argparse.Namespace) -> int:
     except (VocoderDataError, HifiGanConfigError, FileNotFoundError, NonFiniteLossError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"vocoder at step {trainer.step}: {last}", file=sys.stderr)
+    stopped = f" (stopped early: {trainer.stop_reason})" if trainer.stop_reason else ""
+    print(f"vocoder at step {trainer.step}: {last}{stopped}", file=sys.stderr)
     return 0

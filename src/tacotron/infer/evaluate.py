@@ -109,18 +109,32 @@ def _reference_fields(
     synth: Synthesizer,
     mel_fn: torch.nn.Module,
 ) -> np.ndarray:
-    """Add length ratio and MCD to `record`; return the reference passed through mel -> vocoder (the ceiling)."""
+    """Add length ratio and MCDs to `record`; return the reference passed through mel -> vocoder (the ceiling).
+
+    `mcd_db` compares the predicted mel with the reference's, so it cannot see the vocoder; `mcd_audio_db`
+    (the synthesised audio) and `mcd_ceiling_db` (the reference's own mel through the vocoder) re-analyse
+    the vocoder's output into a mel first, so two vocoders on the same model differ there (None for audio
+    too short to analyse, as an untrained model's one-frame output).
+    """
     from tacotron.audio import load_wav
     from tacotron.infer.metrics import mel_cepstral_distortion
 
     wav = load_wav(reference, synth.cfg.audio.sample_rate)
     ref_mel = mel_fn(torch.from_numpy(wav))  # (1, n_mels, T)
     frames = ref_mel.shape[2]
+    reference_mel = ref_mel[0].numpy()
     record["reference"] = str(reference)
     record["reference_frames"] = frames
     record["length_ratio"] = result.frames / frames
-    record["mcd_db"] = mel_cepstral_distortion(result.mel, ref_mel[0].numpy())
-    return synth.vocoder(ref_mel, [frames])[0]
+    record["mcd_db"] = mel_cepstral_distortion(result.mel, reference_mel)
+    ceiling = synth.vocoder(ref_mel, [frames])[0]
+    for key, audio in (("mcd_audio_db", result.wav), ("mcd_ceiling_db", ceiling)):
+        if len(audio) <= mel_fn.padding:
+            record[key] = None
+            continue
+        heard = mel_fn(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)))[0].numpy()
+        record[key] = mel_cepstral_distortion(heard, reference_mel)
+    return ceiling
 
 
 def _judge_for(
@@ -219,6 +233,8 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         "rtf",
         "length_ratio",
         "mcd_db",
+        "mcd_audio_db",
+        "mcd_ceiling_db",
     ):
         summary[key] = _mean(records, key)
     words = sum(len(r.get("ref_words", [])) for r in records)

@@ -14,6 +14,9 @@ is also what `synth --vocoder hifigan --hifigan-weights PATH` loads), metrics.js
 and the audio of one validation item every `audio_every` steps).
 Weight norm: the generator trains with plain convolutions (what `infer.hifigan` runs); universal weights
 arrive with weight norm folded in.
+Stopping early: `max_minutes` (wall clock of this process) and SIGTERM / Ctrl+C end the run after the step
+in flight with a checkpoint, through the acoustic trainer's `RunControl`, so a run given a fixed slice of a
+GPU lease leaves a resumable, loadable generator instead of being killed mid-step.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from tacotron.infer.hifigan import (
 from tacotron.train.checkpoint import CheckpointManager
 from tacotron.train.keeper import CheckpointKeeper
 from tacotron.train.logging import EventLog, JsonlLog, MetricsLog, TensorBoard
+from tacotron.train.run_control import RunControl
 from tacotron.train.step import clip_gradients
 from tacotron.vocoder.config import VocoderConfig
 from tacotron.vocoder.data import VocoderData
@@ -100,6 +104,7 @@ class VocoderTrainer:
         self.checkpoints.remove_stale_temp_files()
         resume = self.checkpoints.latest()
         self.step, self.lr_scale = 0, 1.0
+        self.stop_reason: str | None = None  # why the last `fit` ended before `cfg.steps` (None: it did not)
         generator_state = None
         torch.manual_seed(cfg.seed)
         if resume is None:
@@ -139,8 +144,10 @@ class VocoderTrainer:
         return mels.to(self.device), wavs.to(self.device)
 
     def lr_at(self, step: int) -> float:
-        """The schedule's LR at `step`, times the cuts of earlier rollbacks (`lr_scale`)."""
-        return self.cfg.lr * self.lr_scale * self.cfg.lr_decay ** (step // self.steps_per_epoch)
+        """The schedule's LR at `step` (warm-up ramp, per-epoch decay), times the cuts of earlier rollbacks
+        (`lr_scale`)."""
+        ramp = min(1.0, (step + 1) / self.cfg.warmup_steps) if self.cfg.warmup_steps else 1.0
+        return self.cfg.lr * ramp * self.lr_scale * self.cfg.lr_decay ** (step // self.steps_per_epoch)
 
     def train_step(self) -> dict[str, float]:
         """Discriminator update, then generator update, on the batch of `self.step`; returns the losses.
@@ -211,15 +218,19 @@ class VocoderTrainer:
 
     # --- the loop -------------------------------------------------------------------------------------
     def fit(self) -> Path:
-        """Train to `cfg.steps`; returns the last checkpoint written."""
+        """Train to `cfg.steps`, the time budget `cfg.max_minutes` or a signal, whichever comes first;
+        returns the last checkpoint written (the final step always has one)."""
         cfg = self.cfg
         for name in ("metrics.jsonl", "events.jsonl"):
             JsonlLog.keep_until(self.run_dir / name, self.step)
         metrics = MetricsLog(self.run_dir / "metrics.jsonl")
         self.events = EventLog(self.run_dir / "events.jsonl")
         board = TensorBoard(self.run_dir / "tensorboard", enabled=cfg.tensorboard)
+        self.stop_reason = None
+        control = RunControl()
+        control.start(cfg.max_minutes, control.request_stop)
         try:
-            while self.step < cfg.steps:
+            while self.step < cfg.steps and control.stop_reason is None:
                 rollbacks = self.health.rollbacks
                 losses = self.train_step()
                 if self.health.rollbacks != rollbacks:
@@ -233,10 +244,16 @@ class VocoderTrainer:
                     metrics.log(self.step, "val", val)
                 if self.step % cfg.checkpoint_every == 0:
                     self.save()
+                if control.out_of_time():  # checked after a step: a budget always trains at least one
+                    control.request_stop(f"time budget of {cfg.max_minutes:g} min reached")
+            if control.stop_reason is not None:
+                self.stop_reason = control.stop_reason
+                logger.info("stopped at step %d: %s", self.step, self.stop_reason)
             latest = self.checkpoints.latest()
             if latest != self.checkpoints.step_path(self.step):
                 latest = self.save()
         finally:
+            control.stop()
             metrics.close()
             board.close()
             self.events.close()
