@@ -26,13 +26,17 @@
 #   (SETS_LIST: --set overrides for the study and every comparison run alike)
 # Carried files: as gpu_natural.sh (.gl with festival, festlex-*, festvox-us-slt-hts, fortunes; .whl with
 # pocketsphinx). English only.
+# On the device (about 21 minutes of script, ~24 with the machine's start; carry .gl and .whl in the first
+# call only), then `wait` again right after each return until "exit code: 0":
+#   bash benchmarks/gpu_detached.sh start /tmp/tc 560 -- bash benchmarks/gpu_tune_compare.sh
+#   bash benchmarks/gpu_detached.sh wait /tmp/tc 560
 # DRY=1 runs every stage on a CPU with a tiny corpus and model in a few minutes (checks the stages, not the
 # numbers): DRY=1 PY=/path/to/python bash benchmarks/gpu_tune_compare.sh
 set -uo pipefail
 [ "${LANG:-}" = ru ] && { echo "gpu_tune_compare.sh is English only (the open judge)" >&2; exit 2; }
 if [ -n "${DRY:-}" ]; then
   : "${N:=24}" "${HELDOUT:=4}" "${STUDY_MINUTES:=3}" "${TRIAL_STEPS:=4}" "${REPORT_EVERY:=2}"
-  : "${MINUTES:=0.5}" "${EVAL_EVERY:=2}" "${DEVICE:=cpu}" "${OUT:=/tmp/gpu_tune_compare_dry_out}"
+  : "${MINUTES:=0.5}" "${EVAL_EVERY:=1}" "${DEVICE:=cpu}" "${OUT:=/tmp/gpu_tune_compare_dry_out}"
   : "${WORK:=/tmp/gpu_tune_compare_dry}"
   : "${SETS_LIST:=model.attention_rnn_dim=64 model.decoder_rnn_dim=64 model.postnet_embedding_dim=64
     model.encoder_embedding_dim=64 model.symbols_embedding_dim=64 train.batch_size=4 train.checkpoint_every=5
@@ -91,6 +95,7 @@ if has tune; then
   log "study exited with $? after $(($(date +%s) - start)) s"
   mkdir -p "$OUT/study"
   cp "$WORK"/tune/{report.md,report.html,best.yaml,study.db} "$OUT/study/" 2>/dev/null
+  rm -f "$OUT/tuned.yaml"  # an earlier study's pick must not stand in for this one's
   $PY benchmarks/tune_compare.py pick "${TUNE_ARGS[@]}" --dest "$OUT" 2>&1 | tail -1 | tee -a "$OUT/progress.log"
   sed -n '/^## Why the winner/,/^## Trials/{/^## Trials/!p}' "$OUT/study/report.md" 2>/dev/null | tee -a "$OUT/progress.log"
 fi
