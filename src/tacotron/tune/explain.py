@@ -116,14 +116,15 @@ def _proxy_line(best: Any, others: list[Any]) -> str | None:
     return line + "; no ASR judge result (see proxy_detail)."
 
 
+def runs_base_values(params: dict[str, Any], base: Config) -> bool:
+    """Whether a trial's sampled values are exactly the base config's (an enqueued baseline trial)."""
+    return bool(params) and all(base_value(base, k) == v for k, v in params.items())
+
+
 def _baseline_line(best: Any, complete: list[Any], base: Config) -> str | None:
     """The winner against a completed trial that ran exactly the base config's values, if any."""
     for t in complete:
-        if (
-            t.number != best.number
-            and t.params
-            and all(base_value(base, k) == v for k, v in t.params.items())
-        ):
+        if t.number != best.number and runs_base_values(t.params, base):
             align = t.user_attrs.get("steps_to_align")
             return (
                 f"Against trial {t.number}, which ran the base config's own values: score {t.value:.4f} vs "
