@@ -14,7 +14,7 @@ from tacotron.tune.space import SearchSpace
 GOOD, BAD = 2.0e-3, 1.0e-5  # train.lr: the fake trainer aligns at >= 1e-4, is stuck below
 
 
-def _study(tmp_path, order: list[float], steps: int = 27):
+def _study(tmp_path, order: list[float], steps: int = 27, progress=None):
     cfg = trial_base_config()
     cfg.tune.pruner = "auto"  # the default
     cfg.tune.steps_per_trial, cfg.tune.report_every = steps, 1
@@ -27,6 +27,7 @@ def _study(tmp_path, order: list[float], steps: int = 27):
         trials=len(order),
         device="cpu",
         objective_kwargs={"trainer_factory": fake_trainer_factory()},
+        progress=progress,
     )
     study = open_job_study(job)
     for lr in order:
@@ -58,3 +59,18 @@ def test_steps_and_seconds_to_alignment_are_recorded(tmp_path):
     (trial,) = _study(tmp_path, [GOOD], steps=9)
     assert trial.user_attrs["steps_to_align"] == 5  # the fake run's alignment passes 0.5 at step 5
     assert 0 <= trial.user_attrs["seconds_to_align"] <= trial.user_attrs["seconds"]
+
+
+def test_progress_hears_the_finished_count_after_every_trial(tmp_path):
+    """`tacotron tune`'s bar: the study's finished trials out of those wanted, from the start on."""
+    heard: list[tuple[int, int]] = []
+    _study(tmp_path, [GOOD, BAD, GOOD], steps=3, progress=lambda done, total: heard.append((done, total)))
+    assert heard == [(0, 3), (1, 3), (2, 3), (3, 3)]
+
+
+def test_tune_takes_no_progress():
+    from tacotron.cli import build_parser
+
+    argv = ["tune", "--config", "c.yaml", "--data", "d"]
+    assert build_parser().parse_args([*argv, "--no-progress"]).no_progress is True
+    assert build_parser().parse_args(argv).no_progress is False

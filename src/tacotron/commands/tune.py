@@ -21,7 +21,7 @@ import os
 import sys
 from pathlib import Path
 
-from tacotron.commands import add_config_arguments, config_from_args
+from tacotron.commands import add_config_arguments, add_progress_argument, config_from_args, progress_bar
 
 HELP = "search hyperparameters with Optuna (short real training runs, pruning, report, best.yaml)"
 
@@ -53,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-export", action="store_true", help="skip best.yaml/report (extra workers)")
     parser.add_argument("--worker-id", type=int, default=0, help="offsets the sampler seed per worker")
+    add_progress_argument(parser)  # finished trials of the study, drawn by the first process only
     parser.add_argument(
         "--parallel", action="store_true", help="other workers share this study (constant liar)"
     )
@@ -147,7 +148,9 @@ def run(args: argparse.Namespace) -> int:
         proxy=judge_proxy,  # held-out WER where pocketsphinx is installed, else validation mel loss
     )
     if not args.report_only:
-        stop = run_study(job, _child_argv(args, out), args.workers)
+        with progress_bar(args, "trials", "trial") as progress:
+            job.progress = None if args.worker_id else progress  # one bar: the first process's
+            stop = run_study(job, _child_argv(args, out), args.workers)
         if stop.requested:
             who = f"worker {args.worker_id}: " if args.worker_id else ""
             print(

@@ -51,6 +51,7 @@ class TuneJob:
     parallel: bool = False  # other workers share the study (constant-liar TPE)
     proxy: Any = None  # `proxy.ProxyFn`: the held-out intelligibility judge (`tacotron tune` passes one)
     objective_kwargs: dict[str, Any] = field(default_factory=dict)  # tests: trainer_factory, extra_callbacks
+    progress: Any = None  # (finished, wanted) after each of this process's trials: `tacotron tune`'s bar
 
     def __post_init__(self) -> None:
         self.dataset_dir = Path(self.dataset_dir)
@@ -98,7 +99,7 @@ def run_trials(job: TuneJob, stop: StudyStop | None = None) -> int:
         describe_url(job.storage_url),
         job.trials,
     )
-    return run_worker(study, objective, job.trials, deadline, stop=stop)
+    return run_worker(study, objective, job.trials, deadline, stop=stop, progress=job.progress)
 
 
 def run_study(job: TuneJob, child_argv: list[str], workers: int) -> StudyStop:

@@ -157,9 +157,12 @@ class _AfterTrial:
     """Optuna callback: re-queue an interrupted trial's parameters; stop when the study has enough trials
     or a stop was requested; count this process's trials."""
 
-    def __init__(self, total_trials: int, stop: StudyStop | None):
+    def __init__(
+        self, total_trials: int, stop: StudyStop | None, progress: Callable[[int, int], None] | None = None
+    ):
         self.total_trials = total_trials
         self.stop = stop
+        self.progress = progress
         self.ran = 0
 
     def __call__(self, study: Any, trial: Any) -> None:
@@ -170,6 +173,8 @@ class _AfterTrial:
         self.ran += 1
         if trial.state == TrialState.FAIL and INTERRUPTED in trial.user_attrs:
             requeue_trial(study, trial, trial.user_attrs[INTERRUPTED])
+        if self.progress is not None:
+            self.progress(count_finished(study), self.total_trials)
         if (self.stop is not None and self.stop.requested) or count_open(study) >= self.total_trials:
             study.stop()
 
@@ -238,6 +243,7 @@ def run_worker(
     total_trials: int,
     deadline: float | None = None,
     stop: StudyStop | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """Run trials until the study holds `total_trials` counted ones, the time budget ends or a stop.
 
@@ -247,16 +253,19 @@ def run_worker(
     evaluation before it. Trials of dead workers are failed and re-queued (`fail_lost_trials`), and
     the worker runs the re-queued ones too. Trials other workers are running count as on their way,
     so a worker stops when the rest is in other hands. Returns how many trials this process ran.
+    `progress(finished, wanted)` hears the study's finished count (all workers) after each trial here.
     """
     from optuna.exceptions import UpdateFinishedTrialError
 
     from tacotron.tune.storage import INTERRUPTED, requeue_trial
 
-    after = _AfterTrial(total_trials, stop)
+    after = _AfterTrial(total_trials, stop, progress)
     guard = BudgetGuard(deadline) if deadline is not None else None
     if stop is not None:
         stop.study = study
     fail_lost_trials(study)
+    if progress is not None:
+        progress(count_finished(study), total_trials)
     if count_finished(study) >= total_trials:
         log.info("study '%s' already has %d finished trials", study.study_name, count_finished(study))
     try:
