@@ -154,16 +154,23 @@ def test_cli_exports_the_pretrained_hifigan_and_matches_the_synthesizer(tmp_path
         json.loads((out / "model.onnx.json").read_text(encoding="utf-8"))["vocoder"]["weights"] == "universal"
     )
     synth = Synthesizer.from_checkpoint(ckpt, vocoder="hifigan")
+    got, eager, wavs = bundle_beside_eager(synth, out, tmp_path)
+    np.testing.assert_allclose(got["mel"], eager.mel_postnet.numpy(), atol=1e-4, rtol=1e-4)
+    for i, want in enumerate(wavs):
+        assert got[f"wav{i}"].shape == want.shape
+        np.testing.assert_allclose(got[f"wav{i}"], want, atol=1e-3)
+
+
+def bundle_beside_eager(synth, bundle_dir, tmp_path):
+    """The bundle in `bundle_dir` run torch-free on two texts, and `synth`'s model (eager, deterministic)
+    with its vocoder on the same: (bundle outputs, eager InferenceOutput, eager wavs); lengths must agree."""
     text, lengths = _batch(synth.frontend)
     text, lengths = text[:2, : int(lengths[:2].max())], lengths[:2]
     eager = synth.model.infer(text, lengths, r=synth.r, deterministic=True)
     wavs = synth.vocoder(eager.mel_postnet, eager.lengths.tolist())
     np.save(tmp_path / "text.npy", text.numpy())
     np.save(tmp_path / "lengths.npy", lengths.numpy())
-    got = _run_isolated(BUNDLE_SCRIPT, ("tacotron",), out, tmp_path / "text.npy", tmp_path / "lengths.npy",
+    got = _run_isolated(BUNDLE_SCRIPT, ("tacotron",), bundle_dir, tmp_path / "text.npy", tmp_path / "lengths.npy",
                         tmp_path / "b.npz")  # fmt: skip
     assert got["lengths"].tolist() == eager.lengths.tolist()
-    np.testing.assert_allclose(got["mel"], eager.mel_postnet.numpy(), atol=1e-4, rtol=1e-4)
-    for i, want in enumerate(wavs):
-        assert got[f"wav{i}"].shape == want.shape
-        np.testing.assert_allclose(got[f"wav{i}"], want, atol=1e-3)
+    return got, eager, wavs

@@ -77,8 +77,7 @@ def test_onnx_bundle_embeds_a_trained_vocoder_and_matches_the_synthesizer(vocode
     """`export --format onnx --vocoder hifigan --hifigan-weights PATH` run torch-free vs
     `Synthesizer(vocoder="hifigan", hifigan_weights=PATH)`."""
     pytest.importorskip("onnxruntime")
-    from tests.test_export import _batch, _run_isolated
-    from tests.test_export_bundle import BUNDLE_SCRIPT
+    from tests.test_export_bundle import bundle_beside_eager
 
     from tacotron.infer.hifigan import load_vocoder_checkpoint
     from tacotron.infer.synthesizer import Synthesizer
@@ -92,15 +91,7 @@ def test_onnx_bundle_embeds_a_trained_vocoder_and_matches_the_synthesizer(vocode
     assert vocoder["weights"] == str(vocoder_checkpoint)
     assert vocoder["generator_config"] == generator.config.to_dict() and vocoder["hop_length"] == 256
     synth = Synthesizer.from_checkpoint(ckpt, vocoder="hifigan", hifigan_weights=str(vocoder_checkpoint))
-    text, lengths = _batch(synth.frontend)
-    text, lengths = text[:2, : int(lengths[:2].max())], lengths[:2]
-    eager = synth.model.infer(text, lengths, r=synth.r, deterministic=True)
-    wavs = synth.vocoder(eager.mel_postnet, eager.lengths.tolist())
-    np.save(tmp_path / "text.npy", text.numpy())
-    np.save(tmp_path / "lengths.npy", lengths.numpy())
-    got = _run_isolated(BUNDLE_SCRIPT, ("tacotron",), out, tmp_path / "text.npy", tmp_path / "lengths.npy",
-                        tmp_path / "b.npz")  # fmt: skip
-    assert got["lengths"].tolist() == eager.lengths.tolist()
+    got, eager, wavs = bundle_beside_eager(synth, out, tmp_path)
     for i, want in enumerate(wavs):
         assert got[f"wav{i}"].shape == want.shape == (int(eager.lengths[i]) * 256,)
         np.testing.assert_allclose(got[f"wav{i}"], want, atol=1e-4)
