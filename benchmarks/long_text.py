@@ -57,6 +57,8 @@ def main() -> None:
          str(args.out / "paragraph.txt"), "--out", str(args.out / "model"), "--device", args.device, "--no-progress"],
         capture_output=True, text=True,
     )  # fmt: skip
+    if synth.returncode not in (0, 3):  # 3 = written, but some piece was cut (reported below)
+        raise SystemExit(f"tacotron synth failed (exit {synth.returncode}): {synth.stderr.strip()[-500:]}")
     records = [json.loads(line) for line in (args.out / "model" / "synth.jsonl").read_text().splitlines()]
     speed = sum(SPEED_RANGE) // 2
     subprocess.run(
