@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -515,23 +516,44 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
     """Apply `section.key=value` strings (value parsed as YAML) and re-validate the whole config."""
     data = cfg.to_dict()
     for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override '{item}' must look like section.key=value")
-        dotted, raw = item.split("=", 1)
-        parts = dotted.strip().split(".")
-        node = data
-        for depth, part in enumerate(parts[:-1]):
-            if not isinstance(node.get(part), dict):
-                valid = [k for k, v in node.items() if isinstance(v, dict)]
-                raise _unknown_key_error(".".join(parts[: depth + 1]), valid)
-            node = node[part]
-        if parts[-1] not in node or isinstance(node[parts[-1]], dict):
-            raise _unknown_key_error(dotted, [k for k, v in node.items() if not isinstance(v, dict)])
-        try:
-            node[parts[-1]] = yaml.safe_load(raw)
-        except yaml.YAMLError as err:
-            raise ConfigError(f"override '{item}': value is not valid YAML: {err}") from err
+        set_override(
+            data, item, form="section.key=value", unknown_section=_unknown_section, unknown_key=_unknown_leaf
+        )
     return Config.from_dict(data)
+
+
+# (dotted name, the mapping it was looked up in, the override) -> the error for an unknown section or key
+UnknownKey = Callable[[str, dict[str, Any], str], ConfigError]
+
+
+def set_override(
+    data: dict[str, Any], item: str, *, form: str, unknown_section: UnknownKey, unknown_key: UnknownKey
+) -> None:
+    """Write one `a.b.key=value` override (value parsed as YAML) into the nested dict `data`; only
+    existing keys can be set. The callers (this Config, the vocoder's) word the unknown-name errors."""
+    if "=" not in item:
+        raise ConfigError(f"override '{item}' must look like {form}")
+    dotted, raw = item.split("=", 1)
+    parts = dotted.strip().split(".")
+    node = data
+    for depth, part in enumerate(parts[:-1]):
+        if not isinstance(node.get(part), dict):
+            raise unknown_section(".".join(parts[: depth + 1]), node, item)
+        node = node[part]
+    if parts[-1] not in node or isinstance(node[parts[-1]], dict):
+        raise unknown_key(dotted, node, item)
+    try:
+        node[parts[-1]] = yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"override '{item}': value is not valid YAML: {err}") from err
+
+
+def _unknown_section(name: str, node: dict[str, Any], item: str) -> ConfigError:
+    return _unknown_key_error(name, [k for k, v in node.items() if isinstance(v, dict)])
+
+
+def _unknown_leaf(name: str, node: dict[str, Any], item: str) -> ConfigError:
+    return _unknown_key_error(name, [k for k, v in node.items() if not isinstance(v, dict)])
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:

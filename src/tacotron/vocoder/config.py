@@ -11,9 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
-from tacotron.config import ConfigError, _parse_float
+from tacotron.config import ConfigError, _parse_float, set_override
 from tacotron.infer.hifigan import HifiGanConfig
 
 
@@ -118,22 +116,19 @@ def apply_overrides(cfg: VocoderConfig, overrides: list[str]) -> VocoderConfig:
     """`key=value` or `section.key=value` strings (value parsed as YAML) applied to a copy of `cfg`."""
     data = cfg.to_dict()
     for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override '{item}' must look like key=value or section.key=value")
-        dotted, raw = item.split("=", 1)
-        *parents, last = dotted.strip().split(".")
-        node = data
-        for part in parents:
-            if not isinstance(node.get(part), dict):
-                raise ConfigError(f"unknown vocoder config section '{part}' in '{item}'")
-            node = node[part]
-        if last not in node or isinstance(node[last], dict):
-            raise ConfigError(f"unknown vocoder config key '{dotted}'; known: {sorted(node)}")
-        try:
-            node[last] = yaml.safe_load(raw)
-        except yaml.YAMLError as err:
-            raise ConfigError(f"override '{item}': value is not valid YAML: {err}") from err
+        set_override(
+            data, item, form="key=value or section.key=value", unknown_section=_unknown_section,
+            unknown_key=_unknown_key,
+        )  # fmt: skip
     return VocoderConfig.from_dict(data)
+
+
+def _unknown_section(name: str, node: dict[str, Any], item: str) -> ConfigError:
+    return ConfigError(f"unknown vocoder config section '{name.rsplit('.', 1)[-1]}' in '{item}'")
+
+
+def _unknown_key(name: str, node: dict[str, Any], item: str) -> ConfigError:
+    return ConfigError(f"unknown vocoder config key '{name}'; known: {sorted(node)}")
 
 
 def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
