@@ -113,3 +113,15 @@ def trial_base_config() -> Config:
     t.heartbeat_interval, t.heartbeat_grace = 1, 2
     t.proxy_sentences = 0  # no ASR judge at the end of each trial (tests/tune/test_proxy.py runs it)
     return cfg
+
+
+def trial_job(cfg: Config, dataset_dir, out_dir, study_name: str, trials: int, **extra):
+    """A one-process `TuneJob` over TRIAL_SPACE on the CPU (the tuner tests' study); `extra`: proxy,
+    objective_kwargs, progress."""
+    from tacotron.tune.runner import TuneJob
+    from tacotron.tune.space import SearchSpace
+
+    return TuneJob(
+        cfg=cfg, dataset_dir=dataset_dir, space=SearchSpace.from_dict(TRIAL_SPACE), study_name=study_name,
+        out_dir=out_dir, trials=trials, device="cpu", **extra,
+    )  # fmt: skip

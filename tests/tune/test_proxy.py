@@ -7,12 +7,11 @@ import importlib.util
 
 import pytest
 from optuna.trial import TrialState
-from tests.helpers.configs import TRIAL_SPACE, trial_base_config
+from tests.helpers.configs import trial_base_config, trial_job
 from tests.tune.fake_trainer import fake_trainer_factory
 
 from tacotron.tune.proxy import WER, ProxyResult
-from tacotron.tune.runner import TuneJob, open_job_study, run_trials
-from tacotron.tune.space import SearchSpace
+from tacotron.tune.runner import open_job_study, run_trials
 
 
 def _one_trial(tmp_path, dataset_dir, proxy, fake: bool = True):
@@ -21,17 +20,7 @@ def _one_trial(tmp_path, dataset_dir, proxy, fake: bool = True):
     cfg.model.max_decoder_steps = 40  # an untrained model does not stop: keep its babble short
     cfg.tune.steps_per_trial, cfg.tune.report_every = (9, 3) if fake else (2, 2)
     kwargs = {"trainer_factory": fake_trainer_factory()} if fake else {}
-    job = TuneJob(
-        cfg=cfg,
-        dataset_dir=dataset_dir,
-        space=SearchSpace.from_dict(TRIAL_SPACE),
-        study_name="proxy",
-        out_dir=tmp_path,
-        trials=1,
-        device="cpu",
-        proxy=proxy,
-        objective_kwargs=kwargs,
-    )
+    job = trial_job(cfg, dataset_dir, tmp_path, "proxy", 1, proxy=proxy, objective_kwargs=kwargs)
     open_job_study(job).enqueue_trial({"train.lr": 1.0e-3, "loss.guided_attn_weight": 1.0})
     run_trials(job)
     (trial,) = open_job_study(job).get_trials()

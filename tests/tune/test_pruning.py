@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from optuna.trial import TrialState
-from tests.helpers.configs import TRIAL_SPACE, trial_base_config
+from tests.helpers.configs import trial_base_config, trial_job
 from tests.tune.fake_trainer import fake_trainer_factory
 
 from tacotron.config import TuneConfig
 from tacotron.tune.pruning import pruner_kind
-from tacotron.tune.runner import TuneJob, open_job_study, run_trials
-from tacotron.tune.space import SearchSpace
+from tacotron.tune.runner import open_job_study, run_trials
 
 GOOD, BAD = 2.0e-3, 1.0e-5  # train.lr: the fake trainer aligns at >= 1e-4, is stuck below
 
@@ -18,17 +17,10 @@ def _study(tmp_path, order: list[float], steps: int = 27, progress=None):
     cfg = trial_base_config()
     cfg.tune.pruner = "auto"  # the default
     cfg.tune.steps_per_trial, cfg.tune.report_every = steps, 1
-    job = TuneJob(
-        cfg=cfg,
-        dataset_dir=tmp_path,
-        space=SearchSpace.from_dict(TRIAL_SPACE),
-        study_name="asha",
-        out_dir=tmp_path,
-        trials=len(order),
-        device="cpu",
-        objective_kwargs={"trainer_factory": fake_trainer_factory()},
-        progress=progress,
-    )
+    job = trial_job(
+        cfg, tmp_path, tmp_path, "asha", len(order),
+        objective_kwargs={"trainer_factory": fake_trainer_factory()}, progress=progress,
+    )  # fmt: skip
     study = open_job_study(job)
     for lr in order:
         study.enqueue_trial({"train.lr": lr, "loss.guided_attn_weight": 1.0})

@@ -8,10 +8,10 @@ import time
 import optuna
 import pytest
 from optuna.trial import TrialState
-from tests.helpers.configs import TRIAL_SPACE, trial_base_config
+from tests.helpers.configs import TRIAL_SPACE, trial_base_config, trial_job
 
 from tacotron.config import ConfigError, TuneConfig
-from tacotron.tune.runner import TuneJob, finish, run_trials
+from tacotron.tune.runner import finish, run_trials
 from tacotron.tune.space import SearchSpace
 from tacotron.tune.storage import describe_url, make_storage, sqlite_url
 from tacotron.tune.study import build_pruner, open_study
@@ -73,15 +73,7 @@ def test_a_study_name_keeps_its_objectives(tmp_path):
 def test_multi_objective_records_score_and_seconds_per_step(tiny_dataset, tmp_path):
     cfg = trial_base_config()
     cfg.tune.direction_speed = True
-    job = TuneJob(
-        cfg=cfg,
-        dataset_dir=tiny_dataset,
-        space=SearchSpace.from_dict(TRIAL_SPACE),
-        study_name="mo",
-        out_dir=tmp_path,
-        trials=2,
-        device="cpu",
-    )
+    job = trial_job(cfg, tiny_dataset, tmp_path, "mo", 2)
     assert run_trials(job) == 2
     paths = finish(job)
     trials = optuna.load_study(study_name="mo", storage=job.storage_url).get_trials()

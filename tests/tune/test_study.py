@@ -5,12 +5,11 @@ from __future__ import annotations
 import optuna
 import pytest
 from optuna.trial import TrialState
-from tests.helpers.configs import TRIAL_SPACE, trial_base_config
+from tests.helpers.configs import trial_base_config, trial_job
 
 from tacotron.config import Config
 from tacotron.train.callbacks import Callback
-from tacotron.tune.runner import TuneJob, finish, open_job_study, run_trials
-from tacotron.tune.space import SearchSpace
+from tacotron.tune.runner import finish, open_job_study, run_trials
 
 
 class ExplodeAtStep(Callback):
@@ -32,16 +31,7 @@ def finished_study(tiny_dataset, tmp_path_factory):
     # From a zero frame bias the first steps learn the mel offset, so lr 1e-5 is clearly worse than 1e-3
     # after one step; from the mean-mel bias the first step barely moves the loss at either lr.
     cfg.train.init_frame_bias = False
-    job = TuneJob(
-        cfg=cfg,
-        dataset_dir=tiny_dataset,
-        space=SearchSpace.from_dict(TRIAL_SPACE),
-        study_name="tiny",
-        out_dir=out,
-        trials=4,
-        device="cpu",
-        objective_kwargs={"extra_callbacks": _fail_trial_2},
-    )
+    job = trial_job(cfg, tiny_dataset, out, "tiny", 4, objective_kwargs={"extra_callbacks": _fail_trial_2})
     study = open_job_study(job)
     study.enqueue_trial({"train.lr": 1.0e-3, "loss.guided_attn_weight": 1.0})
     study.enqueue_trial({"train.lr": 1.0e-5, "loss.guided_attn_weight": 1.0})  # worse: pruned
@@ -197,15 +187,8 @@ def test_trial_evaluations_decode_at_most_twice_the_longest_reference(tiny_datas
     cfg.train.n_val_synth, cfg.model.max_decoder_steps = 1, 1000
     cfg.tune.steps_per_trial = cfg.tune.report_every = 1
     seen = _SeeDecodingLimit()
-    job = TuneJob(
-        cfg=cfg,
-        dataset_dir=tiny_dataset,
-        space=SearchSpace.from_dict(TRIAL_SPACE),
-        study_name="cap",
-        out_dir=tmp_path,
-        trials=1,
-        device="cpu",
-        objective_kwargs={"extra_callbacks": lambda trial: [seen]},
+    job = trial_job(
+        cfg, tiny_dataset, tmp_path, "cap", 1, objective_kwargs={"extra_callbacks": lambda trial: [seen]}
     )
     run_trials(job)
     (trial,) = open_job_study(job).get_trials()
