@@ -2,7 +2,9 @@
 # Run a long GPU script past the device tool's 10-minute command limit: the first call starts it in its
 # own process session (it runs on while the machine stays held), every call (the first included) waits
 # up to WAIT seconds and brings back what it has written so far. Call again within the machine's warm
-# window (30 s) to keep it held.
+# window (30 s) to keep it held. Keep WAIT well under the call's limit_s, which is the smaller of the
+# command timeout and the session's remaining device time (a wait past it is killed, with only the last
+# minute's archive to show).
 #
 #   bash benchmarks/gpu_detached.sh start KEEP WAIT -- SCRIPT [ARGS...]   (environment passes through)
 #   bash benchmarks/gpu_detached.sh wait  KEEP WAIT
@@ -21,12 +23,22 @@ if [ "$mode" = start ]; then
   OUT=$keep setsid nohup bash -c '"$@"; echo $? > "$OUT/exit_code"' _ "$@" \
     > "$keep/script.log" 2>&1 < /dev/null &
 fi
+pack() {  # into a temporary name, then renamed: a call cut off mid-tar keeps the previous whole archive
+  [ -n "${OUT:-}" ] || return 0
+  tar -C "$keep" --exclude='*.wav' -czf "$OUT/.keep.tgz" . && mv "$OUT/.keep.tgz" "$OUT/keep.tgz"
+  if [ -d "$keep/heldout/griffin-lim" ]; then
+    tar -C "$keep/heldout" -czf "$OUT/.heldout_wavs.tgz" griffin-lim && mv "$OUT/.heldout_wavs.tgz" "$OUT/heldout_wavs.tgz"
+  fi
+}
+# Packed every minute while waiting, not only at the end: a call the device tool cuts off (its limit
+# shrinks to the session's remaining device time) still brings back what was written up to the last minute.
 end=$(($(date +%s) + wait_s))
-while [ ! -e "$keep/exit_code" ] && [ "$(date +%s)" -lt "$end" ]; do sleep 10; done
+packed=0
+while [ ! -e "$keep/exit_code" ] && [ "$(date +%s)" -lt "$end" ]; do
+  sleep 10
+  [ $(($(date +%s) - packed)) -ge 60 ] && { pack; packed=$(date +%s); }
+done
 echo "running for $(($(date -u +%s) - $(cat "$keep/started"))) s; exit code: $(cat "$keep/exit_code" 2>/dev/null || echo running)"
 tail -n 25 "$keep/progress.log" 2>/dev/null
-if [ -n "${OUT:-}" ]; then
-  tar -C "$keep" --exclude='*.wav' -czf "$OUT/keep.tgz" .
-  [ -d "$keep/heldout/griffin-lim" ] && tar -C "$keep/heldout" -czf "$OUT/heldout_wavs.tgz" griffin-lim
-fi
+pack
 exit 0

@@ -11,6 +11,7 @@
 #   LANG=ru       Russian: festvox-ru reading fortunes-ru, src/tacotron/configs/ljspeech-ru.yaml; no offline Russian
 #                 recogniser exists, so the curve has MCD and length ratio against the voice's own audio.
 #   SENTENCES=f   extra sentences (one per line) to synthesise with both vocoders into $OUT/sentences/.
+#   CUDA_TESTS="tests/x.py ..."  pytest files run on the GPU beside the render ($OUT/cuda_tests.log).
 #   N=13100 HELDOUT=50 MINUTES=25 EVAL_EVERY=5 STAGES="render prepare train final"  (a warm machine
 #   keeps $WORK, so a stage cut off by the 10-minute command limit can be re-run on its own).
 #
@@ -81,6 +82,13 @@ else
 fi
 PY=${PY:-python3}
 log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$OUT/progress.log"; }
+# CUDA_TESTS="tests/a.py tests/b.py": those tests run beside the render (festival takes the CPU cores, the
+# tests the GPU), into $OUT/cuda_tests.log, so a session checks its CUDA paths without a call of their own
+if [ -n "${CUDA_TESTS:-}" ]; then
+  # shellcheck disable=SC2086  # a list of test paths
+  (cd "$PWD" && $PY -m pytest -q -p no:cacheprovider $CUDA_TESTS > "$OUT/cuda_tests.log" 2>&1
+   log "CUDA tests: $(tail -1 "$OUT/cuda_tests.log")") &
+fi
 
 if [[ " $STAGES " == *" render "* ]]; then
   log "render: $N $VOICE clips + $HELDOUT held-out on $CORES cores"
@@ -135,8 +143,10 @@ if [[ " $STAGES " == *" train "* ]]; then
   done
   wait $TRAIN_PID; log "training exited with $?"
   cp "$W/run/metrics.jsonl" "$W/run/config.yaml" "$OUT/" 2>/dev/null
+  latest=$(ls "$W/run/checkpoints"/step_*.pt 2>/dev/null | tail -1)
   for ckpt in "$W/curve_ckpts"/*min.pt; do
-    [ -e "$ckpt" ] && evaluate "$ckpt" "$(basename "$ckpt" .pt)"
+    # the last kept one is often the final checkpoint itself (a hard link): "final" evaluates that
+    [ -e "$ckpt" ] && ! [ "$ckpt" -ef "$latest" ] && evaluate "$ckpt" "$(basename "$ckpt" .pt)"
   done
 fi
 
