@@ -6,10 +6,7 @@
 # into $OUT (WER is judged on the CPU machine, which has pocketsphinx: benchmarks/judge_synth.py).
 #
 # Fetch the carried files on the CPU machine (both folders are git-ignored, name them in `carry`):
-#   apt-get download (amd64) espeak-ng libespeak-ng1 espeak-ng-data libsonic0   -> .gl/
-#   pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux...x86_64 -d .whl \
-#     librosa soundfile soxr num2words docopt audioread lazy_loader msgpack pooch joblib scikit-learn \
-#     decorator threadpoolctl platformdirs cffi pycparser optuna sqlalchemy alembic colorlog mako greenlet
+#   bash benchmarks/fetch_carry.sh
 set -uo pipefail
 MINUTES=${MINUTES:-6}
 SETS=()  # extra config overrides: SETS_LIST="loss.guided_attn_weight=300 ..."

