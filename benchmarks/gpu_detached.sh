@@ -10,8 +10,8 @@
 #   bash benchmarks/gpu_detached.sh wait  KEEP WAIT
 #
 # KEEP: a folder outside the working tree that outlives the call (the script's own OUT); its small
-# files come back in $OUT/keep.tgz (wavs excluded, except KEEP/heldout/griffin-lim/*.wav in
-# $OUT/heldout_wavs.tgz). KEEP/exit_code appears when the script has ended.
+# files come back in $OUT/keep.tgz (wavs and .npy mels excluded, except KEEP/heldout/griffin-lim/*.wav in
+# $OUT/heldout_wavs.tgz and KEEP/sentences/ in $OUT/sentences_wavs.tgz). KEEP/exit_code appears when the script has ended.
 set -u
 mode=$1 keep=$2 wait_s=$3
 shift 3
@@ -25,7 +25,10 @@ if [ "$mode" = start ]; then
 fi
 pack() {  # into a temporary name, then renamed: a call cut off mid-tar keeps the previous whole archive
   [ -n "${OUT:-}" ] || return 0
-  tar -C "$keep" --exclude='*.wav' -czf "$OUT/.keep.tgz" . && mv "$OUT/.keep.tgz" "$OUT/keep.tgz"
+  tar -C "$keep" --exclude='*.wav' --exclude='*.npy' -czf "$OUT/.keep.tgz" . && mv "$OUT/.keep.tgz" "$OUT/keep.tgz"
+  if [ -d "$keep/sentences" ]; then  # SENTENCES=f of gpu_natural.sh: a few wavs per vocoder
+    tar -C "$keep" -czf "$OUT/.sentences_wavs.tgz" sentences && mv "$OUT/.sentences_wavs.tgz" "$OUT/sentences_wavs.tgz"
+  fi
   if [ -d "$keep/heldout/griffin-lim" ]; then
     tar -C "$keep/heldout" -czf "$OUT/.heldout_wavs.tgz" griffin-lim && mv "$OUT/.heldout_wavs.tgz" "$OUT/heldout_wavs.tgz"
   fi

