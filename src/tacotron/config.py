@@ -227,7 +227,7 @@ class HealthConfig(_Section):
     grad_explode_factor: float = 20.0  # grad norm > factor x running median
     min_history: int = 20  # steps before spike/explosion detection starts
     align_deadline_step: int = 0  # no alignment by this step is an event; 0 = off
-    align_threshold: float = 0.5  # diagonality counted as aligned
+    align_threshold: float = 0.5  # attn/alignment (r-independent, metrics/attention.py) counted as aligned
     max_anomalies: int = 3  # within anomaly_window steps -> roll back
     anomaly_window: int = 100
     rollback_lr_factor: float = 0.5
@@ -235,7 +235,7 @@ class HealthConfig(_Section):
     fp16_fallback: Literal["bf16", "fp32", "none"] = "bf16"
     localize_nonfinite: bool = True  # replay the batch with hooks to name the first bad module
     # --- Debug Reporter additions (health/) ---
-    collapse_ratio: float = 0.6  # diagonality below ratio x its best (after aligning) is a collapse
+    collapse_ratio: float = 0.6  # attn/alignment below ratio x its best (after aligning) is a collapse
     min_loss_scale: float = 1.0  # fp16 GradScaler scale below this is a loss-scale collapse
     report_on_end: bool = True  # write report.html / report.md into the run folder when training ends
 
@@ -263,7 +263,7 @@ class TuneConfig(_Section):
     direction_speed: bool = False  # multi-objective: (score, seconds per step); disables pruning
     pruner_startup_trials: int = 2  # median pruner: trials finished before it prunes
     pruner_warmup_steps: int = 100  # median pruner: steps before a trial can be pruned
-    prune_unaligned_step: int = 0  # not aligned (health.align_threshold) by this step -> pruned; 0 = off
+    prune_unaligned_step: int = 0  # not aligned (tune.alignment_threshold) by this step -> pruned; 0 = off
     prune_divergence_factor: float = 3.0  # val mel loss > factor x its best so far -> pruned; 0 = off
     heartbeat_interval: int = 10  # seconds; a RUNNING trial without heartbeat for heartbeat_grace is failed
     heartbeat_grace: int = 60

@@ -33,7 +33,7 @@ def test_a_non_main_rank_writes_nothing_and_decides_nothing(tmp_path):
     nan_step = StepResult(3, {"loss": math.nan}, math.nan, 1e-3, True, batch, None, "non-finite gradient")
     monitor.on_anomaly(trainer, {"kind": "nonfinite_grad", "step": 3})
     monitor.on_step_end(trainer, nan_step)
-    monitor.on_eval_end(trainer, {"val/attn/diagonality": 0.0})
+    monitor.on_eval_end(trainer, {"val/attn/alignment": 0.0})
     monitor._last_alignment = np.zeros((4, 3), dtype=np.float16)
     monitor.on_checkpoint(trainer, tmp_path / "checkpoints" / "step_00000002.pt")
     monitor.on_train_end(trainer)

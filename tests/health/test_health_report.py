@@ -17,7 +17,7 @@ from tacotron.cli import main
 from tacotron.config import Config
 from tacotron.health.report import write_report
 from tacotron.health.runlog import load_run, read_jsonl
-from tacotron.health.verdicts import run_verdicts
+from tacotron.health.verdicts import alignment_verdicts, run_verdicts
 
 CHROMIUM = shutil.which("chromium")
 
@@ -30,10 +30,12 @@ def write_run(
     events: list[dict] | None = None,
     partial: bool = True,
     r_at: dict[int, int] | None = None,
+    alignment: float | None = None,
 ) -> Path:
     """A run folder as the trainer + HealthMonitor write it, with a partial last metrics line.
 
-    r_at: {from_step: r} logged in the train rows as an r schedule would (default: no "r" key)."""
+    r_at: {from_step: r} logged in the train rows as an r schedule would (default: no "r" key).
+    alignment: the r-independent attn/alignment beside diagonality (default: not logged, as older code)."""
     cfg = Config()
     cfg.train.batch_size = 16
     run_dir.mkdir(parents=True)
@@ -61,6 +63,7 @@ def write_run(
                 "time": 0.0,
                 "split": "health",
                 "attn/diagonality": diag,
+                **({} if alignment is None else {"attn/alignment": alignment}),
                 "attn/coverage": diag,
                 "gate/f1": gate_f1,
                 "grad_norm/decoder": 1.0,
@@ -76,6 +79,7 @@ def write_run(
             "split": "val",
             "val/loss": 1.0,
             "val/attn/diagonality": diag,
+            **({} if alignment is None else {"val/attn/alignment": alignment}),
             "val/gate/f1": gate_f1,
         }
     )
@@ -153,6 +157,19 @@ def test_alignment_verdict_reports_the_r_used_not_the_configs(tmp_path):
     steady = load_run(write_run(tmp_path / "steady", steps=8000, diag=0.1, gate_f1=0.0, r_at={0: 3}))
     verdict = next(v for v in run_verdicts(steady) if v.title.startswith("attention not aligned"))
     assert verdict.title.endswith("(r=3)") and "changed" not in verdict.detail
+
+
+def test_alignment_verdict_reads_the_r_independent_alignment(tmp_path):
+    """At r = 4 a correct alignment has diagonality ~0.35 (under the 0.5 threshold) and alignment ~0.9:
+    aligned. A run logged by older code without alignment is judged on diagonality, and says so."""
+    r4 = load_run(write_run(tmp_path / "r4", steps=8000, diag=0.35, gate_f1=0.9, r_at={0: 4}, alignment=0.9))
+    verdict = alignment_verdicts(r4)[0]
+    assert verdict.level == "ok" and verdict.detail == "validation alignment now 0.90"
+    scrambled = load_run(write_run(tmp_path / "bad", steps=8000, diag=0.6, gate_f1=0.9, alignment=0.2))
+    verdict = alignment_verdicts(scrambled)[0]
+    assert verdict.level == "error" and verdict.detail == "best validation alignment 0.20 < 0.5"
+    old = load_run(write_run(tmp_path / "old", steps=8000, diag=0.35, gate_f1=0.9))
+    assert alignment_verdicts(old)[0].detail == "best validation diagonality 0.35 < 0.5"
 
 
 def test_healthy_run_is_ok_and_events_become_verdicts(tmp_path):

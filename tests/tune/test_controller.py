@@ -110,9 +110,9 @@ def test_live_controller_applies_decisions_and_logs_reasons(tmp_path, tiny_cfg):
     tiny_cfg.loss.guided_attn_weight = 2.0
     trainer = FakeTrainer(tmp_path, tiny_cfg)
     ctl = LiveController(CFG, align_threshold=0.5)
-    for step, loss, diag in [(100, 1.0, 0.1), (200, 0.9, 0.1), (300, 0.8, 0.1), (400, 2.0, 0.1)]:
+    for step, loss, alignment in [(100, 1.0, 0.1), (200, 0.9, 0.1), (300, 0.8, 0.1), (400, 2.0, 0.1)]:
         trainer.step = step
-        ctl.on_eval_end(trainer, {"val/loss": loss, "val/attn/diagonality": diag})
+        ctl.on_eval_end(trainer, {"val/loss": loss, "val/attn/alignment": alignment})
     trainer.events.close()
     assert trainer.guided_attn_weight() == pytest.approx(2.0 * CFG.controller_guided_attn_factor)
     assert trainer.rolled_back_to == Path("ckpt/step_00000100.pt")
@@ -124,9 +124,29 @@ def test_live_controller_applies_decisions_and_logs_reasons(tmp_path, tiny_cfg):
     assert [d.action for d in ctl.taken] == ["raise_guided_attn", "rollback_cut_lr"]
 
 
+def test_live_controller_judges_alignment_not_raw_diagonality(tmp_path, tiny_cfg):
+    """At r = 4 a correct alignment has diagonality ~0.35 but alignment ~0.9: no alignment action; a
+    scrambled one can have fair diagonality and low alignment: acted on."""
+    trainer = FakeTrainer(tmp_path, tiny_cfg)
+    aligned_at_r4 = LiveController(CFG, align_threshold=0.5)
+    scrambled = LiveController(CFG, align_threshold=0.5)
+    for step in range(100, 500, 100):
+        trainer.step = step
+        aligned_at_r4.on_eval_end(
+            trainer, {"val/loss": 1.0, "val/attn/diagonality": 0.35, "val/attn/alignment": 0.9}
+        )
+        scrambled.on_eval_end(
+            trainer, {"val/loss": 1.0, "val/attn/diagonality": 0.6, "val/attn/alignment": 0.2}
+        )
+    trainer.events.close()
+    assert not [d for d in aligned_at_r4.taken if d.action in ("raise_guided_attn", "lower_lr")]
+    assert scrambled.taken and scrambled.taken[0].action == "raise_guided_attn"
+    assert "alignment 0.200 < 0.5" in scrambled.taken[0].reason
+
+
 def test_controller_requires_val_loss(tmp_path, tiny_cfg):
     with pytest.raises(KeyError, match="val/loss"):
-        LiveController(CFG, 0.5).on_eval_end(FakeTrainer(tmp_path, tiny_cfg), {"val/attn/diagonality": 0.1})
+        LiveController(CFG, 0.5).on_eval_end(FakeTrainer(tmp_path, tiny_cfg), {"val/attn/alignment": 0.1})
 
 
 def test_run_callbacks_follow_config(tiny_cfg, tmp_path):
@@ -174,7 +194,7 @@ def test_raising_the_guided_weight_never_lowers_it_below_a_cap(tmp_path, tiny_cf
     ctl = LiveController(cfg, align_threshold=0.5)
     for step, loss in [(100, 1.0), (200, 0.9), (300, 0.8)]:
         trainer.step = step
-        ctl.on_eval_end(trainer, {"val/loss": loss, "val/attn/diagonality": 0.1})
+        ctl.on_eval_end(trainer, {"val/loss": loss, "val/attn/alignment": 0.1})
     trainer.events.close()
     assert trainer.guided_attn_weight() == 300.0
 

@@ -122,7 +122,10 @@ class AnomalyWindow:
 
 
 class CollapseDetector:
-    """Attention collapse: diagonality had risen past `threshold`, then fell below `ratio` x its best.
+    """Attention collapse: alignment had risen past `threshold`, then fell below `ratio` x its best.
+
+    The score is metrics/attention.py's r-independent alignment (`attn/alignment`): diagonality of a
+    correct alignment is ~0.3-0.5 at r = 4-6, so one threshold on it could not serve an r schedule.
 
     Scores are smoothed by the median of the last `smooth` measurements, as single batches are noisy.
     Fires once per collapse; re-arms after the score recovers above the threshold.
@@ -134,10 +137,10 @@ class CollapseDetector:
         self.best = 0.0
         self._fired = False
 
-    def update(self, step: int, diagonality: float) -> Anomaly | None:
-        if not is_finite(diagonality):
+    def update(self, step: int, alignment: float) -> Anomaly | None:
+        if not is_finite(alignment):
             return None
-        self._recent.add(diagonality)
+        self._recent.add(alignment)
         smoothed = self._recent.median()
         if smoothed >= self.threshold:
             self._fired = False
@@ -148,7 +151,7 @@ class CollapseDetector:
             return Anomaly(
                 kind="attention_collapse",
                 step=step,
-                reason=f"attention diagonality fell to {smoothed:.3f} after reaching {self.best:.3f}",
+                reason=f"attention alignment fell to {smoothed:.3f} after reaching {self.best:.3f}",
                 value=smoothed,
                 threshold=limit,
             )
@@ -156,23 +159,24 @@ class CollapseDetector:
 
 
 class AlignmentDeadline:
-    """No alignment by `deadline_step`: best diagonality so far is still under `threshold`. Fires once."""
+    """No alignment by `deadline_step`: best alignment (`attn/alignment`) so far is still under `threshold`.
+    Fires once."""
 
     def __init__(self, deadline_step: int, threshold: float):
         self.deadline_step, self.threshold = deadline_step, threshold
         self.best = 0.0
         self._fired = False
 
-    def update(self, step: int, diagonality: float) -> Anomaly | None:
-        if is_finite(diagonality):
-            self.best = max(self.best, diagonality)
+    def update(self, step: int, alignment: float) -> Anomaly | None:
+        if is_finite(alignment):
+            self.best = max(self.best, alignment)
         if self.deadline_step <= 0 or self._fired or step < self.deadline_step or self.best >= self.threshold:
             return None
         self._fired = True
         return Anomaly(
             kind="no_alignment",
             step=step,
-            reason=f"attention not aligned by step {step}: best diagonality {self.best:.3f} "
+            reason=f"attention not aligned by step {step}: best alignment {self.best:.3f} "
             f"< {self.threshold:g}",
             value=self.best,
             threshold=self.threshold,

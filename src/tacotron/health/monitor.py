@@ -39,6 +39,7 @@ from tacotron.health.detectors import (
 )
 from tacotron.health.localize import localize_nonfinite
 from tacotron.health.metrics import GradNormRecorder, param_norms, snapshot_parameters, update_ratios
+from tacotron.metrics.attention import ALIGNMENT_KEY
 from tacotron.metrics.outputs import health_metrics
 from tacotron.model.checkpoint import STEP_PATTERN
 from tacotron.train.callbacks import Callback, StepResult, UpdateInfo
@@ -165,9 +166,9 @@ class HealthMonitor(Callback):
         self._before = snapshot_parameters(trainer.model)
 
     def on_eval_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
-        if not self._acting(trainer) or "val/attn/diagonality" not in metrics:
+        if not self._acting(trainer) or f"val/{ALIGNMENT_KEY}" not in metrics:
             return
-        anomaly = self.deadline.update(trainer.step, metrics["val/attn/diagonality"])
+        anomaly = self.deadline.update(trainer.step, metrics[f"val/{ALIGNMENT_KEY}"])
         if anomaly is not None:
             self._handle(trainer, anomaly)
 
@@ -255,10 +256,13 @@ class HealthMonitor(Callback):
         if result.output is not None and not result.skipped:
             metrics.update(health_metrics(result.output, result.batch))
             self._keep_alignment(result)
-            diag = metrics["attn/diagonality"]
+            alignment = metrics[ALIGNMENT_KEY]
             found = [
                 a
-                for a in (self.collapse.update(result.step, diag), self.deadline.update(result.step, diag))
+                for a in (
+                    self.collapse.update(result.step, alignment),
+                    self.deadline.update(result.step, alignment),
+                )
                 if a is not None
             ]
         trainer.metrics.log(result.step, "health", metrics)

@@ -44,6 +44,7 @@ def summary_numbers(run: RunLog) -> dict[str, str]:
     for label, key, split in [
         ("train loss", "loss", "train"),
         ("val loss", "val/loss", "val"),
+        ("val alignment", "val/attn/alignment", "val"),
         ("val diagonality", "val/attn/diagonality", "val"),
         ("train diagonality", "attn/diagonality", "health"),
         ("val gate F1", "val/gate/f1", "val"),

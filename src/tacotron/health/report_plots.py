@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from tacotron.health.runlog import RunLog
+from tacotron.metrics.attention import ALIGNMENT_KEY
 
 EVENT_COLOURS = {"rollback": "tab:red", "recovery": "tab:red", "lr_scaled": "tab:purple", "give_up": "black"}
 ANOMALY_COLOUR = "tab:orange"
@@ -118,14 +119,15 @@ def update_plot(run: RunLog) -> str | None:
 
 def attention_plot(run: RunLog) -> str | None:
     """Attention health over time: training batches (health) and validation."""
-    names = ["attn/diagonality", "attn/monotonicity", "attn/coverage", "attn/end_alignment"]
+    # alignment is what the threshold applies to (r-independent); diagonality beside it for reference
+    names = [ALIGNMENT_KEY, "attn/diagonality", "attn/monotonicity", "attn/coverage", "attn/end_alignment"]
     fig, (ax,) = _figure(height=3.5)
     drawn = _lines(ax, run, names, "health", "train ") + _lines(ax, run, [f"val/{n}" for n in names], "val")
     if not drawn:
         return None
     threshold = float(run.cfg("health", "align_threshold", 0.5))
     ax.axhline(threshold, color="grey", linestyle=":", linewidth=1)
-    ax.set(title="attention health (dotted: alignment threshold)", xlabel="step", ylim=(0, 1.05))
+    ax.set(title="attention health (dotted: threshold of attn/alignment)", xlabel="step", ylim=(0, 1.05))
     return _png(fig)
 
 

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from tacotron.health.runlog import RunLog
+from tacotron.metrics.attention import ALIGNMENT_KEY
 
 JUDGE_ALIGNMENT_AFTER = 2000  # steps; earlier, "not aligned yet" is normal
 JUDGE_GATE_AFTER = 2000
@@ -25,13 +26,18 @@ class Verdict:
     fix: str = ""
 
 
-def _diagonality(run: RunLog) -> tuple[str, list[int], list[float]]:
-    """Validation diagonality when there is any, else the training batches' (health split)."""
-    steps, values = run.series("val/attn/diagonality", "val")
-    if steps:
-        return "validation", steps, values
-    steps, values = run.series("attn/diagonality", "health")
-    return "training", steps, values
+def _alignment(run: RunLog) -> tuple[str, str, list[int], list[float]]:
+    """(source, measure, steps, values): validation when there is any, else the training batches' (health
+    split); the r-independent `attn/alignment` (metrics/attention.py), or diagonality for a run logged by
+    older code that has no alignment."""
+    for measure in (ALIGNMENT_KEY, "attn/diagonality"):
+        steps, values = run.series(f"val/{measure}", "val")
+        if steps:
+            return "validation", measure.removeprefix("attn/"), steps, values
+        steps, values = run.series(measure, "health")
+        if steps:
+            return "training", measure.removeprefix("attn/"), steps, values
+    return "validation", "alignment", [], []
 
 
 def reduction_factors_used(run: RunLog) -> list[int | str]:
@@ -46,7 +52,7 @@ def reduction_factors_used(run: RunLog) -> list[int | str]:
 
 
 def alignment_verdicts(run: RunLog) -> list[Verdict]:
-    source, steps, values = _diagonality(run)
+    source, measure, steps, values = _alignment(run)
     if not steps:
         return [Verdict("info", "no attention health logged yet")]
     threshold = float(run.cfg("health", "align_threshold", 0.5))
@@ -59,7 +65,7 @@ def alignment_verdicts(run: RunLog) -> list[Verdict]:
     deadline = max(JUDGE_ALIGNMENT_AFTER, int(run.cfg("health", "align_deadline_step", 0) or 0))
     if aligned_at is None:
         title = f"attention not aligned after {last_step} steps at batch {batch} (r={r})"
-        detail = f"best {source} diagonality {best:.2f} < {threshold:g}"
+        detail = f"best {source} {measure} {best:.2f} < {threshold:g}"
         if len(r_used) > 1:
             detail += f"; r changed during the run: {' -> '.join(map(str, r_used))}"
         fix = (
@@ -77,12 +83,12 @@ def alignment_verdicts(run: RunLog) -> list[Verdict]:
         return [
             Verdict(
                 "error",
-                f"attention collapsed: diagonality {last:.2f} at step {last_step} after {best:.2f}",
-                f"{source} diagonality first reached {threshold:g} at step {aligned_at}",
+                f"attention collapsed: {measure} {last:.2f} at step {last_step} after {best:.2f}",
+                f"{source} {measure} first reached {threshold:g} at step {aligned_at}",
                 "lower train.lr; keep guided attention longer (loss.guided_attn_decay_start)",
             )
         ]
-    return [Verdict("ok", f"attention aligned at step {aligned_at}", f"{source} diagonality now {last:.2f}")]
+    return [Verdict("ok", f"attention aligned at step {aligned_at}", f"{source} {measure} now {last:.2f}")]
 
 
 def gate_verdicts(run: RunLog) -> list[Verdict]:

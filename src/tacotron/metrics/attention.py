@@ -36,6 +36,9 @@ from __future__ import annotations
 
 import torch
 
+# The alignment measure everything that judges "aligned" reads (health monitor, verdicts, live controller,
+# tuner score): the same scale at every r, unlike diagonality
+ALIGNMENT_KEY = "attn/alignment"
 ADVANCE_BACK_TOLERANCE = 0.5  # symbols the centroid may slip back in one step (blur, not a re-read)
 ADVANCE_MAX_BASE = 2.0  # symbols one step may skip at any r (a space or a comma held one frame)
 ADVANCE_MAX_PER_STEP = 2.0  # ... plus this many times the symbols per decoder step d
@@ -115,7 +118,7 @@ def attention_health_per_item(
         "attn/end_alignment": end_alignment,
         "attn/focus": focus,
         "attn/advance": advance,
-        "attn/alignment": focus * advance * coverage.float(),
+        ALIGNMENT_KEY: focus * advance * coverage.float(),
     }
 
 

@@ -8,7 +8,8 @@ and writes it to `events.jsonl` as {"event": "controller/<action>", "reason", "a
 Rules, checked after each evaluation in this order (at most one action per evaluation):
 1. divergence: val loss not finite or above `controller_divergence_factor` x its best so far
    -> roll back to the last healthy checkpoint and multiply the LR by `controller_lr_factor`;
-2. no alignment: val diagonality below `health.align_threshold` at or after `controller_align_step`
+2. no alignment: val alignment (`attn/alignment`, the same scale at every r) below
+   `health.align_threshold` at or after `controller_align_step`
    -> first raise the guided-attention weight by `controller_guided_attn_factor`, then (if still not
    aligned `controller_cooldown_evals` evaluations later) cut the LR, alternating, at most
    `controller_max_align_actions` times;
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from tacotron.config import TuneConfig
+from tacotron.metrics.attention import ALIGNMENT_KEY
 from tacotron.train.callbacks import Callback
 
 if TYPE_CHECKING:
@@ -39,17 +41,17 @@ log = logging.getLogger(__name__)
 
 Action = Literal["rollback_cut_lr", "raise_guided_attn", "lower_lr", "decay_lr"]
 LOSS_KEY = "val/loss"
-DIAG_KEY = "val/attn/diagonality"
+ALIGN_KEY = f"val/{ALIGNMENT_KEY}"
 ALIGN_ACTIONS = ("raise_guided_attn", "lower_lr")
 
 
 @dataclass(frozen=True)
 class EvalPoint:
-    """One evaluation: the numbers the policy reads (diagonality None when not measured)."""
+    """One evaluation: the numbers the policy reads (alignment None when not measured)."""
 
     step: int
     val_loss: float
-    diagonality: float | None = None
+    alignment: float | None = None
 
 
 @dataclass(frozen=True)
@@ -96,9 +98,9 @@ def _divergence(history, taken, cfg: TuneConfig, _threshold) -> Decision | None:
 
 def _no_alignment(history, taken, cfg: TuneConfig, threshold: float) -> Decision | None:
     latest, n = history[-1], len(history) - 1
-    if latest.diagonality is None or latest.step < cfg.controller_align_step:
+    if latest.alignment is None or latest.step < cfg.controller_align_step:
         return None
-    if latest.diagonality >= threshold:
+    if latest.alignment >= threshold:
         return None
     done = [d for d in taken if d.action in ALIGN_ACTIONS]
     if len(done) >= cfg.controller_max_align_actions:
@@ -106,7 +108,7 @@ def _no_alignment(history, taken, cfg: TuneConfig, threshold: float) -> Decision
     if done and n - done[-1].eval_index < cfg.controller_cooldown_evals:
         return None
     reason = (
-        f"no alignment by step {latest.step}: diagonality {latest.diagonality:.3f} < {threshold} "
+        f"no alignment by step {latest.step}: alignment {latest.alignment:.3f} < {threshold} "
         f"(deadline step {cfg.controller_align_step})"
     )
     if len(done) % 2 == 0:
@@ -158,8 +160,8 @@ class LiveController(Callback):
             return  # under DDP only rank 0 evaluates and decides
         if LOSS_KEY not in metrics:
             raise KeyError(f"LiveController needs '{LOSS_KEY}' in evaluation metrics, got {sorted(metrics)}")
-        diag = metrics.get(DIAG_KEY)
-        self.history.append(EvalPoint(trainer.step, float(metrics[LOSS_KEY]), diag))
+        alignment = metrics.get(ALIGN_KEY)
+        self.history.append(EvalPoint(trainer.step, float(metrics[LOSS_KEY]), alignment))
         decision = decide(self.history, self.taken, self.cfg, self.align_threshold)
         if decision is None:
             return
