@@ -10,7 +10,7 @@
 # Each recipe trains in its own process (all at once), checkpoints every EVERY steps; every checkpoint then
 # synthesises the 8 held-out sentences of `make demo` (Griffin-Lim) and is judged like `tacotron eval`
 # (pocketsphinx, bigram LM from the training text; ceiling = espeak-ng truth through mel -> Griffin-Lim).
-# Needs .gl/ and .whl/ (incl. the cp312 pocketsphinx 5.0.4 and sounddevice wheels) in `carry`: see gpu_demo.sh.
+# Needs .gl/ and .whl/ (incl. the cp312 pocketsphinx 5.0.4 wheel for the judge) in `carry`: `bash benchmarks/fetch_carry.sh`.
 # Cost measured on one H100 (2026-11-27): the small demo model is latency-bound there too; four recipes
 # side by side reached ~470 steps each in 5.5 minutes, and synthesising + judging 8 checkpoints took
 # ~6.5 minutes. Plan one call for training and one for judging (JUDGE_ONLY=1 re-judges a warm machine's runs;
