@@ -15,6 +15,7 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
+from tests.helpers.configs import trial_base_config
 
 from tacotron.tune.storage import INTERRUPTED, RETRY_OF, sqlite_url
 from tacotron.tune.study import count_finished
@@ -100,7 +101,13 @@ def test_workers_killed_anywhere_leave_no_running_trial_and_lose_no_params(
     points = ["params_sampled", "train_step", "trial_scored"]
     rng.shuffle(points)
     plan = [("trial_created", 1)] + [(point, rng.randint(1, 2)) for point in points]
-    for point, nth in plan:
+    # A restarted worker can only tell a dead worker's trial from a live one after the grace period
+    # (SQLite's clock has 1 s resolution): each restart waits past it, so it must fail the trial the
+    # previous kill left RUNNING. (Without the wait a fast restart rightly leaves it alone.)
+    past_grace = trial_base_config().tune.heartbeat_grace + 1.5
+    for i, (point, nth) in enumerate(plan):
+        if i:
+            time.sleep(past_grace)
         killed = subprocess.run(
             cmd, env=_env(TACOTRON_TUNE_FAULT=f"{point}@{nth}"), capture_output=True, text=True, timeout=120
         )
