@@ -18,6 +18,7 @@ from tests.helpers.configs import variant_config
 from tacotron.data.batch import bucket_length
 from tacotron.model import build_model
 from tacotron.model.fast_infer import GraphedInference, pad_memory
+from tacotron.model.inference import DecoderStep, decoding_for
 
 N_SYMBOLS = 24
 
@@ -121,3 +122,36 @@ def test_pad_memory_masks_the_new_positions():
 def test_bounds_must_be_positive(kwargs):
     with pytest.raises(ValueError, match="text_multiple and max_graphs must be >= 1"):
         GraphedInference(long_running_model(), capture=False, **kwargs)
+
+
+def test_the_decoder_step_compiles_as_one_graph_without_breaks():
+    """A graph break would split the compiled step into pieces with eager glue between them (fewer fusions)."""
+    import torch._dynamo
+
+    model = long_running_model(r=2)
+    text, lengths = texts([7, 11])
+    with torch.no_grad():
+        mem = model.inference_memory(text, lengths)
+        decoding = decoding_for(model, 2)
+        state = decoding.initial_state(mem.memory)
+        explained = torch._dynamo.explain(DecoderStep(model.decoder, 2))(
+            torch.zeros(2, 80), *state, mem.memory, mem.processed, mem.mask
+        )
+    assert explained.graph_count == 1 and explained.graph_break_count == 0, explained.break_reasons
+
+
+def test_compiled_step_decodes_like_eager_over_two_text_buckets():
+    """compile_step=True: the same lengths, stop reasons and (to rounding) mels as eager `infer`, for two
+    text buckets (one dynamic-shape compilation serves both)."""
+    model = long_running_model(r=2)
+    graphed = GraphedInference(model, capture=False, text_multiple=8, compile_step=True)
+    torch._dynamo.reset()
+    for lengths in ([5, 7], [13, 16]):
+        text, text_lengths = texts(lengths, seed=len(lengths) + lengths[0])
+        with torch.no_grad():
+            eager = model.infer(text, text_lengths, r=2, deterministic=True)
+        assert_same(graphed.infer(text, text_lengths, r=2, deterministic=True), eager)
+    assert len(graphed.graphs) == 2
+    assert all(
+        isinstance(g.decoding.step, torch._dynamo.eval_frame.OptimizedModule) for g in graphed.graphs.values()
+    )
