@@ -34,18 +34,6 @@ class LocationSensitiveAttention(nn.Module):
         """[B, L, E] -> [B, L, A]; computed once per utterance, not once per decoder step."""
         return self.memory_layer(memory)
 
-    def energies(
-        self,
-        processed_query: torch.Tensor,
-        processed_memory: torch.Tensor,
-        weights_cat: torch.Tensor,
-        location_kernel: torch.Tensor,
-    ) -> torch.Tensor:
-        """processed_query [B, A] (`query_layer` of the query), processed_memory [B, L, A], weights_cat
-        [B, 2, L], location_kernel [A, 2, K] -> energies [B, L]."""
-        location = self.location(weights_cat, location_kernel)
-        return self.v(torch.tanh(processed_query.unsqueeze(1) + location + processed_memory)).squeeze(-1)
-
     def location_kernel(self) -> torch.Tensor:
         """The location layer as one conv kernel [A, 2, K]; a function of the weights only, so a decoding
         loop computes it once, not once per step.
@@ -55,10 +43,6 @@ class LocationSensitiveAttention(nn.Module):
         conv + transpose copy + matmul per decoder step (1.86 -> 1.28 ms fwd+bwd on CPU at the demo sizes).
         """
         return torch.einsum("af,fck->ack", self.location_dense.weight, self.location_conv.weight)
-
-    def location(self, weights_cat: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-        """weights_cat [B, 2, L], kernel [A, 2, K] (`location_kernel`) -> location features [B, L, A]."""
-        return F.conv1d(weights_cat, kernel, padding=self.location_conv.padding).transpose(1, 2)
 
     def attend(
         self,
@@ -70,12 +54,10 @@ class LocationSensitiveAttention(nn.Module):
         location_kernel: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One step from a projected query [B, A] -> (context [B, E], weights [B, L]); weights are exactly
-        0 where mask is False."""
-        energies = self.energies(processed_query, processed_memory, weights_cat, location_kernel)
-        energies = energies.masked_fill(~mask, torch.finfo(energies.dtype).min)
-        weights = F.softmax(energies, dim=1)
-        context = torch.bmm(weights.unsqueeze(1).to(memory.dtype), memory).squeeze(1)
-        return context, weights
+        0 where mask is False. The math is `attend` (module level), with this module's parameters."""
+        return attend(
+            processed_query, memory, processed_memory, weights_cat, mask, location_kernel, self.v.weight
+        )
 
     def forward(
         self,
@@ -89,3 +71,59 @@ class LocationSensitiveAttention(nn.Module):
         return self.attend(
             self.query_layer(query), memory, processed_memory, weights_cat, mask, self.location_kernel()
         )
+
+
+def attend(
+    processed_query: torch.Tensor,
+    memory: torch.Tensor,
+    processed_memory: torch.Tensor,
+    weights_cat: torch.Tensor,
+    mask: torch.Tensor,
+    location_kernel: torch.Tensor,
+    v_weight: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The attention step as a pure function (tensors in, tensors out), the one place its math lives.
+
+    processed_query [B, A] (`query_layer` of the query), memory [B, L, E], processed_memory [B, L, A],
+    weights_cat [B, 2, L] (previous and cumulative weights), mask [B, L] (True = real), location_kernel
+    [A, 2, K] (`location_kernel`, K odd), v_weight [1, A] -> (context [B, E], weights [B, L]).
+    Why a function: the decoder's `attention_step` (eager or `torch.compile`d) calls it with no module
+    or Python state in between, and `LocationSensitiveAttention.attend` calls it with its parameters.
+    """
+    energies = location_energies(processed_query, processed_memory, weights_cat, location_kernel, v_weight)
+    energies = energies.masked_fill(~mask, torch.finfo(energies.dtype).min)
+    weights = F.softmax(energies, dim=1)
+    context = torch.bmm(weights.unsqueeze(1).to(memory.dtype), memory).squeeze(1)
+    return context, weights
+
+
+def location_energies(
+    processed_query: torch.Tensor,
+    processed_memory: torch.Tensor,
+    weights_cat: torch.Tensor,
+    location_kernel: torch.Tensor,
+    v_weight: torch.Tensor,
+) -> torch.Tensor:
+    """Energies [B, L] = v(tanh(query + location features + processed memory)), before masking.
+
+    The location features are one conv of weights_cat by the folded kernel (`location_kernel`), padded
+    to keep length L (K is odd).
+    """
+    conv = _location_conv_outside_compile if torch.compiler.is_compiling() else _location_conv
+    location = conv(weights_cat, location_kernel).transpose(1, 2)
+    return F.linear(torch.tanh(processed_query.unsqueeze(1) + location + processed_memory), v_weight).squeeze(
+        -1
+    )
+
+
+def _location_conv(weights_cat: torch.Tensor, location_kernel: torch.Tensor) -> torch.Tensor:
+    """weights_cat [B, 2, L], kernel [A, 2, K] (K odd) -> [B, A, L]."""
+    return F.conv1d(weights_cat, location_kernel, padding=location_kernel.size(-1) // 2)
+
+
+# Inside torch.compile the conv runs eagerly (a graph break around it). Why: inductor's lowering of the
+# conv's backward (torch 2.13, `convolution_backward_lowering`) guards the input gradient's strides as
+# integers, which makes the text length L static, so every new text length would compile the step anew
+# (seen on CPU; the code path is the same for CUDA). Eager, the conv is the same cuDNN/ATen kernel
+# inductor would have called (it has no fused conv for this shape) and the compiled parts stay dynamic.
+_location_conv_outside_compile = torch.compiler.disable(_location_conv)
