@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from tests.helpers.batches import N_SYMBOLS, random_batch
 from tests.helpers.configs import tiny_config
 
@@ -16,6 +17,7 @@ from tacotron.config import Config
 from tacotron.data.batch import lengths_to_mask
 from tacotron.model import build_model
 from tacotron.model import decoder as decoder_module
+from tacotron.model.attention import location_conv_op
 from tacotron.model.decoder import Decoder, attention_step
 from tacotron.model.tacotron2 import use_compiled_decoder_step
 
@@ -127,3 +129,15 @@ def test_compile_decoder_step_is_off_by_default_and_round_trips_through_the_save
     cfg.train.compile_decoder_step = True
     cfg.save(tmp_path / "config.yaml")
     assert Config.load(tmp_path / "config.yaml").train.compile_decoder_step is True
+
+
+def test_the_location_conv_op_is_the_padded_conv_with_a_consistent_fake_and_gradient():
+    """The op the compiled step calls for the location conv (inductor would make L static otherwise)."""
+    gen = torch.Generator().manual_seed(0)
+    weights_cat = torch.rand(3, 2, 11, generator=gen, dtype=torch.float64, requires_grad=True)
+    kernel = torch.randn(4, 2, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+    torch.testing.assert_close(
+        location_conv_op(weights_cat, kernel), F.conv1d(weights_cat, kernel, padding=2)
+    )
+    assert torch.autograd.gradcheck(location_conv_op, (weights_cat, kernel))
+    torch.library.opcheck(location_conv_op, (weights_cat, kernel))

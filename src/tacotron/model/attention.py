@@ -109,8 +109,9 @@ def location_energies(
     The location features are one conv of weights_cat by the folded kernel (`location_kernel`), padded
     to keep length L (K is odd).
     """
-    conv = _location_conv_outside_compile if torch.compiler.is_compiling() else _location_conv
-    location = conv(weights_cat, location_kernel).transpose(1, 2)
+    conv = location_conv_op if torch.compiler.is_compiling() else _location_conv
+    # the cast is autocast's own (a conv runs in the kernel's dtype); explicit, the op's dtype is plain
+    location = conv(weights_cat.to(location_kernel.dtype), location_kernel).transpose(1, 2)
     return F.linear(torch.tanh(processed_query.unsqueeze(1) + location + processed_memory), v_weight).squeeze(
         -1
     )
@@ -121,9 +122,52 @@ def _location_conv(weights_cat: torch.Tensor, location_kernel: torch.Tensor) -> 
     return F.conv1d(weights_cat, location_kernel, padding=location_kernel.size(-1) // 2)
 
 
-# Inside torch.compile the conv runs eagerly (a graph break around it). Why: inductor's lowering of the
-# conv's backward (torch 2.13, `convolution_backward_lowering`) guards the input gradient's strides as
-# integers, which makes the text length L static, so every new text length would compile the step anew
-# (seen on CPU; the code path is the same for CUDA). Eager, the conv is the same cuDNN/ATen kernel
-# inductor would have called (it has no fused conv for this shape) and the compiled parts stay dynamic.
-_location_conv_outside_compile = torch.compiler.disable(_location_conv)
+# --- the location conv as an opaque op inside torch.compile ---------------------------------------------
+# Why: inductor's lowering of a conv's backward (torch 2.13, `convolution_backward_lowering`) guards the
+# input gradient's strides as integers, which makes the text length L static: every new text length
+# would compile the step anew (seen on CPU; the code path is the same for CUDA). As a custom op with an
+# opaque backward, the conv and its backward run the same ATen/cuDNN kernels inductor would have called
+# (it has no fused conv for this shape), the compiled step stays dynamic in L and has no graph break.
+# Eager code calls `_location_conv` directly.
+
+
+@torch.library.custom_op("tacotron::location_conv", mutates_args=())
+def location_conv_op(weights_cat: torch.Tensor, location_kernel: torch.Tensor) -> torch.Tensor:
+    """`_location_conv` as one op (inputs of one dtype); output contiguous, as its fake says."""
+    return _location_conv(weights_cat, location_kernel).contiguous()
+
+
+@location_conv_op.register_fake
+def _(weights_cat: torch.Tensor, location_kernel: torch.Tensor) -> torch.Tensor:
+    return weights_cat.new_empty(weights_cat.size(0), location_kernel.size(0), weights_cat.size(2))
+
+
+@torch.library.custom_op("tacotron::location_conv_backward", mutates_args=())
+def _location_conv_backward(
+    grad: torch.Tensor, weights_cat: torch.Tensor, location_kernel: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradients of `location_conv_op` for weights_cat and location_kernel (both contiguous)."""
+    padding = location_kernel.size(-1) // 2
+    grad_input, grad_kernel, _ = torch.ops.aten.convolution_backward(
+        grad.to(weights_cat.dtype), weights_cat, location_kernel, None, [1], [padding], [1], False, [0], 1,
+        [True, True, False],
+    )  # fmt: skip
+    return grad_input.contiguous(), grad_kernel.contiguous()
+
+
+@_location_conv_backward.register_fake
+def _(
+    grad: torch.Tensor, weights_cat: torch.Tensor, location_kernel: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    return weights_cat.new_empty(weights_cat.shape), location_kernel.new_empty(location_kernel.shape)
+
+
+def _save_conv_inputs(ctx, inputs: tuple[torch.Tensor, torch.Tensor], output: torch.Tensor) -> None:
+    ctx.save_for_backward(*inputs)
+
+
+def _location_conv_grads(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return _location_conv_backward(grad, *ctx.saved_tensors)
+
+
+location_conv_op.register_autograd(_location_conv_grads, setup_context=_save_conv_inputs)

@@ -251,7 +251,7 @@ class Decoder(nn.Module):
         cell, context = state.attention_cell, state.attention_context
         weights, weights_cum = state.attention_weights, state.attention_weights_cum
         recurrent = cell.new_zeros(cell.size(0), hidden_and_query.size(0))  # weight_hh @ 0 (and a query)
-        all_step_gates = step_slices(prenet_gates, contiguous=self.compile_step)
+        all_step_gates = prenet_gates.unbind(1)
         keeps, scale = self._attention_keep_masks(len(all_step_gates), cell)
         hiddens, contexts, alignments = [], [], []
         for i, (step_gates, keep) in enumerate(zip(all_step_gates, keeps, strict=True)):
@@ -297,20 +297,6 @@ class Decoder(nn.Module):
             hidden, cell = lstm_pointwise(input_gates, hidden_gates, cell)
             hiddens.append(dropout(hidden, self.p_decoder_dropout, self.training))
         return torch.stack(hiddens, dim=1)
-
-
-def step_slices(per_step: torch.Tensor, *, contiguous: bool) -> tuple[torch.Tensor, ...]:
-    """[B, S, N] -> S tensors [B, N] (views: a slice per step would make backward write a full-size zero
-    gradient per step).
-
-    contiguous=True (for `compiled_attention_step`) copies to [S, B, N] once first: the views of
-    `unbind(1)` start at storage offset s * N, and at s = 1 that equals their size N, which dynamo's
-    shape inference ties together (duck sizing) and then recompiles at s = 2; the offsets s * B * N of the
-    contiguous copy do not coincide with a size.
-    """
-    if contiguous:
-        return per_step.transpose(0, 1).contiguous().unbind(0)
-    return per_step.unbind(1)
 
 
 def attention_step(
@@ -362,10 +348,13 @@ def attention_step(
 def compiled_attention_step() -> Callable[..., tuple[torch.Tensor, ...]]:
     """`attention_step` through `torch.compile(dynamic=True)`, built once per process.
 
-    dynamic=True: batch size, text length and dtype-independent sizes are symbolic from the first
-    compile, so a new bucket shape reuses the compiled code instead of recompiling. What still compiles
-    anew: the first call per autocast/grad mode/dropout-on-off combination (and a batch of 1, which
-    dynamo specialises). Compilation happens on the first call, not here.
+    Compiles on its first call. dynamic=True: batch size, text length and the number of steps are
+    symbolic from the first compile, so a new bucket shape runs the compiled code as it is (the CUDA-graph
+    step captures a new shape after warm-up iterations; nothing is left to compile by then). What does
+    compile anew: each grad mode / autocast / dropout on-off combination once, and a batch of 1 (dynamo
+    specialises sizes 0 and 1). Duck shaping is off while it compiles: by default equal sizes met at
+    compile time are assumed equal forever (a step count that happens to equal the attention size, or
+    the storage offset of step 1's gates, 4H, equal to their width), and the next shape recompiles.
     """
     compiled = torch.compile(attention_step, dynamic=True)
 

@@ -62,12 +62,14 @@ def dropout_keep_masks(
 
 
 def apply_keep_mask(x: torch.Tensor, keep: torch.Tensor, scale: float) -> torch.Tensor:
-    """x * keep * scale in x's dtype with the product in float: what `F.dropout` computes with that mask.
+    """x * keep * scale in x's dtype, the product in float: what `F.dropout` computes with that mask.
 
-    It is the op `F.dropout`'s backward runs (`native_dropout_backward`): one kernel on CUDA, a pointwise
-    op `torch.compile` fuses, and a low-precision x is rounded once (a mask pre-multiplied in bf16 would
-    round the scale: 1 / 0.9 -> 1.109).
+    Eagerly it is the op `F.dropout`'s backward runs (`native_dropout_backward`: one kernel on CUDA);
+    inside `torch.compile` the same arithmetic written out, which inductor fuses with the LSTM cell (that
+    op's decomposition forms keep * scale in x's dtype, which for bf16 would mean 1 / 0.9 -> 1.109).
     """
+    if torch.compiler.is_compiling():
+        return (x.float() * keep * scale).to(x.dtype)
     return torch.ops.aten.native_dropout_backward(x, keep, scale)
 
 
