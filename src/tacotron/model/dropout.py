@@ -36,7 +36,7 @@ def dropout(
     if x.device.type != "cpu":
         return F.dropout(x, p, training=True)
     keep, scale = _cheap_keep_mask(x.shape, p)
-    return x * (keep.to(x.dtype) * scale)
+    return apply_keep_mask(x, keep, scale)
 
 
 def dropout_keep_masks(
@@ -62,14 +62,17 @@ def dropout_keep_masks(
 
 
 def apply_keep_mask(x: torch.Tensor, keep: torch.Tensor, scale: float) -> torch.Tensor:
-    """x * keep * scale in x's dtype, the product in float: what `F.dropout` computes with that mask.
+    """x * keep * scale in x's dtype: exactly `dropout`'s arithmetic with that mask.
 
-    Eagerly it is the op `F.dropout`'s backward runs (`native_dropout_backward`: one kernel on CUDA);
-    inside `torch.compile` the same arithmetic written out, which inductor fuses with the LSTM cell (that
-    op's decomposition forms keep * scale in x's dtype, which for bf16 would mean 1 / 0.9 -> 1.109).
+    On CPU `dropout`'s own expression (in bf16 it rounds keep * scale first: 1 / 0.9 -> 1.109); on other
+    devices the op `F.dropout`'s backward runs (`native_dropout_backward`: F.dropout's product in float,
+    rounded once; one kernel on CUDA). Inside `torch.compile` that float product written out, which
+    inductor fuses with the LSTM cell (the op's decomposition would form keep * scale in x's dtype).
     """
     if torch.compiler.is_compiling():
         return (x.float() * keep * scale).to(x.dtype)
+    if x.device.type == "cpu":
+        return x * (keep.to(x.dtype) * scale)
     return torch.ops.aten.native_dropout_backward(x, keep, scale)
 
 
