@@ -8,7 +8,9 @@ logits) of which the first r are used, so the reduction factor can change during
 group emitted at step s - 1 (zeros for the first step).
 
 Speed (teacher forcing): the prenet runs once over all steps, the memory projection once per batch,
-and the loop has no host syncs or branches on tensor values; outputs are stacked once at the end.
+and the loop has no host syncs or branches on tensor values; outputs are stacked once at the end. The
+attention loop's body is one pure function, `attention_step`, which `Decoder.compile_step`
+(train.compile_decoder_step) runs `torch.compile`d for fewer kernels per step.
 """
 
 from __future__ import annotations
@@ -221,7 +223,8 @@ class Decoder(nn.Module):
           with its input matmul as one large matmul over all steps;
         - frame and gate projections run once after both loops;
         - per-step inputs come from `unbind` (a slice per step would make backward write a full-size
-          zero gradient per step).
+          zero gradient per step);
+        - the attention LSTM's dropout masks for all steps are drawn at once, before the loop.
         """
         prenet_out = self.prenet(self.teacher_inputs(mels, r), dropout_active=prenet_dropout)  # (B, S, P)
         mem = self.prepare_memory(memory, mask)
