@@ -360,10 +360,15 @@ def compiled_attention_step() -> Callable[..., tuple[torch.Tensor, ...]]:
     the storage offset of step 1's gates, 4H, equal to their width), and the next shape recompiles.
     """
     compiled = torch.compile(attention_step, dynamic=True)
+    shape_config = torch.fx.experimental._config
 
     def step(*args: torch.Tensor | float | None) -> tuple[torch.Tensor, ...]:
-        with torch.fx.experimental._config.patch(use_duck_shape=False):
+        # set and restored around each call (3.5 us on CPU; `shape_config.patch` costs 24 us a step)
+        previous, shape_config.use_duck_shape = shape_config.use_duck_shape, False
+        try:
             return compiled(*args)
+        finally:
+            shape_config.use_duck_shape = previous
 
     return step
 
