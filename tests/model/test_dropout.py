@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tacotron.model.dropout import apply_keep_mask, dropout, dropout_keep_masks
+from tacotron.model.dropout import _MaskedScale, apply_keep_mask, dropout, dropout_keep_masks
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5])
@@ -84,3 +84,18 @@ def test_apply_keep_mask_passes_the_gradient_through_the_kept_elements_only():
     keep = torch.rand(5, 7, generator=torch.Generator().manual_seed(0)) > 0.3
     apply_keep_mask(x, keep, 1.25).sum().backward()
     assert torch.equal(x.grad, keep.float() * 1.25)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_device_path_scales_forward_and_backward_like_f_dropout(dtype):
+    """`_MaskedScale` (apply_keep_mask off the CPU; the op runs on CPU too): F.dropout's arithmetic, the
+    product in float rounded once, in both directions."""
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(6, 10, generator=gen).to(dtype).requires_grad_()
+    keep = torch.rand(6, 10, generator=gen) > 0.1
+    y = _MaskedScale.apply(x, keep, 1 / 0.9)
+    grad = torch.randn(6, 10, generator=gen).to(dtype)
+    y.backward(grad)
+    assert y.dtype == x.grad.dtype == dtype
+    assert torch.equal(y, (x.detach().float() * keep * (1 / 0.9)).to(dtype))
+    assert torch.equal(x.grad, (grad.float() * keep * (1 / 0.9)).to(dtype))

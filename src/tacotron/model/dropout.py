@@ -65,15 +65,34 @@ def apply_keep_mask(x: torch.Tensor, keep: torch.Tensor, scale: float) -> torch.
     """x * keep * scale in x's dtype: exactly `dropout`'s arithmetic with that mask.
 
     On CPU `dropout`'s own expression (in bf16 it rounds keep * scale first: 1 / 0.9 -> 1.109); on other
-    devices the op `F.dropout`'s backward runs (`native_dropout_backward`: F.dropout's product in float,
-    rounded once; one kernel on CUDA). Inside `torch.compile` that float product written out, which
-    inductor fuses with the LSTM cell (the op's decomposition would form keep * scale in x's dtype).
+    devices `_MaskedScale`, F.dropout's kernels. Inside `torch.compile` the float product written out,
+    which inductor fuses with the LSTM cell.
     """
     if torch.compiler.is_compiling():
         return (x.float() * keep * scale).to(x.dtype)
     if x.device.type == "cpu":
         return x * (keep.to(x.dtype) * scale)
-    return torch.ops.aten.native_dropout_backward(x, keep, scale)
+    return _MaskedScale.apply(x, keep, scale)
+
+
+class _MaskedScale(torch.autograd.Function):
+    """x * keep * scale (keep bool) by the kernel `F.dropout` runs backward, `native_dropout_backward`,
+    in both directions: one launch each on CUDA, the product in float and rounded once, as F.dropout.
+
+    Why not that op alone: its own derivative is three kernels that form keep * scale in x's dtype (a
+    bf16 gradient would be scaled by 1.109 instead of 1 / 0.9).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, keep: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.save_for_backward(keep)
+        ctx.scale = scale
+        return torch.ops.aten.native_dropout_backward(x, keep, scale)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        (keep,) = ctx.saved_tensors
+        return torch.ops.aten.native_dropout_backward(grad, keep, ctx.scale), None, None
 
 
 def _cheap_keep_mask(shape: torch.Size | tuple[int, ...], p: float) -> tuple[torch.Tensor, float]:
