@@ -6,6 +6,7 @@ Models are built fresh per configuration and dropped afterwards, so peak memory 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import logging
 
@@ -15,6 +16,7 @@ import workloads as wl
 
 from tacotron.model import build_model
 from tacotron.model.fast_infer import GraphedInference
+from tacotron.model.tacotron2 import use_compiled_decoder_step
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +33,8 @@ def _train_one(kind: str, r: int, precision: str, works, args, device) -> dict:
         step = timing.eager_step(model, precision, torchaudio_model=True)
     else:
         model = wl.build_ours(r, device).train()
+        if args.compile_decoder_step:
+            use_compiled_decoder_step(model)
         if kind == "ours_eager":
             step = timing.eager_step(model, precision, torchaudio_model=False)
         else:
@@ -346,23 +350,33 @@ def _kernel_profile(fn, n_steps: int, device) -> dict:
     return {"kernels_per_step": len(kernels) / n_steps, "kernel_us_per_step": busy_us / n_steps}
 
 
+def _train_kernels(kind: str, precision: str, work, device) -> dict:
+    """Kernels per decoder step of one eager training step: kind "ours", "ours_compiled" (with
+    `train.compile_decoder_step`; `_kernel_profile`'s untimed first call compiles) or "torchaudio"."""
+    model = (wl.build_torchaudio(device) if kind == "torchaudio" else wl.build_ours(1, device)).train()
+    if kind == "ours_compiled":
+        use_compiled_decoder_step(model)
+    step = timing.eager_step(model, precision, torchaudio_model=kind == "torchaudio")
+    result = _kernel_profile(functools.partial(step, work, 0), 400, device)
+    del model, step
+    _free()
+    return result
+
+
 def kernels(args, device, results) -> None:
     """Kernels and GPU time per decoder step: an eager training step (forward + loss + backward + Adam) at
-    r = 1, B = 64, 400 frames, and eager decoding at batch 1; ours and torchaudio. What a CUDA graph
-    replays is the same kernels, so fewer kernels per step is what makes the graphed step faster."""
+    r = 1, B = 64, 400 frames (ours also with the compiled attention step: `ours_<precision>_compiled`),
+    and eager decoding at batch 1; ours and torchaudio. What a CUDA graph replays is the same kernels, so
+    fewer kernels per step is what makes the graphed step faster."""
     if device.type != "cuda":
         raise SystemExit("the kernels section profiles CUDA kernels: run it with --device cuda")
     entry: dict = {"train": {}, "decode": {}}
     work = wl.fixed_length_batch(64, 150, 400, r=1, device=device)
-    for kind in ["ours"] + ([] if args.no_torchaudio else ["torchaudio"]):
+    kinds = ["ours", "ours_compiled"] + ([] if args.no_torchaudio else ["torchaudio"])
+    for kind in kinds:
         for precision in args.precisions.split(","):
-            model = (wl.build_ours(1, device) if kind == "ours" else wl.build_torchaudio(device)).train()
-            step = timing.eager_step(model, precision, torchaudio_model=kind == "torchaudio")
-            entry["train"][f"{kind}_{precision}"] = _kernel_profile(
-                lambda step=step: step(work, 0), 400, device
-            )
-            del model, step
-            _free()
+            name = f"ours_{precision}_compiled" if kind == "ours_compiled" else f"{kind}_{precision}"
+            entry["train"][name] = _train_kernels(kind, precision, work, device)
     steps, never = 200, 1.0 - 1e-6
     text, lengths = _decode_text(1, device)
     model = _ours_for_decoding(device)

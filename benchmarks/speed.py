@@ -8,7 +8,8 @@ Sections (run in order, results written after each so a crash loses nothing):
             and `Synthesizer.synthesize` (auto and eager decoding) with HiFi-GAN universal when installed
   maxbatch  largest batch that trains at the maximum lengths (bf16)
   cpu_demo  the CPU demo model's training steps/s at its r and batch and neighbours (use --device cpu)
-  kernels   CUDA kernels and kernel time per decoder step (eager training step, batch-1 decoding)
+  kernels   CUDA kernels and kernel time per decoder step (eager training step with and without the
+            compiled attention step, batch-1 decoding)
 Writes DIR/bench.json and DIR/bench.md.
 """
 
@@ -50,6 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--maxbatch-gib", type=float, default=24.0, help="memory cap for the largest-batch search"
     )
     parser.add_argument("--no-torchaudio", action="store_true", help="measure ours only")
+    parser.add_argument(
+        "--compile-decoder-step",
+        action="store_true",
+        help="train section: ours with train.compile_decoder_step (the kernels section measures both)",
+    )
     parser.add_argument(
         "--demo-config",
         default="demo.yaml",

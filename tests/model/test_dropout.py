@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tacotron.model.dropout import dropout
+from tacotron.model.dropout import _MaskedScale, apply_keep_mask, dropout, dropout_keep_masks
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5])
@@ -54,3 +54,48 @@ def test_a_generator_gives_reproducible_masks_and_bad_p_is_refused():
     assert torch.equal(a, b) and 0 < (a == 0).sum() < a.numel()
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         dropout(x, 1.0, training=True)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_masks_drawn_ahead_have_the_keep_rate_and_scale_of_dropout(p):
+    """`dropout_keep_masks` is `dropout`'s CPU mask, drawn for many steps at once: the same keep
+    probability (quantised to 1/65536) and the same scale, applied by `apply_keep_mask`."""
+    torch.manual_seed(4)
+    keep, scale = dropout_keep_masks((300, 64, 128), p, training=True, device="cpu")
+    assert keep.dtype == torch.bool and keep.shape == (300, 64, 128)
+    kept = round((1 - p) * 65536) / 65536
+    assert keep.float().mean().item() == pytest.approx(kept, abs=0.002)
+    assert scale == 1 / kept
+    x = torch.ones(64, 128)
+    assert torch.tensor(scale).item() == dropout(x, p, training=True).max().item()  # dropout's scale, in fp32
+    y = apply_keep_mask(torch.full((64, 128), 2.0), keep[0], scale)
+    assert torch.equal(y, torch.where(keep[0], 2.0 * scale, 0.0))
+
+
+def test_masks_drawn_ahead_are_none_when_dropout_is_off_and_refuse_bad_p():
+    assert dropout_keep_masks((3, 4), 0.5, training=False, device="cpu") is None
+    assert dropout_keep_masks((3, 4), 0.0, training=True, device="cpu") is None
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        dropout_keep_masks((3, 4), 1.0, training=True, device="cpu")
+
+
+def test_apply_keep_mask_passes_the_gradient_through_the_kept_elements_only():
+    x = torch.randn(5, 7, requires_grad=True)
+    keep = torch.rand(5, 7, generator=torch.Generator().manual_seed(0)) > 0.3
+    apply_keep_mask(x, keep, 1.25).sum().backward()
+    assert torch.equal(x.grad, keep.float() * 1.25)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_device_path_scales_forward_and_backward_like_f_dropout(dtype):
+    """`_MaskedScale` (apply_keep_mask off the CPU; the op runs on CPU too): F.dropout's arithmetic, the
+    product in float rounded once, in both directions."""
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(6, 10, generator=gen).to(dtype).requires_grad_()
+    keep = torch.rand(6, 10, generator=gen) > 0.1
+    y = _MaskedScale.apply(x, keep, 1 / 0.9)
+    grad = torch.randn(6, 10, generator=gen).to(dtype)
+    y.backward(grad)
+    assert y.dtype == x.grad.dtype == dtype
+    assert torch.equal(y, (x.detach().float() * keep * (1 / 0.9)).to(dtype))
+    assert torch.equal(x.grad, (grad.float() * keep * (1 / 0.9)).to(dtype))

@@ -3,7 +3,8 @@
 CPU tests run `step_losses` (what a capture records) uncaptured against `Tacotron2Loss.forward` for
 plain, GST and DDC models, with the loss normaliser and weights fed as tensors the way the graph
 reads them. CUDA tests capture and replay the step for GST and DDC models (fp32, TF32 off, dropout off)
-on several batches of one shape, with weights changing between replays.
+on several batches of one shape, with weights changing between replays, and with the compiled attention
+step (train.compile_decoder_step) on two shapes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tacotron.config import Config, LossConfig
 from tacotron.data.batch import Batch
 from tacotron.losses import LossNorm, Tacotron2Loss
 from tacotron.model import Tacotron2, build_model
+from tacotron.model.tacotron2 import use_compiled_decoder_step
 from tacotron.train.graphs import GraphedTrainStep, LossInputs, pad_to_bucket, step_losses
 
 N_MELS = 80
@@ -157,6 +159,31 @@ def test_captured_graph_step_equals_eager_for_gst_and_ddc(kind, r, exact_cuda):
     assert torch.isfinite(losses["gate"]) and losses["gate"] > 0, "a switched-off term is still reported"
     tol = dict(atol=1e-5, rtol=1e-4, grad_rtol=1e-3, all_trained=False)  # the gate layer gets no gradient
     assert_same(losses, grads, ref, ref_grads, model, **tol)
+
+
+@pytest.mark.cuda
+@needs_cuda
+def test_captured_graph_step_with_the_compiled_attention_step_equals_eager(exact_cuda):
+    """train.compile_decoder_step under CUDA graphs: the compiled step compiles in the warm-up (a capture
+    that compiled would fail), a second bucket shape is captured with recompiling made an error, and the
+    replays track the eager, uncompiled step (fp32, TF32 off, dropout off)."""
+    device = exact_cuda
+    cfg = model_config("plain")
+    model, loss_fn = build(cfg, device), Tacotron2Loss(cfg.loss)
+    use_compiled_decoder_step(model)
+    graphed = GraphedTrainStep(model, loss_fn, precision="fp32")
+    longer = random_batch([12, 21, 5], [40, 61, 33], 1, N_MELS, 3)
+    for i, batch in enumerate((make_batch(1), pad_to_bucket(longer, text_multiple=16, mel_multiple=16))):
+        norm = LossNorm.from_batch(batch)
+        model.decoder.compile_step = False
+        ref, ref_grads = eager(model, loss_fn, batch.to(device), 0, norm)
+        model.decoder.compile_step = True
+        with torch._dynamo.config.patch(error_on_recompile=i > 0):
+            losses, _ = graphed(batch, 0, norm)
+        grads = [p.grad.clone() for p in model.parameters()]
+        model.zero_grad(set_to_none=False)
+        assert_same(losses, grads, ref, ref_grads, model, atol=1e-5, rtol=1e-4, grad_rtol=1e-3)
+    assert len(graphed.graphs) == 2
 
 
 def test_bucket_ladder_bounds_shapes_and_padding():

@@ -232,6 +232,18 @@ def test_cuda_graphs_on_cpu_warn_and_train_eagerly(tiny_dataset, tmp_path, caplo
     assert "train.cuda_graphs needs a CUDA device" in caplog.text
 
 
+@pytest.mark.parametrize("on", [True, False])
+def test_compile_decoder_step_reaches_the_decoder_and_is_logged_once(tiny_dataset, tmp_path, caplog, on):
+    """The trainer switches the model's decoder to the compiled attention step (the step itself is tested
+    in tests/model/test_compiled_step.py); off, the decoder stays eager. Nothing is compiled here."""
+    cfg = fast_config(max_steps=1)
+    cfg.train.compile_decoder_step = on
+    with caplog.at_level("INFO"):
+        trainer = Trainer(cfg, tiny_dataset, tmp_path, device="cpu")
+    assert trainer.model.decoder.compile_step is on
+    assert caplog.text.count("train.compile_decoder_step") == int(on)
+
+
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_precision_is_bf16_only_where_the_cpu_runs_it_natively(
     tiny_dataset, tmp_path, monkeypatch, native

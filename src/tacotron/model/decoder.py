@@ -8,11 +8,15 @@ logits) of which the first r are used, so the reduction factor can change during
 group emitted at step s - 1 (zeros for the first step).
 
 Speed (teacher forcing): the prenet runs once over all steps, the memory projection once per batch,
-and the loop has no host syncs or branches on tensor values; outputs are stacked once at the end.
+and the loop has no host syncs or branches on tensor values; outputs are stacked once at the end. The
+attention loop's body is one pure function, `attention_step`, which `Decoder.compile_step`
+(train.compile_decoder_step) runs `torch.compile`d for fewer kernels per step.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
@@ -20,8 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from tacotron.frames import decoder_steps
-from tacotron.model.attention import LocationSensitiveAttention
-from tacotron.model.dropout import dropout
+from tacotron.model.attention import LocationSensitiveAttention, attend
+from tacotron.model.dropout import apply_keep_mask, dropout, dropout_keep_masks
 from tacotron.model.lstm_cell import lstm_pointwise
 from tacotron.model.prenet import Prenet
 
@@ -85,6 +89,9 @@ class Decoder(nn.Module):
         self.gate_projection = nn.Linear(decoder_rnn_dim + encoder_dim, max_frames_per_step)
         self.p_attention_dropout = p_attention_dropout
         self.p_decoder_dropout = p_decoder_dropout
+        # teacher forcing runs `compiled_attention_step` instead of `attention_step` (set by the trainer
+        # from train.compile_decoder_step; not saved: a run setting, not part of the model)
+        self.compile_step = False
 
     # --- setup -------------------------------------------------------------------------------
     @torch.no_grad()
@@ -216,7 +223,8 @@ class Decoder(nn.Module):
           with its input matmul as one large matmul over all steps;
         - frame and gate projections run once after both loops;
         - per-step inputs come from `unbind` (a slice per step would make backward write a full-size
-          zero gradient per step).
+          zero gradient per step);
+        - the attention LSTM's dropout masks for all steps are drawn at once, before the loop.
         """
         prenet_out = self.prenet(self.teacher_inputs(mels, r), dropout_active=prenet_dropout)  # (B, S, P)
         mem = self.prepare_memory(memory, mask)
@@ -229,35 +237,56 @@ class Decoder(nn.Module):
     def _attention_pass(
         self, prenet_out: torch.Tensor, mem: EncoderMemory
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """prenet_out [B, S, P] -> attention hidden states [B, S, H], contexts [B, S, E], weights [B, S, L]."""
+        """prenet_out [B, S, P] -> attention hidden states [B, S, H], contexts [B, S, E], weights [B, S, L].
+
+        The loop body is `attention_step`, run eagerly or, with `compile_step`, `torch.compile`d; the
+        attention LSTM's dropout masks for all steps are drawn before the loop (`dropout_keep_masks`).
+        """
         rnn, attention = self.attention_rnn, self.attention
-        n_prenet, n_gates = prenet_out.size(-1), 4 * rnn.hidden_size
+        n_prenet = prenet_out.size(-1)
         prenet_gates = F.linear(prenet_out, rnn.weight_ih[:, :n_prenet], rnn.bias_ih + rnn.bias_hh)
         # derived weights, cast once: autocast caches casts of parameters only, not of slices or products
         context_weight = in_compute_dtype(rnn.weight_ih[:, n_prenet:])
         hidden_and_query = in_compute_dtype(torch.cat([rnn.weight_hh, attention.query_layer.weight]))
         kernel = in_compute_dtype(attention.location_kernel())
+        v_weight = in_compute_dtype(attention.v.weight)
         state = self.initial_state(mem)
-        hidden, cell, context = state.attention_hidden, state.attention_cell, state.attention_context
+        cell, context = state.attention_cell, state.attention_context
         weights, weights_cum = state.attention_weights, state.attention_weights_cum
-        hidden_gates = hidden.new_zeros(hidden.size(0), n_gates)  # weight_hh @ 0
+        recurrent = cell.new_zeros(cell.size(0), hidden_and_query.size(0))  # weight_hh @ 0 (and a query)
+        all_step_gates = prenet_gates.unbind(1)
+        keeps, scale = self._attention_keep_masks(len(all_step_gates), cell)
         hiddens, contexts, alignments = [], [], []
-        for step_gates in prenet_gates.unbind(1):
-            input_gates = torch.addmm(step_gates, context.to(step_gates.dtype), context_weight.t())
-            hidden, cell = lstm_pointwise(input_gates, hidden_gates, cell)
-            hidden = dropout(hidden, self.p_attention_dropout, self.training)
-            hidden_gates, query = F.linear(hidden, hidden_and_query).split(
-                [n_gates, query_size(attention)], -1
-            )
-            weights_cat = torch.stack([weights, weights_cum], dim=1)
-            context, weights = attention.attend(
-                query, mem.memory, mem.processed, weights_cat, mem.mask, kernel
-            )
-            weights_cum = weights_cum + weights
+        for i, (step_gates, keep) in enumerate(zip(all_step_gates, keeps, strict=True)):
+            # step 0 starts from the zero state (no grad, fp32 under autocast): compiled, it would be a
+            # second graph to compile for one step of hundreds, so it runs eagerly
+            step = compiled_attention_step() if self.compile_step and i > 0 else attention_step
+            hidden, cell, recurrent, context, weights, weights_cum = step(
+                step_gates, context, recurrent, cell, weights, weights_cum, keep, scale,
+                context_weight, hidden_and_query, kernel, v_weight, mem.memory, mem.processed, mem.mask,
+            )  # fmt: skip
+            if self.compile_step and i == 0:
+                # the eager step's context is a view (squeeze), the compiled step's a plain tensor: a copy
+                # keeps the compiled step's inputs of one kind (dynamo guards on views' bases: else the
+                # second compiled step would compile again)
+                context = context.clone()
             hiddens.append(hidden)
             contexts.append(context)
             alignments.append(weights)
         return torch.stack(hiddens, dim=1), torch.stack(contexts, dim=1), torch.stack(alignments, dim=1)
+
+    def _attention_keep_masks(
+        self, n_steps: int, cell: torch.Tensor
+    ) -> tuple[tuple[torch.Tensor, ...] | list[None], float]:
+        """The attention LSTM's dropout: one keep mask [B, H] per step (all drawn at once) and the scale of
+        kept values; [None] * n_steps (no dropout) when not training or p = 0."""
+        drawn = dropout_keep_masks(
+            (n_steps, *cell.shape), self.p_attention_dropout, self.training, cell.device
+        )
+        if drawn is None:
+            return [None] * n_steps, 1.0
+        keep, scale = drawn
+        return keep.unbind(0), scale
 
     def _decoder_pass(self, attention_hidden: torch.Tensor, contexts: torch.Tensor) -> torch.Tensor:
         """The decoder LSTM over all steps: [B, S, H], [B, S, E] -> decoder hidden states [B, S, D]."""
@@ -273,8 +302,75 @@ class Decoder(nn.Module):
         return torch.stack(hiddens, dim=1)
 
 
-def query_size(attention: LocationSensitiveAttention) -> int:
-    return attention.query_layer.out_features
+def attention_step(
+    step_gates: torch.Tensor,
+    context: torch.Tensor,
+    recurrent: torch.Tensor,
+    cell: torch.Tensor,
+    weights: torch.Tensor,
+    weights_cum: torch.Tensor,
+    keep: torch.Tensor | None,
+    keep_scale: float,
+    context_weight: torch.Tensor,
+    hidden_and_query: torch.Tensor,
+    kernel: torch.Tensor,
+    v_weight: torch.Tensor,
+    memory: torch.Tensor,
+    processed: torch.Tensor,
+    mask: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One step of the teacher-forced attention recurrence, a pure function (tensors in, tensors out).
+
+    Why pure: `torch.compile` traces it once into a few fused kernels (`compiled_attention_step`), and the
+    eager loop runs the same function, so both paths compute one formula. Random numbers stay outside
+    (the dropout mask comes in as `keep`), as do casts of the weights (done once per pass).
+
+    In: step_gates [B, 4H] (prenet half of the attention LSTM's input gates, biases included), the
+    previous context [B, E], recurrent [B, 4H + A] (`hidden_and_query` @ previous hidden: the first 4H
+    columns are the recurrent gates, the rest the previous step's query), cell [B, H], weights and
+    weights_cum [B, L]; keep [B, H] bool or None (no dropout) and keep_scale; context_weight [4H, E]
+    (context half of weight_ih), hidden_and_query [4H + A, H] (weight_hh stacked on the query layer),
+    kernel [A, 2, K] (`location_kernel`), v_weight [1, A], memory [B, L, E], processed [B, L, A],
+    mask [B, L].
+    Out: (hidden [B, H] after dropout, cell, recurrent [B, 4H + A], context [B, E], weights [B, L],
+    weights_cum [B, L]). The recurrent state is the whole matmul output, not its gate slice: a slice is a
+    view, and eager views fed to the compiled step would not match its plain outputs (one more compile).
+    """
+    n_gates = 4 * cell.size(-1)
+    input_gates = torch.addmm(step_gates, context.to(step_gates.dtype), context_weight.t())
+    hidden, cell = lstm_pointwise(input_gates, recurrent[:, :n_gates], cell)
+    if keep is not None:
+        hidden = apply_keep_mask(hidden, keep, keep_scale)
+    recurrent = F.linear(hidden, hidden_and_query)
+    weights_cat = torch.stack([weights, weights_cum], dim=1)
+    context, weights = attend(recurrent[:, n_gates:], memory, processed, weights_cat, mask, kernel, v_weight)
+    return hidden, cell, recurrent, context, weights, weights_cum + weights
+
+
+@functools.cache
+def compiled_attention_step() -> Callable[..., tuple[torch.Tensor, ...]]:
+    """`attention_step` through `torch.compile(dynamic=True)`, built once per process.
+
+    Compiles on its first call. dynamic=True: batch size, text length and the number of steps are
+    symbolic from the first compile, so a new bucket shape runs the compiled code as it is (the CUDA-graph
+    step captures a new shape after warm-up iterations; nothing is left to compile by then). What does
+    compile anew: each grad mode / autocast / dropout on-off combination once, and a batch of 1 (dynamo
+    specialises sizes 0 and 1). Duck shaping is off while it compiles: by default equal sizes met at
+    compile time are assumed equal forever (a step count that happens to equal the attention size, or
+    the storage offset of step 1's gates, 4H, equal to their width), and the next shape recompiles.
+    """
+    compiled = torch.compile(attention_step, dynamic=True)
+    shape_config = torch.fx.experimental._config
+
+    def step(*args: torch.Tensor | float | None) -> tuple[torch.Tensor, ...]:
+        # set and restored around each call (3.5 us on CPU; `shape_config.patch` costs 24 us a step)
+        previous, shape_config.use_duck_shape = shape_config.use_duck_shape, False
+        try:
+            return compiled(*args)
+        finally:
+            shape_config.use_duck_shape = previous
+
+    return step
 
 
 def in_compute_dtype(weight: torch.Tensor) -> torch.Tensor:

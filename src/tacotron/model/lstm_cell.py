@@ -18,9 +18,10 @@ def lstm_pointwise(
     i, f, g, o order) and cell [B, H] -> (hidden, cell).
 
     On CUDA this is the fused kernel `nn.LSTMCell` itself runs (one launch, with its own backward); on
-    other devices the same arithmetic written out.
+    other devices, and inside `torch.compile` (where the fused kernel would be an opaque fallback that
+    inductor cannot fuse with its neighbours), the same arithmetic written out.
     """
-    if input_gates.is_cuda:
+    if input_gates.is_cuda and not torch.compiler.is_compiling():
         hidden, cell, _ = torch.ops.aten._thnn_fused_lstm_cell(
             input_gates, hidden_gates.to(input_gates.dtype), cell.to(input_gates.dtype)
         )

@@ -20,7 +20,7 @@ from tacotron import frames
 from tacotron.config import ModelConfig
 from tacotron.data.batch import Batch, lengths_to_mask
 from tacotron.model.ddc import DDCOutput, coarse_pass
-from tacotron.model.decoder import Decoder, EncoderMemory
+from tacotron.model.decoder import Decoder, EncoderMemory, compiled_attention_step
 from tacotron.model.encoder import Encoder
 from tacotron.model.gst import GlobalStyleTokens
 from tacotron.model.inference import Decoding, decoding_for, stop_reason_names
@@ -455,6 +455,20 @@ def _build_gst(cfg: ModelConfig, n_mels: int) -> GlobalStyleTokens:
         token_dim=cfg.gst_token_dim,
         n_heads=cfg.gst_heads,
     )
+
+
+def use_compiled_decoder_step(model: Tacotron2) -> None:
+    """Teacher forcing of the decoder (and of DDC's coarse decoder) runs the `torch.compile`d attention
+    step (`decoder.compiled_attention_step`) from now on; inference is unchanged.
+
+    Builds the compiled callable now, so a Python without torch.compile support fails here, at setup,
+    with torch's error; compilation itself happens at the first teacher-forced step (errors raise there:
+    never a silent eager fallback).
+    """
+    compiled_attention_step()
+    for decoder in (model.decoder, getattr(model, "coarse_decoder", None)):
+        if decoder is not None:
+            decoder.compile_step = True
 
 
 def _build_decoder(cfg: ModelConfig, n_mels: int, max_r: int) -> Decoder:

@@ -19,6 +19,9 @@ static shapes and addresses, hence:
   `optimizer.zero_grad(set_to_none=False)`; replaying checks the tensors are still the same;
 - when a new shape is captured, no autograd graph of an earlier eager step may still be alive (keep
   only detached losses/outputs), or autograd's gradient accumulation syncs streams and capture fails;
+- with `train.compile_decoder_step` the compiled attention step compiles (forward and backward) in the
+  warm-up iterations, which run the same shapes, grad mode and autocast as the capture, so the capture
+  finds nothing left to compile (`decoder.compiled_attention_step`; a recompile at capture would fail it);
 - `capture=False` runs the same bookkeeping (static buffers, keys, gradient checks) with the recorded
   body run eagerly at each "replay", on any device: CPU tests exercise the graph step's callers (the
   DDP gradient sync) that way.

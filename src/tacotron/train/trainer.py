@@ -176,6 +176,14 @@ class Trainer:
         seed_everything(t.seed)
         self.model = build_model(self.cfg.model, len(self.train_set.symbols), self.cfg.audio.n_mels)
         self.model.to(self.device)
+        if t.compile_decoder_step:
+            from tacotron.model.tacotron2 import use_compiled_decoder_step
+
+            use_compiled_decoder_step(self.model)
+            log.info(
+                "train.compile_decoder_step: the decoder's attention step runs torch.compile'd; the first "
+                "training step, the first evaluation and each new precision compile it (tens of seconds)"
+            )
         if t.init_frame_bias and self._resume_from is None:  # a resume or warm start overwrites it
             mean_mel = self.train_set.mean_mel()
             self.model.decoder.init_frame_bias(mean_mel)
