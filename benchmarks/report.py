@@ -53,7 +53,12 @@ def to_markdown(results: dict) -> str:
     env = results.get("env", {})
     out = [
         f"Device: {env.get('device', '?')}; torch {env.get('torch', '?')}, torchaudio {env.get('torchaudio', '?')}; "
-        f"{env.get('date', '?')}. TF32 on for fp32 matmuls/convs.",
+        f"{env.get('date', '?')}. TF32 on for fp32 matmuls/convs."
+        + (
+            " Ours with the compiled decoder step."
+            if results.get("args", {}).get("compile_decoder_step")
+            else ""
+        ),
         "",
     ]
     if "parity" in results:

@@ -100,7 +100,7 @@ def decode(args, device, results) -> None:
 
         row["ours_eager"] = frames / timing.time_calls(eager, repeats=2, device=device)
         for key, dtype in (("ours_graphed", torch.float32), ("ours_graphed_bf16", torch.bfloat16)):
-            fast = GraphedInference(model, dtype=dtype)
+            fast = GraphedInference(model, dtype=dtype, compile_step=args.compile_decoder_step)
             out = fast.infer(text, lengths, r=1, max_decoder_steps=steps, gate_threshold=never)
             if int(out.lengths.min()) != steps:
                 raise RuntimeError(
@@ -383,6 +383,16 @@ def kernels(args, device, results) -> None:
     entry["decode"]["ours"] = _kernel_profile(
         lambda: model.infer(text, lengths, r=1, max_decoder_steps=steps, gate_threshold=never), steps, device
     )
+    for name, compiled in (("ours_static", False), ("ours_static_compiled", True)):
+        # GraphedInference's step and buffer updates without the capture: what its graphs replay
+        static = GraphedInference(model, capture=False, compile_step=compiled)
+        entry["decode"][name] = _kernel_profile(
+            lambda static=static: static.infer(
+                text, lengths, r=1, max_decoder_steps=steps, gate_threshold=never
+            ),
+            steps,
+            device,
+        )
     if not args.no_torchaudio:
         ta = wl.build_torchaudio(device, decoder_max_step=steps, early_stopping=False).eval()
         with torch.no_grad():

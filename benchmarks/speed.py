@@ -54,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--compile-decoder-step",
         action="store_true",
-        help="train section: ours with train.compile_decoder_step (the kernels section measures both)",
+        help="train and decode sections: ours with the compiled decoder step (train.compile_decoder_step, "
+        "GraphedInference(compile_step=True)); the kernels section measures both",
     )
     parser.add_argument(
         "--demo-config",
