@@ -10,8 +10,9 @@
 #   bash benchmarks/gpu_detached.sh wait  KEEP WAIT
 #
 # KEEP: a folder outside the working tree that outlives the call (the script's own OUT); its small
-# files come back in $OUT/keep.tgz (wavs and .npy mels excluded, except KEEP/heldout/griffin-lim/*.wav in
-# $OUT/heldout_wavs.tgz and KEEP/sentences/ in $OUT/sentences_wavs.tgz). KEEP/exit_code appears when the script has ended.
+# files come back in $OUT/keep.tgz (wavs and .npy mels excluded, except KEEP/heldout/griffin-lim/*.wav
+# in $OUT/heldout_wavs.tgz and KEEP/sentences/ in $OUT/sentences_wavs.tgz). KEEP/exit_code appears when
+# the script has ended.
 set -u
 mode=$1 keep=$2 wait_s=$3
 shift 3
