@@ -39,7 +39,7 @@ from tacotron.health.detectors import (
 )
 from tacotron.health.localize import localize_nonfinite
 from tacotron.health.metrics import GradNormRecorder, param_norms, snapshot_parameters, update_ratios
-from tacotron.metrics.attention import ALIGNMENT_KEY
+from tacotron.metrics.attention import ALIGNMENT_KEY, VAL_ALIGNMENT_KEY
 from tacotron.metrics.outputs import health_metrics
 from tacotron.model.checkpoint import STEP_PATTERN
 from tacotron.train.callbacks import Callback, StepResult, UpdateInfo
@@ -166,9 +166,9 @@ class HealthMonitor(Callback):
         self._before = snapshot_parameters(trainer.model)
 
     def on_eval_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
-        if not self._acting(trainer) or f"val/{ALIGNMENT_KEY}" not in metrics:
+        if not self._acting(trainer) or VAL_ALIGNMENT_KEY not in metrics:
             return
-        anomaly = self.deadline.update(trainer.step, metrics[f"val/{ALIGNMENT_KEY}"])
+        anomaly = self.deadline.update(trainer.step, metrics[VAL_ALIGNMENT_KEY])
         if anomaly is not None:
             self._handle(trainer, anomaly)
 

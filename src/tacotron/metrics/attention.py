@@ -39,6 +39,7 @@ import torch
 # The alignment measure everything that judges "aligned" reads (health monitor, verdicts, live controller,
 # tuner score): the same scale at every r, unlike diagonality
 ALIGNMENT_KEY = "attn/alignment"
+VAL_ALIGNMENT_KEY = f"val/{ALIGNMENT_KEY}"  # the same measure on the validation set, as evaluation logs it
 ADVANCE_BACK_TOLERANCE = 0.5  # symbols the centroid may slip back in one step (blur, not a re-read)
 ADVANCE_MAX_BASE = 2.0  # symbols one step may skip at any r (a space or a comma held one frame)
 ADVANCE_MAX_PER_STEP = 2.0  # ... plus this many times the symbols per decoder step d

@@ -256,11 +256,12 @@ class Decoder(nn.Module):
         recurrent = cell.new_zeros(cell.size(0), hidden_and_query.size(0))  # weight_hh @ 0 (and a query)
         all_step_gates = prenet_gates.unbind(1)
         keeps, scale = self._attention_keep_masks(len(all_step_gates), cell)
+        later_steps = compiled_attention_step() if self.compile_step else attention_step
         hiddens, contexts, alignments = [], [], []
         for i, (step_gates, keep) in enumerate(zip(all_step_gates, keeps, strict=True)):
             # step 0 starts from the zero state (no grad, fp32 under autocast): compiled, it would be a
             # second graph to compile for one step of hundreds, so it runs eagerly
-            step = compiled_attention_step() if self.compile_step and i > 0 else attention_step
+            step = later_steps if i > 0 else attention_step
             hidden, cell, recurrent, context, weights, weights_cum = step(
                 step_gates, context, recurrent, cell, weights, weights_cum, keep, scale,
                 context_weight, hidden_and_query, kernel, v_weight, mem.memory, mem.processed, mem.mask,

@@ -26,10 +26,8 @@ def dropout(
     With a generator the mask comes from `torch.rand(generator=...)` (reproducible seeded synthesis on
     any device); otherwise CPU tensors take the cheap mask and other devices `F.dropout`.
     """
-    if not training or p == 0.0:
+    if not _active(p, training):
         return x
-    if not 0.0 < p < 1.0:
-        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
     if generator is not None:
         keep = torch.rand(x.shape, generator=generator, device=x.device) >= p
         return x * keep.to(x.dtype) / (1.0 - p)
@@ -51,10 +49,8 @@ def dropout_keep_masks(
     cheap mask (keep probability quantised to 1/65536, scale its exact inverse); elsewhere the mask of
     `torch.native_dropout`, the kernel `F.dropout` runs (keep probability 1 - p, scale 1 / (1 - p)).
     """
-    if not training or p == 0.0:
+    if not _active(p, training):
         return None
-    if not 0.0 < p < 1.0:
-        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
     if torch.device(device).type == "cpu":
         return _cheap_keep_mask(shape, p)
     _, keep = torch.native_dropout(torch.ones(shape, device=device), p, True)
@@ -93,6 +89,15 @@ class _MaskedScale(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         (keep,) = ctx.saved_tensors
         return torch.ops.aten.native_dropout_backward(grad, keep, ctx.scale), None, None
+
+
+def _active(p: float, training: bool) -> bool:
+    """Whether dropout with probability p changes anything; a p outside [0, 1) is an error."""
+    if not training or p == 0.0:
+        return False
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    return True
 
 
 def _cheap_keep_mask(shape: torch.Size | tuple[int, ...], p: float) -> tuple[torch.Tensor, float]:

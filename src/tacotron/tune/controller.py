@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from tacotron.config import TuneConfig
-from tacotron.metrics.attention import ALIGNMENT_KEY
+from tacotron.metrics.attention import VAL_ALIGNMENT_KEY
 from tacotron.train.callbacks import Callback
 
 if TYPE_CHECKING:
@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 
 Action = Literal["rollback_cut_lr", "raise_guided_attn", "lower_lr", "decay_lr"]
 LOSS_KEY = "val/loss"
-ALIGN_KEY = f"val/{ALIGNMENT_KEY}"
 ALIGN_ACTIONS = ("raise_guided_attn", "lower_lr")
 
 
@@ -160,7 +159,7 @@ class LiveController(Callback):
             return  # under DDP only rank 0 evaluates and decides
         if LOSS_KEY not in metrics:
             raise KeyError(f"LiveController needs '{LOSS_KEY}' in evaluation metrics, got {sorted(metrics)}")
-        alignment = metrics.get(ALIGN_KEY)
+        alignment = metrics.get(VAL_ALIGNMENT_KEY)
         self.history.append(EvalPoint(trainer.step, float(metrics[LOSS_KEY]), alignment))
         decision = decide(self.history, self.taken, self.cfg, self.align_threshold)
         if decision is None:

@@ -22,12 +22,11 @@ from __future__ import annotations
 import math
 
 from tacotron.config import TuneConfig
-from tacotron.metrics.attention import ALIGNMENT_KEY
+from tacotron.metrics.attention import VAL_ALIGNMENT_KEY as ALIGN_KEY
 
 # Keys the trainer passes to `Callback.on_eval_end` (validation losses and health metrics).
 MEL_KEY = "val/mel/after"
 DIAG_KEY = "val/attn/diagonality"
-ALIGN_KEY = f"val/{ALIGNMENT_KEY}"
 GATE_F1_KEY = "val/gate/f1"
 
 # score part name -> (metric key, weight field, whether the part is 1 - metric)
