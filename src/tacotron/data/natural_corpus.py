@@ -94,7 +94,24 @@ def _festival_text(unit: Unit, lang: str) -> str:
 
 
 def render_chunk(voice: FestivalVoice, jobs: list[tuple[Unit, Path]]) -> dict[Path, str]:
-    """Render (unit, final wav path) jobs with one festival process; returns path -> failure reason."""
+    """Render (unit, final wav path) jobs with festival; returns path -> failure reason.
+
+    One festival process renders the jobs in order; when it dies on a sentence (the Russian voice
+    crashes on about 1 in 200), that sentence is the failure and the jobs after it go to a new process,
+    so one bad sentence costs one clip, not the rest of the chunk."""
+    failures: dict[Path, str] = {}
+    while jobs:
+        done, stderr, code = _run_festival(voice, jobs)
+        failures.update(
+            {final: f"festival failed (exit {code}): {stderr[-200:]}" for _, final in jobs[done : done + 1]}
+        )
+        jobs = jobs[done + 1 :]
+    return failures
+
+
+def _run_festival(voice: FestivalVoice, jobs: list[tuple[Unit, Path]]) -> tuple[int, str, int]:
+    """Render `jobs` in one festival process until it stops: (jobs rendered before the first missing
+    output, festival's stderr, its exit code)."""
     with tempfile.TemporaryDirectory(prefix="tacotron-festival-") as tmp:
         raw = [Path(tmp) / f"{i}.wav" for i in range(len(jobs))]
         lines = [f"({voice.scheme})"]
@@ -106,15 +123,11 @@ def render_chunk(voice: FestivalVoice, jobs: list[tuple[Unit, Path]]) -> dict[Pa
         result = subprocess.run(
             ["festival", "--batch", str(script)], capture_output=True, text=True, check=False
         )
-        failures = {}
-        for (unit, final), path in zip(jobs, raw, strict=True):
+        for done, ((unit, final), path) in enumerate(zip(jobs, raw, strict=True)):
             if not path.is_file() or path.stat().st_size <= 44:
-                failures[final] = (
-                    f"festival failed (exit {result.returncode}): {result.stderr.strip()[-200:]}"
-                )
-                continue
+                return done, result.stderr.strip(), result.returncode
             _resample_atomically(path, final, unit)
-    return failures
+    return len(jobs), result.stderr.strip(), result.returncode
 
 
 def _sidecar(final: Path) -> Path:
@@ -163,6 +176,12 @@ def _render_all(
             "rendered %d clips (%d failed) with %d festival processes", len(todo), len(failures), workers
         )
     return len(todo), failures
+
+
+def _unreadable_audio_errors() -> tuple[type[Exception], ...]:
+    import soundfile as sf
+
+    return (sf.LibsndfileError,)
 
 
 def _duration(path: Path) -> float:
@@ -279,7 +298,8 @@ def _rejection(rejected_dir: Path, item_id: str, unit: Unit) -> str | None:
 
 
 def _reject(rejected_dir: Path, item_id: str, unit: Unit, reason: str) -> None:
-    _write_atomically(rejected_dir / f"{item_id}.txt", f"{reason}\n{unit.spoken}")
+    # one line: the marker's first line is the reason, the rest the text (festival's stderr has newlines)
+    _write_atomically(rejected_dir / f"{item_id}.txt", f"{' '.join(reason.split())}\n{unit.spoken}")
 
 
 def _keep_or_reject(
@@ -288,7 +308,12 @@ def _keep_or_reject(
     if _rejection(rejected_dir, item_id, unit) is not None:
         return []
     path = wavs / f"{item_id}.wav"
-    seconds = _duration(path)
+    try:
+        seconds = _duration(path)
+    except _unreadable_audio_errors() as error:  # festival can leave a file libsndfile cannot open
+        _reject(rejected_dir, item_id, unit, f"unreadable audio: {error}")
+        path.unlink(missing_ok=True)
+        return []
     if DURATION_RANGE[0] <= seconds <= DURATION_RANGE[1]:
         return [(item_id, unit, seconds)]
     _reject(rejected_dir, item_id, unit, f"duration {seconds:.2f} s outside {DURATION_RANGE}")
