@@ -203,6 +203,22 @@ def test_a_festival_crash_costs_one_sentence_not_the_rest_of_the_chunk(tmp_path,
     assert processes == [texts, texts[2:], texts[5:]]
 
 
+def test_a_festival_that_renders_nothing_is_not_restarted_per_sentence(tmp_path, monkeypatch):
+    import tacotron.data.natural_corpus as natural
+
+    processes = []
+
+    def broken_festival(voice, jobs):
+        processes.append(len(jobs))
+        return 0, "Unbound variable voice_x", 255
+
+    monkeypatch.setattr(natural, "_run_festival", broken_festival)
+    jobs = [(Unit(f"k{i}", "text.", "text."), tmp_path / f"{i}.wav") for i in range(50)]
+    failures = natural.render_chunk(VOICES["slt"], jobs)
+    assert len(failures) == 50 and processes == [50, 49]
+    assert set(failures.values()) == {"festival failed (exit 255): Unbound variable voice_x"}
+
+
 # ------------------------------------------------------------------ festival: English
 @needs_slt
 @pytest.mark.slow

@@ -99,3 +99,11 @@ def test_the_device_path_scales_forward_and_backward_like_f_dropout(dtype):
     assert y.dtype == x.grad.dtype == dtype
     assert torch.equal(y, (x.detach().float() * keep * (1 / 0.9)).to(dtype))
     assert torch.equal(x.grad, (grad.float() * keep * (1 / 0.9)).to(dtype))
+
+
+def test_the_device_path_passes_fp64_gradcheck():
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(4, 7, generator=gen, dtype=torch.float64, requires_grad=True)
+    keep = torch.rand(4, 7, generator=gen) > 0.3
+    assert torch.autograd.gradcheck(lambda t: _MaskedScale.apply(t, keep, 1 / 0.7), (x,))
+    assert torch.autograd.gradgradcheck(lambda t: _MaskedScale.apply(t, keep, 1 / 0.7), (x,))

@@ -98,14 +98,16 @@ def render_chunk(voice: FestivalVoice, jobs: list[tuple[Unit, Path]]) -> dict[Pa
 
     One festival process renders the jobs in order; when it dies on a sentence (the Russian voice
     crashes on about 1 in 200), that sentence is the failure and the jobs after it go to a new process,
-    so one bad sentence costs one clip, not the rest of the chunk."""
+    so one bad sentence costs one clip, not the rest of the chunk. Two processes in a row that render
+    nothing end the chunk (a festival that cannot render at all must not be restarted per sentence)."""
     failures: dict[Path, str] = {}
+    idle = 0
     while jobs:
         done, stderr, code = _run_festival(voice, jobs)
-        failures.update(
-            {final: f"festival failed (exit {code}): {stderr[-200:]}" for _, final in jobs[done : done + 1]}
-        )
-        jobs = jobs[done + 1 :]
+        idle = idle + 1 if done == 0 else 0
+        failed = jobs[done:] if idle == 2 else jobs[done : done + 1]
+        failures.update({final: f"festival failed (exit {code}): {stderr[-200:]}" for _, final in failed})
+        jobs = jobs[done + len(failed) :]
     return failures
 
 
