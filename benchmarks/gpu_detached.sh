@@ -11,7 +11,7 @@
 #
 # KEEP: a folder outside the working tree that outlives the call (the script's own OUT); its small
 # files come back in $OUT/keep.tgz (wavs and .npy mels excluded, except KEEP/heldout/griffin-lim/*.wav
-# in $OUT/heldout_wavs.tgz and KEEP/sentences/ in $OUT/sentences_wavs.tgz). KEEP/exit_code appears when
+# (the first 20) in $OUT/heldout_wavs.tgz and KEEP/sentences/ in $OUT/sentences_wavs.tgz). KEEP/exit_code appears when
 # the script has ended.
 set -u
 mode=$1 keep=$2 wait_s=$3
@@ -30,8 +30,9 @@ pack() {  # into a temporary name, then renamed: a call cut off mid-tar keeps th
   if [ -d "$keep/sentences" ]; then  # SENTENCES=f of gpu_natural.sh: a few wavs per vocoder
     tar -C "$keep" -czf "$OUT/.sentences_wavs.tgz" sentences && mv "$OUT/.sentences_wavs.tgz" "$OUT/sentences_wavs.tgz"
   fi
-  if [ -d "$keep/heldout/griffin-lim" ]; then
-    tar -C "$keep/heldout" -czf "$OUT/.heldout_wavs.tgz" griffin-lim && mv "$OUT/.heldout_wavs.tgz" "$OUT/heldout_wavs.tgz"
+  if [ -d "$keep/heldout/griffin-lim" ]; then  # the first 20 (all 50 are over the 16 MiB a file may bring back)
+    (cd "$keep/heldout" && ls griffin-lim/*.wav | head -20 | tar -czf "$OUT/.heldout_wavs.tgz" -T -) \
+      && mv "$OUT/.heldout_wavs.tgz" "$OUT/heldout_wavs.tgz"
   fi
 }
 # Packed every minute while waiting, not only at the end: a call the device tool cuts off (its limit
