@@ -313,3 +313,24 @@ def test_russian_voice_renders_cyrillic_fortunes(tmp_path):
         info = sf.info(tmp_path / "corpus" / "wavs" / f"{item_id}.wav")
         assert (info.samplerate, info.channels) == (22050, 1) and 1.0 <= info.duration <= 10.0
     assert report.heldout == 2 and report.heldout_unseen_token_share >= 0.30
+
+
+@needs_ru
+def test_russian_sentences_that_crashed_festival_render(tmp_path):
+    """Sentences of fortunes-ru on which festvox-ru died (leading dots, an ellipsis glued to a word, an
+    emoticon): festival now reads them (same words) and every clip is rendered."""
+    import tacotron.data.natural_corpus as natural
+
+    texts = [
+        "...и была такая попа у прелестной поп-звезды, что узнай её европа песня выбилась б в хиты.",
+        "не думайте, что это просто маленькое баловство... но они начали первыми!:-)",
+        "он попытался обнять риту за талию...но не смог.",
+    ]
+    jobs = [(Unit(f"k{i}", t, t), tmp_path / f"{i}.wav") for i, t in enumerate(texts)]
+    assert natural.render_chunk(VOICES["ru-festival"], jobs) == {}
+    for _, path in jobs:
+        assert sf.info(path).duration > 1.0
+    assert (
+        natural._festival_text(jobs[1][0], "ru")
+        == "не думайте, что это просто маленькое баловство, но они начали первыми!"
+    )

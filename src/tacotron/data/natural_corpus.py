@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -88,16 +89,32 @@ def _scheme_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+# festvox-ru's letter-to-sound rules have no entry for punctuation that stands alone or sticks to a word
+# ("...и", "первыми!:-)"): festival dies on the sentence. What it is given instead reads the same words.
+_RU_FESTIVAL_REWRITES = (
+    (re.compile(r"[:;]-?[()DPp]+"), " "),  # emoticons
+    (re.compile(r"^\W+"), ""),  # leading punctuation ("...и была", "-- Да")
+    (re.compile(r"\s*(?:\.{2,}|…)\s*(?=\w)"), ", "),  # an ellipsis between words: a pause
+    (re.compile(r"(?:\.{2,}|…)"), "."),
+)
+
+
 def _festival_text(unit: Unit, lang: str) -> str:
-    # Russian stress marks are the model's notation, not festival's
-    return unit.spoken.replace("+", "") if lang == "ru" else unit.spoken
+    """The text festival reads: `unit.spoken`; for Russian without the model's `+` stress marks and with
+    the punctuation festvox-ru cannot read rewritten (`_RU_FESTIVAL_REWRITES`)."""
+    if lang != "ru":
+        return unit.spoken
+    text = unit.spoken.replace("+", "")
+    for pattern, replacement in _RU_FESTIVAL_REWRITES:
+        text = pattern.sub(replacement, text)
+    return text.strip()
 
 
 def render_chunk(voice: FestivalVoice, jobs: list[tuple[Unit, Path]]) -> dict[Path, str]:
     """Render (unit, final wav path) jobs with festival; returns path -> failure reason.
 
-    One festival process renders the jobs in order; when it dies on a sentence (the Russian voice
-    crashes on about 1 in 200), that sentence is the failure and the jobs after it go to a new process,
+    One festival process renders the jobs in order; when it dies on a sentence (a voice's rules can fail
+    on text it cannot read), that sentence is the failure and the jobs after it go to a new process,
     so one bad sentence costs one clip, not the rest of the chunk. Two processes in a row that render
     nothing end the chunk (a festival that cannot render at all must not be restarted per sentence)."""
     failures: dict[Path, str] = {}
