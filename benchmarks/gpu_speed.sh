@@ -2,9 +2,9 @@
 # Speed on a lent GPU: the CUDA tests of the fast paths, then `tacotron bench` (benchmarks/speed.py) with
 # SECTIONS, and, when BASELINE names a tarball of an older `src/` (git archive REV src | gzip), the same
 # sections for that code in the same session, so before/after ratios come from one machine.
-# COMPILE=1 runs the sections once more with the compiled decoder step (`--compile-decoder-step`: training
-# with train.compile_decoder_step, decoding with GraphedInference(compile_step=True)), ours only, in the
-# same session (the kernels section measures both anyway).
+# COMPILE=1 adds rows with the compiled decoder step (`--compile-decoder-step`: training with
+# train.compile_decoder_step, decoding with GraphedInference(compile_step=True)) to the same process, so
+# their ratios against torchaudio are one run's (the kernels section measures both anyway).
 #   SECTIONS=kernels,train BATCHES=64,128 PRECISIONS=fp32,bf16 BASELINE=.baseline_src.tgz COMPILE=1 OUT=...
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu_speed_out}
@@ -24,8 +24,7 @@ bench() {  # NAME SRC SECONDS [extra args]
     --iters "${ITERS:-3}" "$@" > "$OUT/$name.log" 2>&1
   echo "$name exit $?"; cat "$OUT/$name/bench.md" 2>/dev/null
 }
-bench new "$PWD/src" "${NEW_SECONDS:-300}"
-[ -n "${COMPILE:-}" ] && bench compiled "$PWD/src" "${COMPILED_SECONDS:-300}" --compile-decoder-step --no-torchaudio
+bench new "$PWD/src" "${NEW_SECONDS:-300}" ${COMPILE:+--compile-decoder-step}
 if [ -n "${BASELINE:-}" ]; then
   mkdir -p /tmp/baseline && tar xzf "$BASELINE" -C /tmp/baseline
   BATCHES=${BASE_BATCHES:-64} PRECISIONS=${BASE_PRECISIONS:-bf16} bench baseline /tmp/baseline/src \

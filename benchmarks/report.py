@@ -17,34 +17,49 @@ def _num(value: float | None, fmt: str = "{:,.0f}") -> str:
 
 
 def _train_table(rows: list[dict]) -> list[str]:
+    compiled = any("ours_graphed_compiled" in row for row in rows)
+    extra = " | ours graph, compiled step | compiled / torchaudio" if compiled else ""
     lines = [
         "| batch | precision | r | torchaudio | ours eager | ours CUDA graph | graph / torchaudio | eager / torchaudio "
-        "| peak reserved GiB torchaudio / graph |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| peak reserved GiB torchaudio / graph{extra} |",
+        "|---|---|---|---|---|---|---|---|---|" + ("---|---|" if compiled else ""),
     ]
     for row in rows:
         ta, eager, graph = (row.get(k, {}) for k in ("torchaudio", "ours_eager", "ours_graphed"))
-        lines.append(
+        line = (
             f"| {row['batch']} | {row['precision']} | {row['r']} | {_num(ta.get('frames_per_s'))} "
             f"| {_num(eager.get('frames_per_s'))} | {_num(graph.get('frames_per_s'))} "
             f"| {ratio(graph.get('frames_per_s'), ta.get('frames_per_s'))} "
             f"| {ratio(eager.get('frames_per_s'), ta.get('frames_per_s'))} "
             f"| {_num(ta.get('peak_gib'), '{:.1f}')} / {_num(graph.get('peak_gib'), '{:.1f}')} |"
         )
+        if compiled:
+            fast = row.get("ours_graphed_compiled", {}).get("frames_per_s")
+            line += f" {_num(fast)} | {ratio(fast, ta.get('frames_per_s'))} |"
+        lines.append(line)
     return lines
 
 
 def _decode_table(rows: list[dict]) -> list[str]:
+    compiled = any("ours_graphed_compiled" in row for row in rows)
+    extra = " | compiled step fp32 / bf16 | compiled fp32 / torchaudio" if compiled else ""
     lines = [
-        "| batch | steps | torchaudio | ours eager | ours CUDA graph fp32 | ours CUDA graph bf16 | graph fp32 / torchaudio |",
-        "|---|---|---|---|---|---|---|",
+        "| batch | steps | torchaudio | ours eager | ours CUDA graph fp32 | ours CUDA graph bf16 "
+        f"| graph fp32 / torchaudio{extra} |",
+        "|---|---|---|---|---|---|---|" + ("---|---|" if compiled else ""),
     ]
     for row in rows:
-        lines.append(
+        line = (
             f"| {row['batch']} | {row['steps']} | {_num(row.get('torchaudio'))} | {_num(row.get('ours_eager'))} "
             f"| {_num(row.get('ours_graphed'))} | {_num(row.get('ours_graphed_bf16'))} "
             f"| {ratio(row.get('ours_graphed'), row.get('torchaudio'))} |"
         )
+        if compiled:
+            line += (
+                f" {_num(row.get('ours_graphed_compiled'))} / {_num(row.get('ours_graphed_bf16_compiled'))} "
+                f"| {ratio(row.get('ours_graphed_compiled'), row.get('torchaudio'))} |"
+            )
+        lines.append(line)
     return lines
 
 
@@ -55,7 +70,8 @@ def to_markdown(results: dict) -> str:
         f"Device: {env.get('device', '?')}; torch {env.get('torch', '?')}, torchaudio {env.get('torchaudio', '?')}; "
         f"{env.get('date', '?')}. TF32 on for fp32 matmuls/convs."
         + (
-            " Ours with the compiled decoder step."
+            " Compiled-step rows: ours with the compiled decoder step (train.compile_decoder_step,"
+            " GraphedInference(compile_step=True))."
             if results.get("args", {}).get("compile_decoder_step")
             else ""
         ),

@@ -33,7 +33,7 @@ def _train_one(kind: str, r: int, precision: str, works, args, device) -> dict:
         step = timing.eager_step(model, precision, torchaudio_model=True)
     else:
         model = wl.build_ours(r, device).train()
-        if args.compile_decoder_step:
+        if kind == "ours_graphed_compiled":
             use_compiled_decoder_step(model)
         if kind == "ours_eager":
             step = timing.eager_step(model, precision, torchaudio_model=False)
@@ -43,7 +43,7 @@ def _train_one(kind: str, r: int, precision: str, works, args, device) -> dict:
             )
     warmup = len(works)  # every distinct batch once: captures all graph shapes before timing
     result = timing.time_train(step, works, warmup=warmup, iters=args.iters, device=device)
-    if kind == "ours_graphed":
+    if kind.startswith("ours_graphed"):
         result["graphs"] = len(step.graphed.graphs)  # type: ignore[attr-defined]
     logger.info("train %s r=%d %s B=%d: %s", kind, r, precision, works[0].batch.size, result)
     del model, step
@@ -51,9 +51,15 @@ def _train_one(kind: str, r: int, precision: str, works, args, device) -> dict:
     return result
 
 
+def _ours_kinds(args) -> list[str]:
+    """Our training variants: eager, the CUDA-graph step and, with --compile-decoder-step, the graph step
+    with the compiled attention step too (same process as torchaudio, so its ratio is one run's)."""
+    return ["ours_eager", "ours_graphed"] + (["ours_graphed_compiled"] if args.compile_decoder_step else [])
+
+
 def train(args, device, results) -> None:
     rows = results.setdefault("train", [])
-    kinds = ["ours_eager", "ours_graphed"] + ([] if args.no_torchaudio else ["torchaudio"])
+    kinds = _ours_kinds(args) + ([] if args.no_torchaudio else ["torchaudio"])
     if not args.no_torchaudio and "parity" not in results:
         works = wl.synthetic_batches(1, 4, r=1, seed=0, device=device)
         results["parity"] = wl.check_same_work(
@@ -64,7 +70,7 @@ def train(args, device, results) -> None:
             works = wl.synthetic_batches(2, batch_size, r=r, seed=batch_size, device=device)
             for precision in args.precisions.split(","):
                 row = {"batch": batch_size, "precision": precision, "r": r}
-                for kind in kinds if r == 1 else ["ours_eager", "ours_graphed"]:
+                for kind in kinds if r == 1 else _ours_kinds(args):
                     if r == 2 and kind == "ours_eager" and precision == "fp32":
                         continue  # r = 2 eager is only a reference point; keep the run short
                     row[kind] = _train_one(kind, r, precision, works, args, device)
@@ -99,8 +105,11 @@ def decode(args, device, results) -> None:
             return model.infer(text, lengths, r=1, max_decoder_steps=steps, gate_threshold=never)
 
         row["ours_eager"] = frames / timing.time_calls(eager, repeats=2, device=device)
-        for key, dtype in (("ours_graphed", torch.float32), ("ours_graphed_bf16", torch.bfloat16)):
-            fast = GraphedInference(model, dtype=dtype, compile_step=args.compile_decoder_step)
+        variants = [("ours_graphed", torch.float32, False), ("ours_graphed_bf16", torch.bfloat16, False)]
+        if args.compile_decoder_step:
+            variants += [(f"{key}_compiled", dtype, True) for key, dtype, _ in variants]
+        for key, dtype, compiled in variants:
+            fast = GraphedInference(model, dtype=dtype, compile_step=compiled)
             out = fast.infer(text, lengths, r=1, max_decoder_steps=steps, gate_threshold=never)
             if int(out.lengths.min()) != steps:
                 raise RuntimeError(

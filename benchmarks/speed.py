@@ -54,8 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--compile-decoder-step",
         action="store_true",
-        help="train and decode sections: ours with the compiled decoder step (train.compile_decoder_step, "
-        "GraphedInference(compile_step=True)); the kernels section measures both",
+        help="train and decode sections: also ours with the compiled decoder step (train.compile_decoder_step, "
+        "GraphedInference(compile_step=True)), in the same process as the other rows; the kernels section "
+        "measures both anyway",
     )
     parser.add_argument(
         "--demo-config",

@@ -92,6 +92,38 @@ def test_report_has_ratios_and_device(bench):
     assert report.ratio(None, 3.0) == "n/a" and report.ratio(1.0, 0.0) == "n/a"
 
 
+def test_report_adds_the_compiled_step_rows_with_their_ratios(bench):
+    report = bench["report"]
+    results = {
+        "args": {"compile_decoder_step": True},
+        "train": [
+            {
+                "batch": 64,
+                "precision": "bf16",
+                "r": 1,
+                "torchaudio": {"frames_per_s": 10000.0},
+                "ours_graphed": {"frames_per_s": 100000.0},
+                "ours_graphed_compiled": {"frames_per_s": 125000.0},
+            },
+            {"batch": 64, "precision": "bf16", "r": 2, "ours_graphed": {"frames_per_s": 1.0}},
+        ],
+        "decode": [
+            {"batch": 1, "steps": 400, "torchaudio": 800.0, "ours_graphed": 5600.0,
+             "ours_graphed_compiled": 8400.0, "ours_graphed_bf16_compiled": 8000.0},
+        ],
+    }  # fmt: skip
+    lines = report.to_markdown(results).splitlines()
+    train_header, train_row = (
+        line for line in lines if line.startswith(("| batch | precision", "| 64 | bf16 | 1"))
+    )
+    assert train_header.count("|") == train_row.count("|")
+    assert train_row.endswith("| 125,000 | 12.50x |") and "| 10.00x |" in train_row
+    assert next(line for line in lines if line.startswith("| 64 | bf16 | 2")).endswith("| n/a | n/a |")
+    decode_row = next(line for line in lines if line.startswith("| 1 | 400"))
+    assert decode_row.endswith("| 8,400 / 8,000 | 10.50x |") and "| 7.00x |" in decode_row
+    assert "compiled decoder step" in lines[0]
+
+
 def test_bench_command_parses_and_refuses_without_cuda(bench, monkeypatch):
     from tacotron.commands import bench as command
 
