@@ -11,7 +11,7 @@
 #
 #   bash benchmarks/split_carry.sh FILE NAME [FIRST_MIB] [MIB]   (defaults 14 and 55)
 #   bash benchmarks/split_carry.sh --stash                       (copy the carried .carry/*/ parts aside)
-#   bash benchmarks/split_carry.sh --has NAME                    (exit 0 when any part of NAME is here)
+#   bash benchmarks/split_carry.sh --has NAME                    (exit 0 when a part of NAME is in the stash or tree)
 #   bash benchmarks/split_carry.sh --join NAME DEST              (exit 1 when a part is missing or damaged)
 set -euo pipefail
 stash=${CARRY_STASH:-/tmp/carry_stash}
@@ -24,7 +24,7 @@ stash_carried() {
 }
 case "$1" in
   --stash) stash_carried; ls -l "$stash"/* 2>/dev/null; exit 0 ;;
-  --has) stash_carried; compgen -G "$stash/$2/part_*" > /dev/null; exit ;;
+  --has) compgen -G "$stash/$2/part_*" > /dev/null || compgen -G ".carry/$2/part_*" > /dev/null; exit ;;
   --join)
     name=$2 dest=$3
     stash_carried

@@ -197,12 +197,6 @@ def _render_all(
     return len(todo), failures
 
 
-def _unreadable_audio_errors() -> tuple[type[Exception], ...]:
-    import soundfile as sf
-
-    return (sf.LibsndfileError,)
-
-
 def _duration(path: Path) -> float:
     import soundfile as sf
 
@@ -326,10 +320,12 @@ def _keep_or_reject(
 ) -> list[tuple[str, Unit, float]]:
     if _rejection(rejected_dir, item_id, unit) is not None:
         return []
+    import soundfile as sf
+
     path = wavs / f"{item_id}.wav"
     try:
         seconds = _duration(path)
-    except _unreadable_audio_errors() as error:  # festival can leave a file libsndfile cannot open
+    except sf.LibsndfileError as error:  # festival can leave a file libsndfile cannot open
         _reject(rejected_dir, item_id, unit, f"unreadable audio: {error}")
         path.unlink(missing_ok=True)
         return []
