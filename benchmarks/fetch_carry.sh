@@ -23,7 +23,9 @@ apt-get update -qq
 (cd .gl && apt-get download -qq "${DEBS[@]}")
 # at the versions requirements.lock names, except pocketsphinx: 5.0.4 is the newest release with a cp312
 # manylinux wheel (the open-vocabulary judge)
-mapfile -t locked_wheels < <(locked librosa soundfile soxr audioread pooch num2words decorator platformdirs cffi pycparser)
+# phonemizer (text.phonemes: true) with what it needs beside the image's typing-extensions: pure Python, 0.5 MB
+mapfile -t locked_wheels < <(locked librosa soundfile soxr audioread pooch num2words decorator platformdirs cffi pycparser \
+  phonemizer attrs dlinfo joblib)
 wheels pocketsphinx==5.0.4 "${locked_wheels[@]}"
 python3 -m pip wheel -q --no-deps -w .whl "$(locked docopt)"  # num2words needs it; PyPI has only its source (pure Python)
 for extra in "$@"; do

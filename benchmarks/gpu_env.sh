@@ -12,6 +12,8 @@ if [ "${TACOTRON_GPU_ENV:-}" != ready ]; then
     benchmarks/pcaudio_stub.c
   export PATH=/tmp/esp/usr/bin:$PATH ESPEAK_DATA_PATH=/tmp/esp/usr/lib/x86_64-linux-gnu
   export LD_LIBRARY_PATH=/tmp/esp/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+  # phonemizer (text.phonemes: true) looks for libespeak-ng.so, which only the -dev package provides
+  export PHONEMIZER_ESPEAK_LIBRARY=/tmp/esp/usr/lib/x86_64-linux-gnu/libespeak-ng.so.1
   python3 -m pip install -q --upgrade --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site:$PWD/src:$PWD PYTHONUNBUFFERED=1
   espeak-ng --version

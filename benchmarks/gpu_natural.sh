@@ -105,17 +105,24 @@ fi
 
 if [[ " $STAGES " == *" prepare "* ]]; then
   log "prepare"
-  $PY -m tacotron prepare "$W/corpus" --out "$W/dataset" --config "$CFG" --no-progress --workers "$CORES" \
-    2>&1 | tail -5 | tee -a "$OUT/progress.log"
+  # SETS_LIST reaches prepare too: text.* settings (text.phonemes=true) decide the symbols written there
+  $PY -m tacotron prepare "$W/corpus" --out "$W/dataset" --config "$CFG" "${SETS[@]}" --no-progress \
+    --workers "$CORES" 2>&1 | tail -5 | tee -a "$OUT/progress.log"
   cp "$W/dataset/report.md" "$OUT/prepare_report.md" 2>/dev/null
 fi
 
-evaluate() {  # CHECKPOINT NAME: held-out eval (open judge in English), one curve row
+evaluate() {  # CHECKPOINT NAME [VOCODER]: held-out eval (open judge in English); Griffin-Lim: one curve row
+  local vocoder=${3:-griffin-lim}
   $PY -m tacotron eval --checkpoint "$1" --file "$W/corpus/heldout.txt" --reference-dir "$W/corpus/heldout_wavs" \
-    "${JUDGE[@]}" --asr-workers $((CORES > 2 ? CORES - 2 : 1)) --device "$DEVICE" --out "$OUT/eval_$2" \
-    > "$OUT/eval_$2.log" 2>&1 || { log "eval $2 failed (see eval_$2.log)"; return; }
-  $PY benchmarks/natural_curve.py row "$OUT/eval_$2/eval.json" "$W/run/metrics.jsonl" --start "$TRAIN_START" \
-    --out "$OUT/curve" | tee -a "$OUT/progress.log"
+    "${JUDGE[@]}" --vocoder "$vocoder" --asr-workers $((CORES > 2 ? CORES - 2 : 1)) --device "$DEVICE" \
+    --out "$OUT/eval_$2" > "$OUT/eval_$2.log" 2>&1 || { log "eval $2 failed (see eval_$2.log)"; return 1; }
+  if [ "$vocoder" = griffin-lim ]; then
+    $PY benchmarks/natural_curve.py row "$OUT/eval_$2/eval.json" "$W/run/metrics.jsonl" --start "$TRAIN_START" \
+      --out "$OUT/curve" | tee -a "$OUT/progress.log"
+  fi
+  # the same checkpoint through each vocoder, each beside its own ceiling (the voice's mel through it)
+  $PY benchmarks/natural_curve.py vocoder "$OUT/eval_$2/eval.json" --name "$vocoder" --note "$2" \
+    --voice "$OUT/voice_ceiling.json" --out "$OUT/vocoders" >> "$OUT/progress.log"
 }
 
 if [[ " $STAGES " == *" train "* ]]; then
@@ -152,6 +159,8 @@ if [[ " $STAGES " == *" final "* ]]; then
   latest=$(newest_checkpoint)
   log "final evaluation of $latest"
   evaluate "$latest" final
+  # what a listener hears with the neural vocoder: the final checkpoint judged through HiFi-GAN too
+  evaluate "$latest" final_hifigan hifigan
   for vocoder in griffin-lim hifigan; do
     $PY -m tacotron synth --checkpoint "$latest" --file "$W/corpus/heldout.txt" --out "$OUT/heldout/$vocoder" \
       --vocoder $vocoder --device "$DEVICE" --allow-truncated 2>&1 | tail -1

@@ -209,7 +209,8 @@ class TrainConfig(_Section):
     graph_mel_multiple: int = 32  # with cuda_graphs: pad mels to a multiple of this (and of r)
     # torch.compile the teacher-forced decoder's attention step (model/decoder.py `attention_step`): fewer
     # kernels per decoder step on CUDA, eager or in a CUDA graph. Costs compile time: the first training
-    # step, the first evaluation and each precision compile (tens of seconds); new bucket shapes reuse it
+    # step, the first evaluation and each precision compile (tens of seconds); new bucket shapes reuse it.
+    # The compiled step keeps plain per-step matmuls (the eager loop forms their weight gradients after it)
     compile_decoder_step: bool = False
     # --- experiment tracking and alerts (tracking/); credentials never live here, only in env vars ---
     mlflow_experiment: str = "tacotron"  # MLflow experiment name (created on first use)

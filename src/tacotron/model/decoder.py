@@ -28,6 +28,7 @@ from tacotron.model.attention import LocationSensitiveAttention, attend
 from tacotron.model.dropout import apply_keep_mask, dropout, dropout_keep_masks
 from tacotron.model.lstm_cell import lstm_pointwise
 from tacotron.model.prenet import Prenet
+from tacotron.model.step_matmul import StepMatmul, defer_weight_grad, step_matmul
 
 
 @dataclass
@@ -224,7 +225,11 @@ class Decoder(nn.Module):
         - frame and gate projections run once after both loops;
         - per-step inputs come from `unbind` (a slice per step would make backward write a full-size
           zero gradient per step);
-        - the attention LSTM's dropout masks for all steps are drawn at once, before the loop.
+        - the attention LSTM's dropout masks for all steps are drawn at once, before the loop;
+        - in training, the weights multiplied at every step (the attention LSTM's context half of W_ih and
+          [W_hh | query layer], the decoder LSTM's W_hh) get their gradients as one matmul after the loop
+          (`StepMatmul`), not a matmul and a full-size add per step (the eager loop; the compiled step
+          keeps plain matmuls, which it traces).
         """
         prenet_out = self.prenet(self.teacher_inputs(mels, r), dropout_active=prenet_dropout)  # (B, S, P)
         mem = self.prepare_memory(memory, mask)
@@ -252,8 +257,10 @@ class Decoder(nn.Module):
         v_weight = in_compute_dtype(attention.v.weight)
         state = self.initial_state(mem)
         cell, context = state.attention_cell, state.attention_context
-        weights, weights_cum = state.attention_weights, state.attention_weights_cum
         recurrent = cell.new_zeros(cell.size(0), hidden_and_query.size(0))  # weight_hh @ 0 (and a query)
+        if not self.compile_step:  # gradients of the per-step weights as one matmul after the loop
+            context_weight, hidden_and_query = map(defer_weight_grad, (context_weight, hidden_and_query))
+        weights, weights_cum = state.attention_weights, state.attention_weights_cum
         all_step_gates = prenet_gates.unbind(1)
         keeps, scale = self._attention_keep_masks(len(all_step_gates), cell)
         later_steps = compiled_attention_step() if self.compile_step else attention_step
@@ -294,10 +301,11 @@ class Decoder(nn.Module):
         rnn = self.decoder_rnn
         inputs = torch.cat([attention_hidden, contexts.to(attention_hidden.dtype)], dim=-1)
         all_input_gates = F.linear(inputs, rnn.weight_ih, rnn.bias_ih + rnn.bias_hh)  # (B, S, 4D)
+        weight_hh = defer_weight_grad(in_compute_dtype(rnn.weight_hh))
         cell = attention_hidden.new_zeros(attention_hidden.size(0), rnn.hidden_size)
         hiddens: list[torch.Tensor] = []
         for input_gates in all_input_gates.unbind(1):
-            hidden_gates = F.linear(hiddens[-1], rnn.weight_hh) if hiddens else torch.zeros_like(input_gates)
+            hidden_gates = step_matmul(hiddens[-1], weight_hh) if hiddens else torch.zeros_like(input_gates)
             hidden, cell = lstm_pointwise(input_gates, hidden_gates, cell)
             hiddens.append(dropout(hidden, self.p_decoder_dropout, self.training))
         return torch.stack(hiddens, dim=1)
@@ -312,8 +320,8 @@ def attention_step(
     weights_cum: torch.Tensor,
     keep: torch.Tensor | None,
     keep_scale: float,
-    context_weight: torch.Tensor,
-    hidden_and_query: torch.Tensor,
+    context_weight: torch.Tensor | StepMatmul,
+    hidden_and_query: torch.Tensor | StepMatmul,
     kernel: torch.Tensor,
     v_weight: torch.Tensor,
     memory: torch.Tensor,
@@ -331,6 +339,7 @@ def attention_step(
     columns are the recurrent gates, the rest the previous step's query), cell [B, H], weights and
     weights_cum [B, L]; keep [B, H] bool or None (no dropout) and keep_scale; context_weight [4H, E]
     (context half of weight_ih), hidden_and_query [4H + A, H] (weight_hh stacked on the query layer),
+    either as a `StepMatmul` in eager training (gradient formed after the loop),
     kernel [A, 2, K] (`location_kernel`), v_weight [1, A], memory [B, L, E], processed [B, L, A],
     mask [B, L].
     Out: (hidden [B, H] after dropout, cell, recurrent [B, 4H + A], context [B, E], weights [B, L],
@@ -338,11 +347,11 @@ def attention_step(
     view, and eager views fed to the compiled step would not match its plain outputs (one more compile).
     """
     n_gates = 4 * cell.size(-1)
-    input_gates = torch.addmm(step_gates, context.to(step_gates.dtype), context_weight.t())
+    input_gates = step_matmul(context, context_weight, step_gates)
     hidden, cell = lstm_pointwise(input_gates, recurrent[:, :n_gates], cell)
     if keep is not None:
         hidden = apply_keep_mask(hidden, keep, keep_scale)
-    recurrent = F.linear(hidden, hidden_and_query)
+    recurrent = step_matmul(hidden, hidden_and_query)
     weights_cat = torch.stack([weights, weights_cum], dim=1)
     context, weights = attend(recurrent[:, n_gates:], memory, processed, weights_cat, mask, kernel, v_weight)
     return hidden, cell, recurrent, context, weights, weights_cum + weights
