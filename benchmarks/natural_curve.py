@@ -25,6 +25,8 @@ COLUMNS = (
     "val_infer_diagonality",
     "wer",
     "wer_ceiling",
+    "wer_gap",
+    "wer_gap_ci95",
     "cer",
     "cer_ceiling",
     "mcd_db",
@@ -41,6 +43,8 @@ VOCODER_SUMMARY = {
     "tts_cer": "cer",
     "tts_mcd_db": "mcd_audio_db",
     "copy_wer": "wer_ceiling",
+    "wer_gap": "wer_gap",
+    "wer_gap_ci95": "wer_gap_ci95",
     "copy_cer": "cer_ceiling",
     "copy_mcd_db": "mcd_ceiling_db",
     "mel_mcd_db": "mcd_db",
@@ -90,6 +94,8 @@ def curve_row(eval_json: Path, metrics: Path, start: float) -> dict:
 
 
 def _cell(value) -> str:
+    if isinstance(value, list):  # an interval
+        return "[" + ", ".join(_cell(v) for v in value) + "]"
     return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 

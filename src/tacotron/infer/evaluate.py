@@ -244,6 +244,18 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         summary["wer_ceiling" if prefix else "wer"] = sum(errors) / max(1, words) if errors else None
         errors = [r[f"{prefix}char_errors"] for r in records if f"{prefix}char_errors" in r]
         summary["cer_ceiling" if prefix else "cer"] = sum(errors) / max(1, chars) if errors else None
+    paired = [r for r in records if "word_errors" in r and "ceiling_word_errors" in r]
+    if paired and len(paired) == n:  # the gap the bar is about, and how far other sentences would move it
+        from tacotron.infer.judge import paired_gap_interval
+
+        summary["wer_gap"] = summary["wer"] - summary["wer_ceiling"]
+        summary["wer_gap_ci95"] = list(
+            paired_gap_interval(
+                [r["word_errors"] for r in records],
+                [r["ceiling_word_errors"] for r in records],
+                [len(r["ref_words"]) for r in records],
+            )
+        )
     oov = sum(len([w for w in r.get("ref_words", []) if w in r.get("oov_words", [])]) for r in records)
     summary["oov_rate"] = oov / words if words else None
     return summary
