@@ -167,6 +167,9 @@ class TrainConfig(_Section):
     grad_accum_steps: int = 1
     max_steps: int = 100_000  # optimizer steps
     max_minutes: float = 0.0  # wall-clock budget for this process; 0 = none
+    # multi-GPU / multi-node: a collective that waits longer fails with an error naming it, instead of
+    # hanging (a rank died or diverged); long enough for rank 0's checkpoint saves and validation
+    ddp_timeout_s: float = 900.0
     # auto: bf16 where the device runs it natively, else fp32 (train/precision.py)
     precision: Literal["fp32", "bf16", "fp16", "auto"] = "fp32"
     # fp16 only: the GradScaler's first loss scale (torch's default 2^16); steps that overflow are
@@ -395,6 +398,7 @@ _RANGES: dict[str, tuple[Any, str]] = {
     "train.lr": _positive(),
     "train.grad_clip": _at_least(0),
     "train.fp16_init_scale": _positive(),
+    "train.ddp_timeout_s": _positive(),
     "train.eval_every": _at_least(1),
     "train.checkpoint_every": _at_least(1),
     "train.log_every": _at_least(1),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -31,15 +32,27 @@ def run_together(
 ) -> list[tuple[int, str]]:
     """Start every (argv, env) at once and wait for all: (exit code, stdout + stderr) of each, in order.
 
-    A process still running when the time is up is killed: stuck in a collective (a peer died), it
-    would otherwise outlive the test.
+    Processes still running when the time is up are killed (stuck in a collective, they would outlive
+    the test) and the test fails with every process's output, the stuck ones' included: a hang in a
+    multi-process test is only diagnosable from all sides.
     """
     procs = [
         subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for cmd, env in commands
     ]
+    deadline = time.monotonic() + timeout
+    outputs: list[str] = []
     try:
-        outputs = [p.communicate(timeout=timeout)[0] for p in procs]
+        for p in procs:
+            outputs.append(p.communicate(timeout=max(0.1, deadline - time.monotonic()))[0])
+    except subprocess.TimeoutExpired:
+        stuck = [i for i, p in enumerate(procs) if p.poll() is None]
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        outputs += [p.communicate()[0] for p in procs[len(outputs) :]]
+        tails = "\n".join(f"--- process {i} ---\n{out[-3000:]}" for i, out in enumerate(outputs))
+        raise AssertionError(f"processes {stuck} still running after {timeout} s (killed)\n{tails}") from None
     finally:
         for p in procs:
             if p.poll() is None:

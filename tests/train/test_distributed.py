@@ -122,3 +122,29 @@ def test_two_torchrun_nodes_train_and_refuse_to_resume_from_different_steps(tmp_
     assert all(code != 0 for code, _ in nodes)
     for _, output in nodes:
         assert "ranks start from different steps (0 to 2)" in output and "shares" in output
+
+
+HANG = """
+import os, time, torch, torch.distributed as dist
+from tacotron.train.distributed import init_distributed
+info, _ = init_distributed("cpu", timeout_s=3)
+start = time.monotonic()
+if info.rank == 0:
+    try:
+        dist.all_reduce(torch.ones(1))
+        print("the all-reduce returned")
+    except Exception as err:
+        print(f"failed after {time.monotonic() - start:.1f} s: {type(err).__name__}", flush=True)
+    os._exit(0)  # the timed-out group's threads cannot be joined at exit (gloo aborts): what is tested is above
+else:
+    time.sleep(20)  # alive but never joining: a diverged rank
+"""
+
+
+def test_a_collective_a_rank_never_joins_fails_within_the_timeout():
+    """train.ddp_timeout_s reaches the process group: rank 0 waits in an all-reduce that rank 1 never calls
+    and gets an error after ~3 s instead of hanging (gloo's default would wait 30 minutes)."""
+    outputs = run_ranks([sys.executable, "-c", HANG], timeout=120)
+    report = outputs[0].strip().splitlines()[-1]
+    assert report.startswith("failed after "), outputs[0][-2000:]
+    assert 2.5 <= float(report.split()[2]) < 15, report

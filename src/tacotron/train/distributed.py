@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import torch
@@ -59,8 +60,11 @@ def resolve_device(request: str, local_rank: int = 0) -> torch.device:
     return device
 
 
-def init_distributed(device_request: str) -> tuple[DistInfo, torch.device]:
-    """Read torchrun's env vars; start the process group when WORLD_SIZE > 1; pick the device."""
+def init_distributed(device_request: str, timeout_s: float = 900.0) -> tuple[DistInfo, torch.device]:
+    """Read torchrun's env vars; start the process group when WORLD_SIZE > 1; pick the device.
+
+    timeout_s (train.ddp_timeout_s): a collective that waits longer raises instead of hanging.
+    """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", str(rank)))
@@ -69,7 +73,9 @@ def init_distributed(device_request: str) -> tuple[DistInfo, torch.device]:
     if info.enabled and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         kwargs = {"device_id": device} if device.type == "cuda" else {}
-        dist.init_process_group(backend=backend, rank=rank, world_size=world_size, **kwargs)
+        dist.init_process_group(
+            backend=backend, rank=rank, world_size=world_size, timeout=timedelta(seconds=timeout_s), **kwargs
+        )
         log.info("DDP: rank %d of %d on %s (%s)", rank, world_size, device, backend)
     return info, device
 

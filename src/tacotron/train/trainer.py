@@ -87,7 +87,7 @@ class Trainer:
         self.callbacks = CallbackList(callbacks)
         self.state = TrainState()
         self.control = RunControl()
-        self.dist, self.device = distributed.init_distributed(device)
+        self.dist, self.device = distributed.init_distributed(device, cfg.train.ddp_timeout_s)
         self.logs: RunLogs | None = None
         self._setup_logs(resume)
         try:
