@@ -81,7 +81,18 @@ def init_distributed(device_request: str, timeout_s: float = 900.0) -> tuple[Dis
 
 
 def teardown(info: DistInfo) -> None:
+    """Wait for every rank, then destroy the process group.
+
+    Why the barrier: a rank that destroyed its group and exited while a peer was still finishing its part
+    of the last collective made that peer abort at exit ("terminate called without an active exception",
+    gloo, seen on the non-writing rank of two torchrun nodes), and torchrun's other agent then waited out
+    its exit barrier. A peer already gone fails the barrier at once (closed connection); that is logged.
+    """
     if info.enabled and dist.is_initialized():
+        try:
+            dist.barrier()
+        except RuntimeError as err:
+            log.warning("DDP teardown: not every rank reached the end (%s); closing this one's group", err)
         dist.destroy_process_group()
 
 
