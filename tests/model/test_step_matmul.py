@@ -80,6 +80,16 @@ def test_the_graph_holds_no_reference_cycle():
         gc.enable()
 
 
+def test_an_input_changed_in_place_after_its_step_is_refused():
+    weight, x0, adds, mix = _inputs()
+    matmul = StepMatmul(weight)
+    hidden = x0 * 1.0
+    out = step_matmul(hidden, matmul, adds[0]).sum()
+    hidden.add_(1.0)  # after the step used it: its weight gradient would need the old values
+    with pytest.raises(RuntimeError, match="modified in place"):
+        out.backward()
+
+
 def test_a_chunk_below_one_step_is_refused():
     with pytest.raises(ValueError, match="chunk must be >= 1"):
         StepMatmul(torch.randn(2, 2, requires_grad=True), chunk=0)

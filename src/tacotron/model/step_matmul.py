@@ -37,14 +37,17 @@ class StepMatmul:
 
 
 class _StepRecords:
-    """Each step's input (a detached reference to the graph's own tensor, no copy); during backward, the
-    output gradients not yet summed (`pending`) and the fp32 (fp64 for fp64 weights) sum so far."""
+    """Each step's input (a detached reference to the graph's own tensor, no copy) and its version; during
+    backward, the output gradients not yet summed (`pending`) and the fp32 (fp64 for fp64 weights) sum so
+    far. The versions stand in for autograd's saved-tensor check: an input changed in place after its step
+    would silently give a wrong gradient, so it raises as autograd would."""
 
     def __init__(self, chunk: int):
         if chunk < 1:
             raise ValueError(f"chunk must be >= 1, got {chunk}")
         self.chunk = chunk
         self.inputs: list[torch.Tensor] = []
+        self.versions: list[int] = []
         self.pending: dict[int, torch.Tensor] = {}
         self.weight_grad: torch.Tensor | None = None
 
@@ -58,6 +61,12 @@ class _StepRecords:
         if not self.pending:
             return
         steps = sorted(self.pending)
+        changed = [i for i in steps if self.inputs[i]._version != self.versions[i]]
+        if changed:
+            raise RuntimeError(
+                f"StepMatmul: the inputs of steps {changed[:5]} were modified in place after their step; "
+                "their weight gradient would be wrong"
+            )
         grads = torch.cat([self.pending.pop(i) for i in steps], dim=0)  # [len(steps) * B, N]
         partial = grads.t() @ torch.cat([self.inputs[i] for i in steps], dim=0).to(grads.dtype)
         if self.weight_grad is None:
@@ -94,7 +103,8 @@ class _StepProduct(torch.autograd.Function):
         ctx.steps, ctx.index = steps, len(steps.inputs)
         ctx.has_add = add is not None
         ctx.save_for_backward(weight)
-        steps.inputs.append(x.detach())
+        steps.inputs.append(x.detach())  # shares x's version counter
+        steps.versions.append(x._version)
         return torch.addmm(add, x, weight.t()) if add is not None else x @ weight.t()
 
     @staticmethod
@@ -117,8 +127,6 @@ class _CollectedWeight(torch.autograd.Function):
     def backward(ctx, _unused):  # noqa: ANN001, ANN205
         steps = ctx.steps
         steps.sum_pending()
-        weight_grad, steps.weight_grad = (
-            steps.weight_grad,
-            None,
-        )  # a retained graph's next backward starts at 0
+        weight_grad = steps.weight_grad
+        steps.weight_grad = None  # a retained graph's next backward starts again from 0
         return (weight_grad.to(ctx.dtype) if weight_grad is not None else None), None
