@@ -60,7 +60,7 @@ def resolve_device(request: str, local_rank: int = 0) -> torch.device:
     return device
 
 
-def init_distributed(device_request: str, timeout_s: float = 900.0) -> tuple[DistInfo, torch.device]:
+def init_distributed(device_request: str, timeout_s: float) -> tuple[DistInfo, torch.device]:
     """Read torchrun's env vars; start the process group when WORLD_SIZE > 1; pick the device.
 
     timeout_s (train.ddp_timeout_s): a collective that waits longer raises instead of hanging.
