@@ -244,8 +244,8 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         summary["wer_ceiling" if prefix else "wer"] = sum(errors) / max(1, words) if errors else None
         errors = [r[f"{prefix}char_errors"] for r in records if f"{prefix}char_errors" in r]
         summary["cer_ceiling" if prefix else "cer"] = sum(errors) / max(1, chars) if errors else None
-    paired = [r for r in records if "word_errors" in r and "ceiling_word_errors" in r]
-    if paired and len(paired) == n:  # the gap the bar is about, and how far other sentences would move it
+    if n and all("word_errors" in r and "ceiling_word_errors" in r for r in records):
+        # the gap the bar is about, and how far other sentences would move it
         from tacotron.infer.judge import paired_gap_interval
 
         summary["wer_gap"] = summary["wer"] - summary["wer_ceiling"]

@@ -257,10 +257,10 @@ class Decoder(nn.Module):
         v_weight = in_compute_dtype(attention.v.weight)
         state = self.initial_state(mem)
         cell, context = state.attention_cell, state.attention_context
+        weights, weights_cum = state.attention_weights, state.attention_weights_cum
         recurrent = cell.new_zeros(cell.size(0), hidden_and_query.size(0))  # weight_hh @ 0 (and a query)
         if not self.compile_step:  # gradients of the per-step weights as one matmul after the loop
             context_weight, hidden_and_query = map(defer_weight_grad, (context_weight, hidden_and_query))
-        weights, weights_cum = state.attention_weights, state.attention_weights_cum
         all_step_gates = prenet_gates.unbind(1)
         keeps, scale = self._attention_keep_masks(len(all_step_gates), cell)
         later_steps = compiled_attention_step() if self.compile_step else attention_step

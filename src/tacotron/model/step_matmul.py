@@ -82,8 +82,13 @@ def step_matmul(
     or a `StepMatmul` (weight gradient formed in chunks of steps)."""
     if isinstance(weight, StepMatmul):
         return weight(x, add)
+    return _product(x, weight, add)
+
+
+def _product(x: torch.Tensor, weight: torch.Tensor, add: torch.Tensor | None) -> torch.Tensor:
+    """add + x @ weight.T in the weight's dtype: the one formula of both paths."""
     x = x.to(weight.dtype)
-    return torch.addmm(add, x, weight.t()) if add is not None else x @ weight.t()
+    return torch.addmm(add.to(weight.dtype), x, weight.t()) if add is not None else x @ weight.t()
 
 
 def defer_weight_grad(weight: torch.Tensor) -> torch.Tensor | StepMatmul:
@@ -99,13 +104,12 @@ class _StepProduct(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, add, steps: _StepRecords):  # noqa: ANN001, ANN205 (autograd.Function)
         x = x.to(weight.dtype)
-        add = add.to(weight.dtype) if add is not None else None
         ctx.steps, ctx.index = steps, len(steps.inputs)
         ctx.has_add = add is not None
         ctx.save_for_backward(weight)
         steps.inputs.append(x.detach())  # shares x's version counter
         steps.versions.append(x._version)
-        return torch.addmm(add, x, weight.t()) if add is not None else x @ weight.t()
+        return _product(x, weight, add)
 
     @staticmethod
     def backward(ctx, grad):  # noqa: ANN001, ANN205
