@@ -233,6 +233,10 @@ class HealthConfig(_Section):
     spike_factor: float = 5.0  # loss > factor x running median is a spike
     spike_window: int = 50
     grad_explode_factor: float = 20.0  # grad norm > factor x running median
+    # an explosion whose update train.grad_clip bounded counts toward a rollback only when the loss median
+    # of the last 10 steps is this fraction above its median before the first explosion (health/detectors.py
+    # LossRise); 0 counts every explosion
+    clipped_explosion_loss_rise: float = 0.05
     min_history: int = 20  # steps before spike/explosion detection starts
     align_deadline_step: int = 0  # no alignment by this step is an event; 0 = off
     align_threshold: float = 0.5  # attn/alignment (r-independent, metrics/attention.py) counted as aligned
@@ -405,6 +409,7 @@ _RANGES: dict[str, tuple[Any, str]] = {
     "train.keep_last": _at_least(0),
     "train.n_val_synth": _at_least(0),
     "train.early_stop_patience": _at_least(0),
+    "health.clipped_explosion_loss_rise": _at_least(0),
     "tune.report_every": _at_least(1),
     "tune.score_mel_weight": _at_least(0),
     "tune.score_diagonality_weight": _at_least(0),

@@ -52,3 +52,54 @@ def test_the_main_rank_vetoes_a_loss_spike_update():
         answers.append((monitor.on_before_optimizer_step(trainer, info), info.reason))
     assert [a for a, _ in answers] == [None, None, None, False, None]
     assert answers[3][1].startswith("loss_spike: loss 30")
+
+
+def _explosions(losses: list[float], grad_clip: float, rise: float = 0.05) -> list[dict]:
+    """Feeds a main-rank monitor steps of `losses` with a gradient norm of 0.3, and of 30 (100x) on the
+    steps after the 30th; returns the events it reported for them."""
+    reported: list[dict] = []
+    trainer = SimpleNamespace(
+        is_main=True,
+        step=0,
+        cfg=SimpleNamespace(train=SimpleNamespace(grad_clip=grad_clip)),
+        precision=SimpleNamespace(name="bf16"),
+        report_anomaly=lambda kind, **details: reported.append({"kind": kind, **details}),
+        last_healthy_checkpoint=lambda: None,  # a rollback finds no target: the monitor gives up
+        events=SimpleNamespace(
+            log=lambda step, event, **details: reported.append({"kind": event, **details})
+        ),
+        request_stop=lambda reason: None,
+    )
+    cfg = HealthConfig(
+        min_history=5, detail_every=0, max_anomalies=3, spike_window=20, clipped_explosion_loss_rise=rise
+    )
+    monitor = HealthMonitor(cfg)
+    batch = fake_batch()
+    for step, loss in enumerate(losses, start=1):
+        grad_norm = 30.0 if step > 30 and step % 3 == 0 else 0.3
+        monitor.on_step_end(
+            trainer, StepResult(step, {"loss": loss}, grad_norm, 1e-3, False, batch, None, "")
+        )
+    return reported
+
+
+def test_clipped_explosions_with_a_falling_loss_are_events_not_counted_toward_a_rollback():
+    falling = [0.40 - 0.001 * i for i in range(40)]
+    events = _explosions(falling, grad_clip=1.0)
+    assert [e["kind"] for e in events] == ["grad_explosion"] * 3  # steps 33, 36, 39
+    for event in events:
+        assert event["action"].startswith("continue: update clipped to norm 1 and the loss has not risen")
+        assert event["counted"] is False and event["loss_recent"] < event["loss_before"]
+
+
+def test_clipped_explosions_count_once_the_loss_rises_and_unclipped_ones_always():
+    rising = [0.40] * 33 + [0.48] * 17  # explosions from step 33; the loss 20% up from step 34
+    events = _explosions(rising, grad_clip=1.0)
+    assert [e["kind"] for e in events] == ["grad_explosion"] * 5 + ["give_up"]
+    # steps 33 and 36: the rise is not yet the median of the last 10 losses; from step 39 it is
+    assert [e["counted"] for e in events[:5]] == [False, False, True, True, True]
+    assert "anomaly 1/3" in events[2]["action"] and "anomaly 2/3" in events[3]["action"]
+    assert events[4]["action"].startswith("roll back (3 anomalies")
+    falling = [0.40 - 0.001 * i for i in range(40)]
+    for unclipped in (_explosions(falling, grad_clip=0.0), _explosions(falling, 1.0, rise=0.0)):
+        assert "anomaly 2/3" in unclipped[1]["action"] and "counted" not in unclipped[1]

@@ -164,7 +164,11 @@ def choose_heldout(
             chosen.append(i)
             reserved.update(w for w in words[i] if units_with[w] <= rare)
     if len(chosen) < n:
-        raise ValueError(f"only {len(chosen)} units qualify as held-out sentences, asked for {n}")
+        raise ValueError(
+            f"only {len(chosen)} units qualify as held-out sentences, asked for {n} (a held-out sentence has "
+            f"6 or more words, {low:.0%}-{high:.0%} of them rare, every word in the judge's dictionary, and "
+            "shares no rare word with another)"
+        )
     picked = set(chosen)
     heldout = [units[i] for i in sorted(picked)]
     pool = [u for i, u in enumerate(units) if i not in picked and reserved.isdisjoint(words[i])]

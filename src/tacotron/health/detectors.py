@@ -121,6 +121,50 @@ class AnomalyWindow:
         self._steps.clear()
 
 
+class LossRise:
+    """Whether the loss has risen since an episode of gradient explosions began: the judge of explosions
+    whose updates gradient clipping bounded.
+
+    Why: a clipped update moves the weights no further than any step of norm `train.grad_clip`, and under
+    Adam one large gradient mostly raises the second-moment estimate. Such spikes come and go in Tacotron
+    training once the guided-attention prior decays; rolling back for them while the loss keeps falling
+    costs minutes for nothing (benchmarks/RESULTS.md: 920 steps of an 18-minute run). So a clipped
+    explosion counts toward a rollback only when the loss shows harm: the median of the last `recent`
+    losses above (1 + `rise`) x the median of the `window` losses before the episode's first explosion.
+    An episode ends `window` steps after its last explosion.
+    """
+
+    def __init__(self, rise: float, window: int, recent: int = 10):
+        if rise <= 0:
+            raise ValueError(f"rise must be > 0, got {rise}")
+        self.rise, self.window = rise, window
+        self._before = RunningMedian(window)
+        self._recent = RunningMedian(recent)
+        self._episode: tuple[int, float] | None = (
+            None  # (last explosion's step, loss median before the first)
+        )
+
+    def add_loss(self, value: float) -> None:
+        self._before.add(value)
+        self._recent.add(value)
+
+    def judge(self, step: int) -> tuple[bool, float, float] | None:
+        """At a clipped explosion: (harmful, recent loss median, loss median before the episode); None
+        when too few losses were seen to tell (the explosion then counts, as it would unclipped)."""
+        if not self._before or not self._recent:
+            return None
+        if self._episode is None or step - self._episode[0] >= self.window:
+            self._episode = (step, self._before.median())
+        before = self._episode[1]
+        self._episode = (step, before)
+        now = self._recent.median()
+        return now > (1 + self.rise) * before, now, before
+
+    def end_episode(self) -> None:
+        """After a rollback: the next explosion starts a new episode from the loss as it is then."""
+        self._episode = None
+
+
 class CollapseDetector:
     """Attention collapse: alignment had risen past `threshold`, then fell below `ratio` x its best.
 

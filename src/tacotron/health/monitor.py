@@ -11,7 +11,9 @@ update; a loss spike's update is skipped through the `on_before_optimizer_step` 
 does not move the weights); `max_anomalies` within `anomaly_window` steps, or non-finite parameters or
 buffers (which no skip can fix), trigger a rollback to the last healthy checkpoint, an LR cut by
 `rollback_lr_factor` and, under fp16, a switch to `fp16_fallback`. After `max_rollbacks` rollbacks it
-stops the run with a message.
+stops the run with a message. A gradient explosion whose update `train.grad_clip` bounded counts only
+when the loss has risen since the explosions began (`clipped_explosion_loss_rise`, `LossRise`): else it
+is an event that says why it was not counted.
 
 Under DDP only rank 0's monitor detects, acts and writes files (events, metrics, alignments, report):
 it alone sees validation and knows the healthy checkpoints; the trainer carries its veto, rollback,
@@ -34,6 +36,7 @@ from tacotron.health.detectors import (
     Anomaly,
     AnomalyWindow,
     CollapseDetector,
+    LossRise,
     RatioDetector,
     check_step_finite,
 )
@@ -96,6 +99,8 @@ class HealthMonitor(Callback):
         self.grad_explosion = RatioDetector(
             "grad_explosion", "gradient norm", c.grad_explode_factor, c.spike_window, c.min_history
         )
+        rise = c.clipped_explosion_loss_rise
+        self.loss_rise = LossRise(rise, c.spike_window) if rise > 0 else None
 
     # ---- callback hooks -------------------------------------------------------------------------
     def on_train_start(self, trainer: Trainer) -> None:
@@ -215,10 +220,14 @@ class HealthMonitor(Callback):
         found = [
             a for a in (self._loss_spike(result), self.grad_explosion.update(step, result.grad_norm)) if a
         ]
+        if self.loss_rise is not None:
+            self.loss_rise.add_loss(result.losses.get("loss", float("nan")))
         for anomaly in found:
             anomaly.details["batch_ids"] = list(result.batch.ids)
             anomaly.details["update_applied"] = not result.skipped
             anomaly.details["skipped"] = result.skipped
+            if anomaly.kind == "grad_explosion" and not result.skipped:
+                self._judge_clipped(anomaly, trainer.cfg.train.grad_clip)
         scale = self._loss_scale(trainer)
         if scale is not None and scale < self.cfg.min_loss_scale:
             found.append(
@@ -231,6 +240,19 @@ class HealthMonitor(Callback):
                 )
             )
         return found
+
+    def _judge_clipped(self, anomaly: Anomaly, grad_clip: float) -> None:
+        """For an explosion whose update clipping bounded: whether the loss has risen since the explosions
+        began (`counted`), with the two loss medians, into the anomaly's details."""
+        if grad_clip <= 0 or self.loss_rise is None:
+            return
+        verdict = self.loss_rise.judge(anomaly.step)
+        if verdict is None:
+            return
+        harmful, recent, before = verdict
+        anomaly.details.update(
+            update_clipped_to=grad_clip, loss_recent=recent, loss_before=before, counted=harmful
+        )
 
     def _loss_spike(self, result: StepResult) -> Anomaly | None:
         """The veto hook's finding for this step; detected here when the hook did not see the step."""
@@ -283,6 +305,17 @@ class HealthMonitor(Callback):
         fix = FIXES.get(anomaly.kind, "")
         if anomaly.kind == "no_alignment":
             self._event(trainer, anomaly, "warn: " + fix, record)
+            return False
+        if anomaly.details.get("counted") is False:
+            d = anomaly.details
+            self._event(
+                trainer,
+                anomaly,
+                f"continue: update clipped to norm {d['update_clipped_to']:g} and the loss has not risen "
+                f"(median {d['loss_recent']:.4g} over the last steps, {d['loss_before']:.4g} before the "
+                "first explosion); not counted toward a rollback",
+                record,
+            )
             return False
         count = self.window.add(anomaly.step)
         corrupted = bool(anomaly.details.get("bad_parameters") or anomaly.details.get("bad_buffers"))
@@ -350,6 +383,8 @@ class HealthMonitor(Callback):
             max_rollbacks=self.cfg.max_rollbacks,
         )
         self.window.clear()
+        if self.loss_rise is not None:
+            self.loss_rise.end_episode()
         self._grads.collect()  # drop hooks and half-recorded norms of the discarded step
         self._before = None
         self._anomaly_since_checkpoint = False
