@@ -88,7 +88,7 @@ def test_clipped_explosions_with_a_falling_loss_are_events_not_counted_toward_a_
     events = _explosions(falling, grad_clip=1.0)
     assert [e["kind"] for e in events] == ["grad_explosion"] * 3  # steps 33, 36, 39
     for event in events:
-        assert event["action"].startswith("continue: update clipped to norm 1 and the loss has not risen")
+        assert event["action"].startswith("continue: the update is bounded by train.grad_clip=1 and the loss")
         assert event["counted"] is False and event["loss_recent"] < event["loss_before"]
 
 

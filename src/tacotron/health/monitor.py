@@ -242,17 +242,15 @@ class HealthMonitor(Callback):
         return found
 
     def _judge_clipped(self, anomaly: Anomaly, grad_clip: float) -> None:
-        """For an explosion whose update clipping bounded: whether the loss has risen since the explosions
-        began (`counted`), with the two loss medians, into the anomaly's details."""
+        """With clipping on (the update's norm is at most `grad_clip`): whether the loss has risen since the
+        explosions began (`counted`), with the two loss medians, into the anomaly's details."""
         if grad_clip <= 0 or self.loss_rise is None:
             return
         verdict = self.loss_rise.judge(anomaly.step)
         if verdict is None:
             return
         harmful, recent, before = verdict
-        anomaly.details.update(
-            update_clipped_to=grad_clip, loss_recent=recent, loss_before=before, counted=harmful
-        )
+        anomaly.details.update(grad_clip=grad_clip, loss_recent=recent, loss_before=before, counted=harmful)
 
     def _loss_spike(self, result: StepResult) -> Anomaly | None:
         """The veto hook's finding for this step; detected here when the hook did not see the step."""
@@ -311,7 +309,7 @@ class HealthMonitor(Callback):
             self._event(
                 trainer,
                 anomaly,
-                f"continue: update clipped to norm {d['update_clipped_to']:g} and the loss has not risen "
+                f"continue: the update is bounded by train.grad_clip={d['grad_clip']:g} and the loss has not risen "
                 f"(median {d['loss_recent']:.4g} over the last steps, {d['loss_before']:.4g} before the "
                 "first explosion); not counted toward a rollback",
                 record,
