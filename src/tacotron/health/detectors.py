@@ -140,9 +140,8 @@ class LossRise:
         self.rise, self.window = rise, window
         self._before = RunningMedian(window)
         self._recent = RunningMedian(recent)
-        self._episode: tuple[int, float] | None = (
-            None  # (last explosion's step, loss median before the first)
-        )
+        # (the episode's last explosion's step, the loss median before its first explosion)
+        self._episode: tuple[int, float] | None = None
 
     def add_loss(self, value: float) -> None:
         self._before.add(value)

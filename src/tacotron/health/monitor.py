@@ -309,9 +309,9 @@ class HealthMonitor(Callback):
             self._event(
                 trainer,
                 anomaly,
-                f"continue: the update is bounded by train.grad_clip={d['grad_clip']:g} and the loss has not risen "
-                f"(median {d['loss_recent']:.4g} over the last steps, {d['loss_before']:.4g} before the "
-                "first explosion); not counted toward a rollback",
+                f"continue: the update is bounded by train.grad_clip={d['grad_clip']:g} and the loss has "
+                f"not risen (median {d['loss_recent']:.4g} over the last steps, {d['loss_before']:.4g} "
+                "before the first explosion); not counted toward a rollback",
                 record,
             )
             return False
