@@ -97,34 +97,51 @@ def test_collapse_needs_a_long_low_streak_and_a_growing_adversarial_loss():
     assert detector.update(9, float("nan"), math.inf) is None
 
 
+class _Losses:
+    """A `LossRise` fed as the monitor feeds it, beside the loss-spike detector's running median."""
+
+    def __init__(self, judge: LossRise, window: int):
+        self.judge, self.spikes = judge, RatioDetector("loss_spike", "loss", 5.0, window, min_history=1)
+
+    def add(self, *losses: float) -> None:
+        for step, loss in enumerate(losses):
+            self.spikes.update(step, loss)
+            self.judge.add_loss(loss)
+
+    def at_explosion(self, step: int):
+        return self.judge.judge(step, self.spikes.baseline())
+
+
 def test_loss_rise_judges_an_episode_against_the_loss_before_its_first_explosion():
-    judge = LossRise(rise=0.05, window=20, recent=4)
-    assert judge.judge(1) is None  # no loss seen yet: cannot tell
-    for _ in range(20):
-        judge.add_loss(0.40)
-    for loss in (0.39, 0.39, 0.38, 0.39):  # still falling through the spikes
-        judge.add_loss(loss)
-    harmful, recent, before = judge.judge(30)
+    losses = _Losses(LossRise(rise=0.05, window=20, recent=4), window=20)
+    assert losses.at_explosion(1) is None  # no loss seen yet: cannot tell
+    losses.add(*[0.40] * 20)
+    losses.add(0.39, 0.39, 0.38, 0.39)  # still falling through the spikes
+    harmful, recent, before = losses.at_explosion(30)
     assert not harmful and recent == pytest.approx(0.39) and before == pytest.approx(0.40)
-    for loss in (0.45, 0.46, 0.47, 0.46):  # now the loss climbs 15%
-        judge.add_loss(loss)
-    harmful, recent, before = judge.judge(40)
+    losses.add(0.45, 0.46, 0.47, 0.46)  # now the loss climbs 15%
+    harmful, recent, before = losses.at_explosion(40)
     assert harmful and recent == pytest.approx(0.46) and before == pytest.approx(0.40)  # same episode
 
 
 def test_loss_rise_starts_a_new_episode_after_a_quiet_window_or_a_rollback():
-    judge = LossRise(rise=0.05, window=10, recent=2)
-    for _ in range(10):
-        judge.add_loss(1.0)
-    assert judge.judge(5)[2] == pytest.approx(1.0)
-    for _ in range(10):
-        judge.add_loss(2.0)  # a new, higher level, reached without explosions
-    assert judge.judge(14)[0]  # 9 steps after the last explosion: the same episode, a rise
-    assert judge.judge(30) == (False, pytest.approx(2.0), pytest.approx(2.0))  # 16 steps later: a new one
-    for _ in range(6):
-        judge.add_loss(3.0)
-    assert judge.judge(31)[0]  # within the episode begun at step 30: a rise
-    judge.end_episode()
-    assert judge.judge(32) == (False, pytest.approx(3.0), pytest.approx(3.0))  # after a rollback: afresh
+    losses = _Losses(LossRise(rise=0.05, window=10, recent=2), window=10)
+    losses.add(*[1.0] * 10)
+    assert losses.at_explosion(5)[2] == pytest.approx(1.0)
+    losses.add(*[2.0] * 10)  # a new, higher level, reached without explosions
+    assert losses.at_explosion(14)[0]  # 9 steps after the last explosion: the same episode, a rise
+    assert losses.at_explosion(30) == (
+        False,
+        pytest.approx(2.0),
+        pytest.approx(2.0),
+    )  # 16 steps later: a new one
+    losses.add(*[3.0] * 6)
+    assert losses.at_explosion(31)[0]  # within the episode begun at step 30: a rise
+    losses.judge.end_episode()
+    assert losses.at_explosion(32) == (
+        False,
+        pytest.approx(3.0),
+        pytest.approx(3.0),
+    )  # after a rollback: afresh
     with pytest.raises(ValueError, match="rise must be > 0"):
         LossRise(rise=0.0, window=10)

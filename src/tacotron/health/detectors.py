@@ -98,6 +98,10 @@ class RatioDetector:
         self._median.add(value)
         return anomaly
 
+    def baseline(self) -> float | None:
+        """The running median of the values seen so far (None before the first finite one)."""
+        return self._median.median() if self._median else None
+
 
 class AnomalyWindow:
     """Counts anomalous steps within the last `window` steps: M of them there means "roll back".
@@ -130,31 +134,31 @@ class LossRise:
     training once the guided-attention prior decays; rolling back for them while the loss keeps falling
     costs minutes for nothing (benchmarks/RESULTS.md: 920 steps of an 18-minute run). So a clipped
     explosion counts toward a rollback only when the loss shows harm: the median of the last `recent`
-    losses above (1 + `rise`) x the median of the `window` losses before the episode's first explosion.
-    An episode ends `window` steps after its last explosion.
+    losses above (1 + `rise`) x the loss's running median when the episode's first explosion came (the
+    loss-spike detector's, passed in). An episode ends `window` steps after its last explosion.
     """
 
     def __init__(self, rise: float, window: int, recent: int = 10):
         if rise <= 0:
             raise ValueError(f"rise must be > 0, got {rise}")
         self.rise, self.window = rise, window
-        self._before = RunningMedian(window)
         self._recent = RunningMedian(recent)
         # (the episode's last explosion's step, the loss median before its first explosion)
         self._episode: tuple[int, float] | None = None
 
     def add_loss(self, value: float) -> None:
-        self._before.add(value)
         self._recent.add(value)
 
-    def judge(self, step: int) -> tuple[bool, float, float] | None:
-        """At a clipped explosion: (harmful, recent loss median, loss median before the episode); None
-        when too few losses were seen to tell (the explosion then counts, as it would unclipped)."""
-        if not self._before or not self._recent:
+    def judge(self, step: int, running_median: float | None) -> tuple[bool, float, float] | None:
+        """At a clipped explosion, given the loss's running median now: (harmful, recent loss median, loss
+        median before the episode); None when too few losses were seen to tell (the explosion then counts,
+        as it would unclipped)."""
+        if running_median is None or not self._recent:
             return None
         if self._episode is None or step - self._episode[0] >= self.window:
-            self._episode = (step, self._before.median())
-        before = self._episode[1]
+            before = running_median
+        else:
+            before = self._episode[1]
         self._episode = (step, before)
         now = self._recent.median()
         return now > (1 + self.rise) * before, now, before

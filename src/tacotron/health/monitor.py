@@ -246,7 +246,7 @@ class HealthMonitor(Callback):
         explosions began (`counted`), with the two loss medians, into the anomaly's details."""
         if grad_clip <= 0 or self.loss_rise is None:
             return
-        verdict = self.loss_rise.judge(anomaly.step)
+        verdict = self.loss_rise.judge(anomaly.step, self.loss_spike.baseline())
         if verdict is None:
             return
         harmful, recent, before = verdict
