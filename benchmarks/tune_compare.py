@@ -1,5 +1,6 @@
 """Helpers of `benchmarks/gpu_tune_compare.sh`: the recipe as the study's first trial, the tuned pick,
-one summary per comparison run, the final table.
+one summary per comparison run, the final table (also `benchmarks/gpu_finetune_compare.sh`'s summaries
+and table: scratch vs fine-tuned, no study).
 
     tune_compare.py baseline --config CFG --space SPACE --study NAME --out STUDY_DIR --data DATA [--set K=V]
     tune_compare.py pick     (same arguments) --dest DIR       -> DIR/tuned.yaml, DIR/pick.json
@@ -187,7 +188,16 @@ def summarize_run(run_dir: Path, start: float, eval_json: Path | None = None) ->
         summary[f"{name}_minutes"] = at_minute.get(step)
     if eval_json is not None and eval_json.is_file():
         report = json.loads(eval_json.read_text(encoding="utf-8"))
-        wanted = ("wer", "cer", "wer_ceiling", "cer_ceiling", "share_stop_gate", "n")
+        wanted = (
+            "wer",
+            "cer",
+            "wer_ceiling",
+            "cer_ceiling",
+            "mcd_db",
+            "length_ratio",
+            "share_stop_gate",
+            "n",
+        )
         summary["eval"] = {"step": report.get("step"), **{k: report["summary"].get(k) for k in wanted}}
     return summary
 
@@ -235,8 +245,9 @@ def table(runs: list[dict[str, Any]], pick_data: dict[str, Any] | None, device: 
     mel_head = f"val mel at {common:.2f} min" if common is not None else "val mel at a common minute"
     lines += [
         f"| config | seed | steps | minutes | steps to val diagonality >= {DIAG_THRESHOLD} | steps to val "
-        f"attn/alignment >= {DIAG_THRESHOLD} | {mel_head} | last val mel | held-out WER (ceiling) | CER |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"attn/alignment >= {DIAG_THRESHOLD} | {mel_head} | last val mel | held-out WER (ceiling) | CER | "
+        "held-out MCD (dB) | length ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     by_config: dict[str, list[dict[str, Any]]] = {}
     for run in runs:
@@ -249,7 +260,7 @@ def table(runs: list[dict[str, Any]], pick_data: dict[str, Any] | None, device: 
             f"{_reached(run['align_step'], run['align_minutes'], run['steps'])} | "
             f"{_cell(val_mel_at(run['curve'], common) if common is not None else None)} | "
             f"{_cell(run['curve'][-1]['val_mel'] if run['curve'] else None)} | {wer} | "
-            f"{_cell(ev.get('cer'))} |"
+            f"{_cell(ev.get('cer'))} | {_cell(ev.get('mcd_db'), 2)} | {_cell(ev.get('length_ratio'))} |"
         )
     for name, group in by_config.items():
         if len(group) < 2:
@@ -265,7 +276,9 @@ def table(runs: list[dict[str, Any]], pick_data: dict[str, Any] | None, device: 
             f"{_cell(mean([r['diag_step'] for r in group]), 0)} | "
             f"{_cell(mean([r['align_step'] for r in group]), 0)} | {_cell(mean(mels))} | - | "
             f"{_cell(mean([(r.get('eval') or {}).get('wer') for r in group]))} | "
-            f"{_cell(mean([(r.get('eval') or {}).get('cer') for r in group]))} |"
+            f"{_cell(mean([(r.get('eval') or {}).get('cer') for r in group]))} | "
+            f"{_cell(mean([(r.get('eval') or {}).get('mcd_db') for r in group]), 2)} | "
+            f"{_cell(mean([(r.get('eval') or {}).get('length_ratio') for r in group]))} |"
         )
     lines += [
         "",

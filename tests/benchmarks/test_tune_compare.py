@@ -115,3 +115,16 @@ def test_a_run_summary_finds_each_alignment_measure_at_its_own_step_and_minute(t
     assert (summary["align_step"], summary["align_minutes"]) == (300, 2.0)
     assert tc.val_mel_at(summary["curve"], 1.9) == 2.0  # the latest validation at or before the minute
     assert tc.val_mel_at(summary["curve"], 0.5) is None
+
+
+def test_the_table_shows_held_out_mcd_where_there_is_no_recogniser(tc):
+    curve = [{"minutes": 1.0, "step": 100, "diagonality": 0.6, "alignment": 0.55, "val_mel": 0.9}]
+    run = {"name": "fine-tuned", "seed": 1, "steps": 100, "minutes": 1.0, "curve": curve,
+           "diag_step": 100, "diag_minutes": 1.0, "align_step": None, "align_minutes": None,
+           "eval": {"wer": None, "cer": None, "mcd_db": 3.456, "length_ratio": 0.91}}  # fmt: skip
+    row = next(
+        line for line in tc.table([run], None, "GPU", "").splitlines() if line.startswith("| fine-tuned")
+    )
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[4:6] == ["100 (1.00 min)", "not by 100"]
+    assert cells[-4:] == ["- (-)", "-", "3.46", "0.910"]

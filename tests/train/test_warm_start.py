@@ -113,3 +113,14 @@ def test_trainer_init_from_an_nvidia_checkpoint(tiny_dataset, tmp_path):
     assert torch.equal(state["encoder.embedding.weight"][table.id_of("e")], nv["embedding.weight"][42])
     assert torch.equal(state["decoder.decoder_rnn.weight_ih"], nv["decoder.decoder_rnn.weight_ih"])
     trainer.close()
+
+
+def test_an_english_phoneme_model_starts_russian_letters_from_ipa_symbols_english_uses():
+    ipa, ru = build_symbol_table("en", phonemes=True), build_symbol_table("ru")
+    weight = torch.randn(len(ipa), 4)
+    out, transfer = transfer_embedding(weight, ipa.symbols, ru.symbols)
+    # Latin g, r and x are rows an English IPA model never trained (it writes ɡ, ɹ and h)
+    borrowed = {c: transfer.borrowed[c] for c in "гржшых"}
+    assert borrowed == {"г": "ɡ", "р": "ɹ", "ж": "ʒ", "ш": "ʃ", "ы": "ɪ", "х": "h"}
+    assert torch.equal(out[ru.id_of("р")], weight[ipa.id_of("ɹ")])
+    assert transfer.initialised == ["+", "ъ", "ь", "g", "q"]  # Latin g and q of the Russian table: not IPA

@@ -8,7 +8,8 @@ a foreign Tacotron 2 (NVIDIA/tacotron2, DeepLearningExamples, torchaudio: rename
   start a Russian voice, or NVIDIA's 148-symbol model ours. Our letter tables are lowercase (the
   frontend lowercases, as NVIDIA's english_cleaners do), so exact matches carry the trained rows; a
   symbol missing from the source starts from its other case, else (Cyrillic) from the Latin letter of a
-  near sound, else from the mean of the matched rows: a neutral "some letter" the trained encoder
+  near sound (from an English phoneme model: the IPA symbol of a near sound that English uses), else
+  from the mean of the matched rows: a neutral "some letter" the trained encoder
   has seen the like of, which fine-tuning then separates. Source symbols no row uses are listed.
 - r. Weights trained with r = 1 fill every frame group of a model with max_frames_per_step > 1
   (`tacotron.model.convert.fit_frames_per_step`, which says why that is only a starting point).
@@ -42,6 +43,13 @@ EMBEDDING = "encoder.embedding.weight"
 _TRANSLITERATION = dict(
     zip("абвгдеёжзийклмнопрстуфхцчшщыэюя", "abvgdeezziiklmnoprstufhccssyeua", strict=True)
 )
+# The same for a phoneme (espeak-ng IPA) source: the symbol of a near sound that English IPA uses. An English
+# phoneme model's table holds every IPA symbol, but rows English never produces (r, x, c, y, ɕ, ɨ, ɵ) were never
+# trained; so р starts from ɹ, х from h, ы from ɪ, and г from ɡ (the IPA letter: Latin g is not in English IPA).
+_CYRILLIC_TO_ENGLISH_IPA = dict(
+    zip("абвгдеёжзийклмнопрстуфхцчшщыэюя", "abvɡdeoʒzijklmnopɹstufhsʃʃʃɪɛua", strict=True)
+)
+_IPA_MARK = "ə"  # in every IPA table, in no letters table: tells a phoneme source from a letter one
 
 
 class WarmStartError(ValueError):
@@ -108,9 +116,10 @@ def transfer_embedding(
 
 
 def _stand_in(symbol: str, index: dict[str, int]) -> str | None:
-    """The source symbol whose row a new `symbol` starts from: its other case, else a transliteration."""
-    latin = _TRANSLITERATION.get(symbol.lower())
-    candidates = [symbol.swapcase()] + ([latin, latin.upper()] if latin else [])
+    """The source symbol whose row a new `symbol` starts from: its other case, else a near sound (IPA
+    from a phoneme source, a Latin letter from a letter source)."""
+    near = (_CYRILLIC_TO_ENGLISH_IPA if _IPA_MARK in index else _TRANSLITERATION).get(symbol.lower())
+    candidates = [symbol.swapcase()] + ([near, near.upper()] if near else [])
     return next((c for c in candidates if c != symbol and c in index), None)
 
 
