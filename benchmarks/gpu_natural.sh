@@ -17,7 +17,7 @@
 #   EVAL_VOCODERS="griffin-lim hifigan": the final checkpoint is judged through each (~1 minute per 50
 #   held-out sentences each on the H200). The gap to the ceiling comes with a 95% paired-bootstrap interval
 #   (wer_gap_ci95): on 50 sentences it is about +-0.08 wide, on 120 about +-0.045. English fortunes give at
-#   most 123 held-out sentences (every word in the judge's dictionary, a third or more of them rare).
+#   most 122 held-out sentences (every word in the judge's dictionary, a third or more of them rare).
 #
 # Carried files (git-ignored; name .gl and .whl in `carry`, 64 MiB with the tree): `bash
 #   benchmarks/fetch_carry.sh` on the CPU machine (espeak-ng, festival with the slt voice, fortunes en/ru,

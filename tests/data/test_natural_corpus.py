@@ -94,6 +94,11 @@ def test_reject_reason_keeps_numbers_and_abbreviations_but_drops_code_and_noise(
     assert reject_reason("Hi.") == "length"
     assert reject_reason("(By Vance Petree, Virginia Power)") == "attribution"
     assert reject_reason("Это second hand, сказал он.", "ru") == "latin_in_russian"
+    for face in (";-)", ":)", ":-(", ":P"):
+        assert reject_reason(f"Where's that anarchist spirit? {face}") == "emoticon", face
+    assert reject_reason("Он сказал: (шепотом) привет :)", "ru") == "emoticon"
+    assert reject_reason("Two things matter: (a) money and (b) time.") == ""  # a colon before a list
+    assert reject_reason("The ratio was 3:1 (roughly).") == ""
 
 
 def test_fortune_files_are_decoded_per_file_utf8_or_koi8r():

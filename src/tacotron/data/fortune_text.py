@@ -6,8 +6,8 @@ punctuation and an open vocabulary, unlike the template sentences of the espeak-
 
 A fortune is a block between lines holding `%`. It becomes sentences after dropping attribution
 lines (`-- Author`), and fortunes that look like code, tables, dialogue scripts or ASCII art are
-skipped whole. A sentence is kept when it reads as prose: mostly letters, no markup characters, no
-control characters (some files use backspace overstriking), and the text frontend can encode it.
+skipped whole. A sentence is kept when it reads as prose: mostly letters, no markup characters or
+emoticons, no control characters (some files use backspace overstriking), and the text frontend can encode it.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ MIN_LETTER_SHARE = 0.72  # letters and digits / non-space characters; prose ~0.8
 _MARKUP = set("<>{}[]_=|\\/@#~^*`+")  # code, markup, e-mail; currency and percent are speakable
 _ATTRIBUTION = re.compile(r"^\s*(--|—|–)\s*\S")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'»”)]*\s+(?=[\"'«“(]?[A-ZА-ЯЁ0-9])")
+# ":-)", ";)", ":(", ":P": read aloud as "colon hyphen parenthesis", or dropped by the frontend while the
+# recording's voice says nothing; either way the judge's reference words no longer match what is heard
+_EMOTICON = re.compile(r"(?<![\w:;])[:;]['-]?[()DPp](?!\w)")
 _SPEAKER_TAG = re.compile(r"^\s*[A-ZА-ЯЁ][\w. ]{0,20}:\s")  # "Q: ...", "Bob: ..." dialogue lines
 
 
@@ -114,6 +117,8 @@ def reject_reason(sentence: str, lang: str = "en") -> str:
         return "control_characters"
     if any(c in _MARKUP for c in sentence):
         return "markup"
+    if _EMOTICON.search(sentence):
+        return "emoticon"
     visible = [c for c in sentence if not c.isspace()]
     letters = sum(c.isalpha() for c in visible)
     digits = sum(c.isdigit() for c in visible)  # numbers are speakable: the frontend expands them
