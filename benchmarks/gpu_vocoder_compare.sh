@@ -17,7 +17,8 @@
 # .carry/hifigan-universal/ (`fetch_carry.sh hifigan`, one part), whose command is `bash
 # benchmarks/split_carry.sh --stash` (the next call's tree no longer holds it), joined by
 # benchmarks/hifigan_carry.sh.
-# Start with benchmarks/gpu_detached.sh (it runs past the 10-minute limit).
+# Start with benchmarks/gpu_detached.sh (it runs past the 10-minute limit): 17.5 minutes of script with the
+# defaults on an H200 (2026-12-02), about 20 with the machine start and the carry calls.
 #
 # Fine-tuning settings: VOC_LR (default 2e-5) with a VOC_WARMUP-step linear ramp (default 500). The recipe's
 # 2e-4 with fresh Adam moments ruins the universal generator in one step (copy-synthesis MCD of held-out
