@@ -10,7 +10,7 @@
 #            ljspeech.yaml for SOURCE_MINUTES (no curve evaluations)
 #   target   gpu_natural.sh's render and prepare with LANG=ru, N=TARGET_N, HELDOUT=TARGET_HELDOUT ($WORK/ru)
 #   compare  scratch and fine-tuned on every seed of SEEDS, validated every EVAL_EVERY steps, live
-#            controller off (it would steer the two runs apart)
+#            controller off (it would steer the two runs apart); benchmarks/compare_runs.sh trains them
 #   eval     `tacotron eval` of each run's last checkpoint on the held-out sentences with their recordings
 #   table    compare.md (benchmarks/tune_compare.py table): steps/minutes to val diagonality >= 0.5 and to
 #            the r-independent attn/alignment >= 0.5, val mel, held-out MCD and length ratio
@@ -50,19 +50,13 @@ DEVICE=${DEVICE:-cuda}
 OUT=${OUT:-/tmp/gpu_finetune_compare_out}
 WORK=${WORK:-/tmp/gpu_natural}  # gpu_natural.sh's layout: $WORK/en (the source), $WORK/ru (the target)
 CFG=src/tacotron/configs/ljspeech-ru.yaml
-SETS=()
+# validation syntheses off (nothing tabulated reads them; a scratch model decodes each to max_decoder_steps)
+SETS=(--set train.n_val_synth=0)
 for item in ${SETS_LIST:-}; do SETS+=(--set "$item"); done
-mkdir -p "$OUT" "$WORK"
-CORES=${CORES:-$(python3 -c "import os; print(len(os.sched_getaffinity(0)))")}
-if [ -z "${DRY:-}" ]; then
-  source benchmarks/gpu_env.sh  # once: gpu_natural.sh, run below, inherits the environment
-else
-  export PYTHONPATH=$PWD/src:$PWD PYTHONUNBUFFERED=1
-fi
-PY=${PY:-python3}
 TARGET=$WORK/ru
-log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$OUT/progress.log"; }
-has() { [[ " $STAGES " == *" $1 "* ]]; }
+DATA=$TARGET/dataset
+RUNS=$WORK/ft
+source benchmarks/compare_runs.sh  # set-up, log, has, train_run, eval_runs
 newest() { ls "$1"/step_*.pt 2>/dev/null | tail -1; }
 
 if has source; then
@@ -88,63 +82,30 @@ if has target; then
   grep -h "^wrote\|^kept" "$OUT/target.log" | tee -a "$OUT/progress.log"
 fi
 
-summarize() {  # NAME SEED [EVAL_JSON]
-  local run=$WORK/ft/$1_s$2 dest=$OUT/runs/$1_s$2
-  [ -e "$dest/start" ] || return 0
-  $PY benchmarks/tune_compare.py run "$run" --name "$1" --seed "$2" --start "$(cat "$dest/start")" \
-    --out "$dest/summary.json" ${3:+--eval "$3"} 2>&1 | tail -1 | tee -a "$OUT/progress.log"
-}
-train_run() {  # NAME SEED [--init-from CHECKPOINT]
-  local name=$1 seed=$2 run=$WORK/ft/$1_s$2 dest=$OUT/runs/$1_s$2
-  shift 2
-  rm -rf "$run" "$dest"
-  mkdir -p "$dest"
-  date +%s.%N > "$dest/start"
-  $PY -m tacotron train --config "$CFG" --data "$TARGET/dataset" --run "$run" --device "$DEVICE" "$@" \
-    --set train.seed="$seed" --set train.max_minutes="$MINUTES" --set train.eval_every="$EVAL_EVERY" \
-    --set tune.controller=false "${SETS[@]}" > "$dest/train.log" 2>&1
-  log "train $name seed $seed exited with $?"
-  cp "$run/metrics.jsonl" "$run/events.jsonl" "$run/config.yaml" "$dest/" 2>/dev/null
-  grep -h '"init_from"' "$run/events.jsonl" > "$dest/init_from.jsonl" 2>/dev/null
-  summarize "$name" "$seed"
-}
-
 if has compare; then
   for seed in $SEEDS; do
     log "compare seed $seed: scratch and fine-tuned from $(basename "$SOURCE") for $MINUTES min each, at the same time"
-    train_run scratch "$seed" &
-    train_run fine-tuned "$seed" --init-from "$SOURCE" &
+    train_run scratch "$seed" "$CFG" &
+    train_run fine-tuned "$seed" "$CFG" --init-from "$SOURCE" &
     wait
+    # how each embedding row of the Russian table was filled (copied, borrowed from which symbol, the mean)
+    grep -h '"init_from"' "$RUNS/fine-tuned_s$seed/events.jsonl" > "$OUT/runs/fine-tuned_s$seed/init_from.jsonl"
   done
 fi
 
 if has eval; then
-  runs=()
-  for name in scratch fine-tuned; do for seed in $SEEDS; do
-    [ -n "$(newest "$WORK/ft/${name}_s$seed/checkpoints")" ] && runs+=("$name $seed")
-  done; done
+  mapfile -t runs < <(trained_runs scratch fine-tuned)
+  EVAL_ARGS=()
   log "eval: ${#runs[@]} runs at once on $TARGET_HELDOUT held-out sentences with their recordings"
-  for item in "${runs[@]}"; do
-    read -r name seed <<< "$item"
-    (
-      dest=$OUT/runs/${name}_s$seed
-      $PY -m tacotron eval --checkpoint "$(newest "$WORK/ft/${name}_s$seed/checkpoints")" \
-        --file "$TARGET/corpus/heldout.txt" --reference-dir "$TARGET/corpus/heldout_wavs" --device "$DEVICE" \
-        --out "$dest/eval" > "$dest/eval.log" 2>&1 || log "eval $name seed $seed failed (see runs/${name}_s$seed/eval.log)"
-      summarize "$name" "$seed" "$dest/eval/eval.json"
-    ) &
-  done
-  wait
+  eval_runs "$TARGET/corpus" "${runs[@]}"
 fi
 
 if has table; then
-  if [ -n "${DRY:-}" ]; then device="CPU, DRY run (tiny corpora and models: the numbers mean nothing)"
-  else device=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1); fi
   note="Target: $TARGET_N festvox-ru clips reading fortunes-ru ($(grep -ho '[0-9.]* h,' "$OUT/target.log" | head -1 \
 | tr -d ,) of audio), $TARGET_HELDOUT held-out sentences with recordings, $CFG. Fine-tuned from $SOURCE (English, \
 festival slt). $MINUTES min of training per run, both at the same time on the one device, validation every \
 $EVAL_EVERY steps, seeds $SEEDS."
-  $PY benchmarks/tune_compare.py table "$OUT"/runs/*/summary.json --device "$device" --note "$note" \
+  $PY benchmarks/tune_compare.py table "$OUT"/runs/*/summary.json --device "$(device_name)" --note "$note" \
     > "$OUT/compare.md"
   tee -a "$OUT/progress.log" < "$OUT/compare.md"
 fi

@@ -64,18 +64,10 @@ SPACE=space-natural.yaml
 # judge at the end of each run (and the study's proxy) decodes for real.
 SETS=(--set train.n_val_synth=0)
 for item in ${SETS_LIST:-}; do SETS+=(--set "$item"); done
-mkdir -p "$OUT" "$WORK"
-CORES=${CORES:-$(python3 -c "import os; print(len(os.sched_getaffinity(0)))")}
-if [ -z "${DRY:-}" ]; then
-  source benchmarks/gpu_env.sh  # once: gpu_natural.sh, run below, inherits the environment
-else
-  export PYTHONPATH=$PWD/src:$PWD PYTHONUNBUFFERED=1
-fi
-PY=${PY:-python3}
 CORPUS=$WORK/en/corpus  # gpu_natural.sh's layout under WORK
 DATA=$WORK/en/dataset
-log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$OUT/progress.log"; }
-has() { [[ " $STAGES " == *" $1 "* ]]; }
+RUNS=$WORK/cmp
+source benchmarks/compare_runs.sh  # set-up, log, has, train_run, eval_runs
 
 if has corpus; then
   log "corpus: $N clips + $HELDOUT held-out (benchmarks/gpu_natural.sh render prepare)"
@@ -102,66 +94,33 @@ fi
 
 CONFIGS=(hand tuned)
 config_of() { [ "$1" = hand ] && echo "$CFG" || echo "$OUT/tuned.yaml"; }
-summarize() {  # NAME SEED [EVAL_JSON]
-  local run=$WORK/cmp/$1_s$2 dest=$OUT/runs/$1_s$2
-  [ -e "$dest/start" ] || return 0
-  $PY benchmarks/tune_compare.py run "$run" --name "$1" --seed "$2" --start "$(cat "$dest/start")" \
-    --out "$dest/summary.json" ${3:+--eval "$3"} 2>&1 | tail -1 | tee -a "$OUT/progress.log"
-}
-train_run() {  # NAME SEED
-  local run=$WORK/cmp/$1_s$2 dest=$OUT/runs/$1_s$2
-  rm -rf "$run" "$dest"
-  mkdir -p "$dest"
-  date +%s.%N > "$dest/start"
-  $PY -m tacotron train --config "$(config_of "$1")" --data "$DATA" --run "$run" --device "$DEVICE" \
-    --set train.seed="$2" --set train.max_minutes="$MINUTES" --set train.eval_every="$EVAL_EVERY" \
-    --set tune.controller=false "${SETS[@]}" > "$dest/train.log" 2>&1
-  log "train $1 seed $2 exited with $?"
-  cp "$run/metrics.jsonl" "$run/events.jsonl" "$run/config.yaml" "$dest/" 2>/dev/null
-  summarize "$1" "$2"
-}
 
 if has compare; then
   [ -f "$OUT/tuned.yaml" ] || { log "no tuned.yaml (see pick.json): the recipe runs alone"; CONFIGS=(hand); }
   for seed in $SEEDS; do
     log "compare seed $seed: ${CONFIGS[*]} for $MINUTES min each$([ "$PAIRED" = 1 ] && echo ", at the same time")"
     for name in "${CONFIGS[@]}"; do
-      if [ "$PAIRED" = 1 ]; then train_run "$name" "$seed" & else train_run "$name" "$seed"; fi
+      if [ "$PAIRED" = 1 ]; then train_run "$name" "$seed" "$(config_of "$name")" &
+      else train_run "$name" "$seed" "$(config_of "$name")"; fi
     done
     wait
   done
 fi
 
 if has eval; then
-  runs=()
-  for name in hand tuned; do for seed in $SEEDS; do
-    [ -d "$WORK/cmp/${name}_s$seed/checkpoints" ] && runs+=("$name $seed")
-  done; done
+  mapfile -t runs < <(trained_runs hand tuned)
   asr=$(((CORES - 2) / (${#runs[@]} > 0 ? ${#runs[@]} : 1)))
-  asr=$((asr > 0 ? asr : 1))
-  log "eval: ${#runs[@]} runs at once, held-out open judge, $asr recognisers each"
-  for item in "${runs[@]}"; do
-    read -r name seed <<< "$item"
-    (
-      ckpt=$(ls "$WORK/cmp/${name}_s$seed/checkpoints"/step_*.pt | tail -1)
-      dest=$OUT/runs/${name}_s$seed
-      $PY -m tacotron eval --checkpoint "$ckpt" --file "$CORPUS/heldout.txt" --reference-dir "$CORPUS/heldout_wavs" \
-        --judge open --asr-workers "$asr" --device "$DEVICE" --out "$dest/eval" > "$dest/eval.log" 2>&1 \
-        || log "eval $name seed $seed failed (see runs/${name}_s$seed/eval.log)"
-      summarize "$name" "$seed" "$dest/eval/eval.json"
-    ) &
-  done
-  wait
+  EVAL_ARGS=(--judge open --asr-workers $((asr > 0 ? asr : 1)))
+  log "eval: ${#runs[@]} runs at once, held-out open judge, ${EVAL_ARGS[3]} recognisers each"
+  eval_runs "$CORPUS" "${runs[@]}"
 fi
 
 if has table; then
-  if [ -n "${DRY:-}" ]; then device="CPU, DRY run (tiny corpus and model: the numbers mean nothing)"
-  else device=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1); fi
   mode=$([ "$PAIRED" = 1 ] && echo "the two configs of a seed at the same time on the one device" || echo "one run at a time")
   note="Corpus: $N festival slt clips reading fortunes, $HELDOUT held-out sentences (open judge). Study: \
 $STUDY_MINUTES min, $WORKERS trials at once, $TRIAL_STEPS steps per trial, ASHA every $REPORT_EVERY steps. \
 Comparison: $MINUTES min of training per run ($mode), validation every $EVAL_EVERY steps, seeds $SEEDS."
-  $PY benchmarks/tune_compare.py table "$OUT"/runs/*/summary.json --pick "$OUT/pick.json" --device "$device" \
+  $PY benchmarks/tune_compare.py table "$OUT"/runs/*/summary.json --pick "$OUT/pick.json" --device "$(device_name)" \
     --note "$note" > "$OUT/compare.md"
   cat "$OUT/compare.md" | tee -a "$OUT/progress.log"
 fi
