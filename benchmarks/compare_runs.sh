@@ -1,6 +1,7 @@
 # Sourced by the GPU scripts that train two configs side by side and tabulate them (gpu_tune_compare.sh:
 # the recipe vs the tuned pick; gpu_finetune_compare.sh: from scratch vs fine-tuned). Sourcing it sets
-# the machine up (gpu_env.sh once, or the checkout's src on a DRY run), CORES, PY, log() and has().
+# the machine up (gpu_env.sh once, or the checkout's src on a DRY run), CORES, PY, log(), has() and
+# newest_step().
 # The run helpers then read OUT, STAGES, RUNS (training folders), DATA (the prepared dataset), MINUTES,
 # EVAL_EVERY, DEVICE and the SETS array (--set overrides of every run). One run is NAME_sSEED: its
 # training folder $RUNS/NAME_sSEED and what comes back in $OUT/runs/NAME_sSEED (start, train.log,
@@ -15,6 +16,7 @@ fi
 PY=${PY:-python3}
 log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$OUT/progress.log"; }
 has() { [[ " $STAGES " == *" $1 "* ]]; }
+newest_step() { ls "$1"/step_*.pt 2>/dev/null | tail -1; }  # CHECKPOINTS_DIR: its newest checkpoint, or nothing
 
 summarize_run() {  # NAME SEED [EVAL_JSON]: $OUT/runs/NAME_sSEED/summary.json (tune_compare.py run)
   local run=$RUNS/$1_s$2 dest=$OUT/runs/$1_s$2
@@ -41,7 +43,7 @@ train_run() {  # NAME SEED CONFIG [more `tacotron train` arguments]: MINUTES of 
 trained_runs() {  # NAME...: "NAME SEED" for each seed of SEEDS whose run left a checkpoint
   local name seed
   for name in "$@"; do for seed in $SEEDS; do
-    compgen -G "$RUNS/${name}_s$seed/checkpoints/step_*.pt" > /dev/null && echo "$name $seed"
+    [ -n "$(newest_step "$RUNS/${name}_s$seed/checkpoints")" ] && echo "$name $seed"
   done; done
 }
 
@@ -53,7 +55,7 @@ eval_runs() {  # CORPUS "NAME SEED"...: `tacotron eval` of each run's last check
     (
       read -r name seed <<< "$item"
       dest=$OUT/runs/${name}_s$seed
-      $PY -m tacotron eval --checkpoint "$(ls "$RUNS/${name}_s$seed/checkpoints"/step_*.pt | tail -1)" \
+      $PY -m tacotron eval --checkpoint "$(newest_step "$RUNS/${name}_s$seed/checkpoints")" \
         --file "$corpus/heldout.txt" --reference-dir "$corpus/heldout_wavs" --device "$DEVICE" \
         "${EVAL_ARGS[@]}" --out "$dest/eval" > "$dest/eval.log" 2>&1 \
         || log "eval $name seed $seed failed (see runs/${name}_s$seed/eval.log)"

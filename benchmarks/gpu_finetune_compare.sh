@@ -18,7 +18,8 @@
 # target.log, runs/<name>_s<seed>/ (train.log, metrics.jsonl, events.jsonl, summary.json, eval/eval.json),
 # compare.md. A warm machine keeps $WORK, so a stage can be re-run on its own (STAGES="eval table").
 #
-#   SOURCE_N=3000 SOURCE_MINUTES=6 TARGET_N=150 TARGET_HELDOUT=50 MINUTES=5 EVAL_EVERY=100 SEEDS=1
+#   SOURCE_N=3000 SOURCE_HELDOUT=10 SOURCE_MINUTES=6 TARGET_N=150 TARGET_HELDOUT=50 MINUTES=5 EVAL_EVERY=100
+#   SEEDS=1
 #   STAGES="source target compare eval table" SETS_LIST="k=v ..." (--set for both runs of the target alike;
 #   prepare sees them too, e.g. text.* settings)
 # Carried files: `bash benchmarks/fetch_carry.sh ru` (.gl, .whl and festvox-ru in 4 parts). festvox-ru does
@@ -56,12 +57,11 @@ for item in ${SETS_LIST:-}; do SETS+=(--set "$item"); done
 TARGET=$WORK/ru
 DATA=$TARGET/dataset
 RUNS=$WORK/ft
-source benchmarks/compare_runs.sh  # set-up, log, has, train_run, eval_runs
-newest() { ls "$1"/step_*.pt 2>/dev/null | tail -1; }
+source benchmarks/compare_runs.sh  # set-up, log, has, newest_step, train_run, eval_runs
 
 if has source; then
-  if [ -n "$(newest "$WORK/en/run/checkpoints")" ]; then
-    log "source: reusing $(newest "$WORK/en/run/checkpoints")"
+  if [ -n "$(newest_step "$WORK/en/run/checkpoints")" ]; then
+    log "source: reusing $(newest_step "$WORK/en/run/checkpoints")"
   else
     log "source: gpu_natural.sh renders $SOURCE_N English clips and trains ljspeech.yaml for $SOURCE_MINUTES minutes"
     # the English model is the source's own recipe: SETS_LIST is the target's, apart from a DRY run's tiny model
@@ -70,7 +70,7 @@ if has source; then
       > "$OUT/source.log" 2>&1 || { log "source failed (see source.log)"; exit 1; }
   fi
 fi
-SOURCE=$(newest "$WORK/en/run/checkpoints")
+SOURCE=$(newest_step "$WORK/en/run/checkpoints")
 [ -n "$SOURCE" ] || { log "no English checkpoint in $WORK/en/run/checkpoints"; exit 1; }
 
 if has target; then

@@ -110,8 +110,9 @@ fi
 if has eval; then
   mapfile -t runs < <(trained_runs hand tuned)
   asr=$(((CORES - 2) / (${#runs[@]} > 0 ? ${#runs[@]} : 1)))
-  EVAL_ARGS=(--judge open --asr-workers $((asr > 0 ? asr : 1)))
-  log "eval: ${#runs[@]} runs at once, held-out open judge, ${EVAL_ARGS[3]} recognisers each"
+  asr=$((asr > 0 ? asr : 1))
+  EVAL_ARGS=(--judge open --asr-workers "$asr")
+  log "eval: ${#runs[@]} runs at once, held-out open judge, $asr recognisers each"
   eval_runs "$CORPUS" "${runs[@]}"
 fi
 
