@@ -37,7 +37,8 @@ def test_mcd_is_zero_for_identical_and_grows_with_distortion():
 
 def test_audio_mcds_see_the_vocoder_that_the_mel_mcd_cannot(tmp_path):
     """mcd_db compares mels only; mcd_audio_db / mcd_ceiling_db re-analyse what the vocoder rendered, so a
-    vocoder giving back the reference exactly scores 0 there and a noisy one does not."""
+    vocoder giving back the reference exactly scores 0 there and a noisy one does not. The reference is
+    vocoded on the model's device (Griffin-Lim runs wherever its mel is)."""
     from types import SimpleNamespace
 
     import soundfile as sf
@@ -54,9 +55,15 @@ def test_audio_mcds_see_the_vocoder_that_the_mel_mcd_cannot(tmp_path):
     mel_fn = MelSpectrogram(cfg, mel_basis(cfg))
     ref_mel = mel_fn(torch.from_numpy(wav))
     noisy = wav + np.random.default_rng(0).normal(0, 0.05, wav.shape).astype(np.float32)
-    scores = {}
+    scores, seen_on = {}, []
+
+    def vocoder(rendered: np.ndarray):  # noqa: ANN202
+        return lambda mel, frames: seen_on.append(mel.device) or [rendered]
+
     for name, rendered in (("exact", wav), ("noisy", noisy)):
-        synth = SimpleNamespace(cfg=SimpleNamespace(audio=cfg), vocoder=lambda mel, frames, r=rendered: [r])
+        synth = SimpleNamespace(
+            cfg=SimpleNamespace(audio=cfg), vocoder=vocoder(rendered), device=torch.device("meta")
+        )
         result = SimpleNamespace(frames=ref_mel.shape[2], mel=ref_mel[0].numpy(), wav=rendered)
         record = {}
         _reference_fields(record, result, tmp_path / "001.wav", synth, mel_fn)
@@ -65,6 +72,7 @@ def test_audio_mcds_see_the_vocoder_that_the_mel_mcd_cannot(tmp_path):
     assert scores["exact"]["mcd_ceiling_db"] == pytest.approx(0.0, abs=1e-3)
     assert scores["noisy"]["mcd_audio_db"] > 1.0 and scores["noisy"]["mcd_ceiling_db"] > 1.0
     assert scores["noisy"]["mcd_db"] == scores["exact"]["mcd_db"]  # the mel MCD is blind to the vocoder
+    assert seen_on == [torch.device("meta")] * 2
 
 
 def test_read_sentences_with_and_without_ids(tmp_path):

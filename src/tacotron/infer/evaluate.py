@@ -127,7 +127,8 @@ def _reference_fields(
     record["reference_frames"] = frames
     record["length_ratio"] = result.frames / frames
     record["mcd_db"] = mel_cepstral_distortion(result.mel, reference_mel)
-    ceiling = synth.vocoder(ref_mel, [frames])[0]
+    # on the model's device: Griffin-Lim runs where its mel is (on the CPU it was minutes per eval on a GPU)
+    ceiling = synth.vocoder(ref_mel.to(synth.device), [frames])[0]
     for key, audio in (("mcd_audio_db", result.wav), ("mcd_ceiling_db", ceiling)):
         if len(audio) <= mel_fn.padding:
             record[key] = None
