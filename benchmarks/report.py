@@ -41,12 +41,17 @@ def _train_table(rows: list[dict]) -> list[str]:
 
 
 def _decode_table(rows: list[dict]) -> list[str]:
-    compiled = any("ours_graphed_compiled" in row for row in rows)
-    extra = " | compiled step fp32 / bf16 | compiled fp32 / torchaudio" if compiled else ""
+    # extra column pairs for the other decoding steps present: (fp32 / bf16 rows, best / torchaudio)
+    steps = [
+        (suffix, label)
+        for suffix, label in (("_prepared", "prepared step"), ("_compiled", "compiled step"))
+        if any(f"ours_graphed{suffix}" in row for row in rows)
+    ]
+    extra = "".join(f" | {label} fp32 / bf16 | {label} fp32 / torchaudio" for _, label in steps)
     lines = [
         "| batch | steps | torchaudio | ours eager | ours CUDA graph fp32 | ours CUDA graph bf16 "
         f"| graph fp32 / torchaudio{extra} |",
-        "|---|---|---|---|---|---|---|" + ("---|---|" if compiled else ""),
+        "|---|---|---|---|---|---|---|" + "---|---|" * len(steps),
     ]
     for row in rows:
         line = (
@@ -54,10 +59,10 @@ def _decode_table(rows: list[dict]) -> list[str]:
             f"| {_num(row.get('ours_graphed'))} | {_num(row.get('ours_graphed_bf16'))} "
             f"| {ratio(row.get('ours_graphed'), row.get('torchaudio'))} |"
         )
-        if compiled:
+        for suffix, _ in steps:
             line += (
-                f" {_num(row.get('ours_graphed_compiled'))} / {_num(row.get('ours_graphed_bf16_compiled'))} "
-                f"| {ratio(row.get('ours_graphed_compiled'), row.get('torchaudio'))} |"
+                f" {_num(row.get(f'ours_graphed{suffix}'))} / {_num(row.get(f'ours_graphed_bf16{suffix}'))} "
+                f"| {ratio(row.get(f'ours_graphed{suffix}'), row.get('torchaudio'))} |"
             )
         lines.append(line)
     return lines

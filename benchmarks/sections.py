@@ -105,11 +105,15 @@ def decode(args, device, results) -> None:
             return model.infer(text, lengths, r=1, max_decoder_steps=steps, gate_threshold=never)
 
         row["ours_eager"] = frames / timing.time_calls(eager, repeats=2, device=device)
-        variants = [("ours_graphed", torch.float32, False), ("ours_graphed_bf16", torch.bfloat16, False)]
+        # step: "" (DecoderStep), "compile" (its torch.compile) or "prepared" (PreparedDecoderStep)
+        variants = [("ours_graphed", torch.float32, ""), ("ours_graphed_bf16", torch.bfloat16, "")]
+        variants += [(f"{key}_prepared", dtype, "prepared") for key, dtype, _ in variants[:2]]
         if args.compile_decoder_step:
-            variants += [(f"{key}_compiled", dtype, True) for key, dtype, _ in variants]
-        for key, dtype, compiled in variants:
-            fast = GraphedInference(model, dtype=dtype, compile_step=compiled)
+            variants += [(f"{key}_compiled", dtype, "compile") for key, dtype, _ in variants[:2]]
+        for key, dtype, step in variants:
+            fast = GraphedInference(
+                model, dtype=dtype, compile_step=step == "compile", prepared_step=step == "prepared"
+            )
             out = fast.infer(text, lengths, r=1, max_decoder_steps=steps, gate_threshold=never)
             if int(out.lengths.min()) != steps:
                 raise RuntimeError(
@@ -392,9 +396,15 @@ def kernels(args, device, results) -> None:
     entry["decode"]["ours"] = _kernel_profile(
         lambda: model.infer(text, lengths, r=1, max_decoder_steps=steps, gate_threshold=never), steps, device
     )
-    for name, compiled in (("ours_static", False), ("ours_static_compiled", True)):
+    for name, step in (
+        ("ours_static", ""),
+        ("ours_static_compiled", "compile"),
+        ("ours_static_prepared", "prepared"),
+    ):
         # GraphedInference's step and buffer updates without the capture: what its graphs replay
-        static = GraphedInference(model, capture=False, compile_step=compiled)
+        static = GraphedInference(
+            model, capture=False, compile_step=step == "compile", prepared_step=step == "prepared"
+        )
         entry["decode"][name] = _kernel_profile(
             lambda static=static: static.infer(
                 text, lengths, r=1, max_decoder_steps=steps, gate_threshold=never

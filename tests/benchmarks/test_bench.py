@@ -124,6 +124,18 @@ def test_report_adds_the_compiled_step_rows_with_their_ratios(bench):
     assert "compiled decoder step" in lines[0]
 
 
+def test_report_adds_the_prepared_step_columns_before_the_compiled_ones(bench):
+    row = {"batch": 1, "steps": 400, "torchaudio": 1000.0, "ours_graphed": 6000.0}
+    row |= {"ours_graphed_prepared": 10500.0, "ours_graphed_bf16_prepared": 11000.0}
+    row |= {"ours_graphed_compiled": 6500.0, "ours_graphed_bf16_compiled": 7000.0}
+    lines = bench["report"].to_markdown({"decode": [row]}).splitlines()
+    header = next(line for line in lines if line.startswith("| batch | steps"))
+    decode_row = next(line for line in lines if line.startswith("| 1 | 400"))
+    assert header.count("|") == decode_row.count("|") == lines[lines.index(header) + 1].count("|")
+    assert "| prepared step fp32 / bf16 | prepared step fp32 / torchaudio | compiled step" in header
+    assert decode_row.endswith("| 10,500 / 11,000 | 10.50x | 6,500 / 7,000 | 6.50x |")
+
+
 def test_bench_command_parses_and_refuses_without_cuda(bench, monkeypatch):
     from tacotron.commands import bench as command
 

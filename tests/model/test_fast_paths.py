@@ -155,11 +155,13 @@ def test_graphed_train_step_equals_eager_losses_and_grads(tiny_cfg, exact_cuda):
 
 
 @cuda
-def test_graphed_inference_equals_eager_infer(tiny_cfg, exact_cuda):
+@pytest.mark.parametrize("prepared", [False, True])
+def test_graphed_inference_equals_eager_infer(tiny_cfg, exact_cuda, prepared):
+    """prepared: the graphs replay `PreparedDecoderStep` (with the Triton attention) instead of `DecoderStep`."""
     from tacotron.model.fast_infer import GraphedInference
 
     model = _no_dropout_model(tiny_cfg, exact_cuda).eval()
-    fast = GraphedInference(model)
+    fast = GraphedInference(model, prepared_step=prepared)
     for seed, max_steps in ((0, 37), (1, 37), (2, 16)):
         batch = make_batch([9, 4, 7], [30, 17, 25], r=1, seed=seed).to(exact_cuda)
         kwargs = dict(r=1, max_decoder_steps=max_steps, gate_threshold=0.5, deterministic=True)
@@ -188,7 +190,8 @@ def test_graphed_bf16_step_and_inference_track_eager(tiny_cfg):
     torch.testing.assert_close(losses["loss"], ref["loss"].float(), atol=0.05, rtol=0.02)
     model.eval()
     model.stop_at_end_of_text = False
-    out = GraphedInference(model, dtype=torch.bfloat16).infer(
-        gpu.text, gpu.text_lengths, r=1, max_decoder_steps=20, gate_threshold=1 - 1e-6, deterministic=True
-    )
-    assert out.lengths.tolist() == [20, 20, 20] and torch.isfinite(out.mel_postnet).all()
+    for prepared in (False, True):
+        out = GraphedInference(model, dtype=torch.bfloat16, prepared_step=prepared).infer(
+            gpu.text, gpu.text_lengths, r=1, max_decoder_steps=20, gate_threshold=1 - 1e-6, deterministic=True
+        )
+        assert out.lengths.tolist() == [20, 20, 20] and torch.isfinite(out.mel_postnet).all(), prepared

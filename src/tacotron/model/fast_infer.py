@@ -43,6 +43,7 @@ from tacotron.model.inference import (
     stop_reason_names,
     stop_start,
 )
+from tacotron.model.prepared_step import InferenceWeights, PreparedDecoderStep
 from tacotron.model.streaming import DecodedBlock, MelBlock, stream_mel
 from tacotron.model.tacotron2 import InferenceOutput, Tacotron2
 
@@ -89,12 +90,16 @@ class GraphedInference:
         text_multiple: int = 16,
         max_graphs: int = 32,
         compile_step: bool = False,
+        prepared_step: bool = False,
     ):
         """capture=False runs the same static-buffer updates without CUDA graphs (any device): the
         CPU tests check this class's bookkeeping that way; capture=True needs the model on CUDA.
         text_multiple: the finest text-length bucket (`bucket_length`); max_graphs: shapes kept.
         compile_step: the step runs through `torch.compile` (`compiled_step`): fewer, fused kernels
-        per decoder step on CUDA; each new shape compiles in the warm-up before its capture."""
+        per decoder step on CUDA; each new shape compiles in the warm-up before its capture.
+        prepared_step: the step is `PreparedDecoderStep` (merged matmuls, weights derived once in the
+        compute dtype, the attention in Triton kernels where they run): fewer kernels per step; its
+        weights are re-derived before a synthesis when the model's parameters changed."""
         self.device_type = next(model.parameters()).device.type
         if capture and self.device_type != "cuda":
             raise ValueError("GraphedInference needs the model on a CUDA device")
@@ -108,7 +113,13 @@ class GraphedInference:
         self.capture = capture
         self.text_multiple = text_multiple
         self.max_graphs = max_graphs
+        if compile_step and prepared_step:
+            raise ValueError(
+                "GraphedInference: compile_step and prepared_step are two different steps; pick one"
+            )
         self.compile_step = compile_step
+        self.prepared_step = prepared_step
+        self.inference_weights: InferenceWeights | None = None  # made at the first synthesis
         self.pool = torch.cuda.graph_pool_handle() if capture else None
         self.graphs: OrderedDict[tuple, _StepGraphs] = OrderedDict()  # oldest use first
 
@@ -177,6 +188,10 @@ class GraphedInference:
         max_steps = model.inference_max_steps(max_decoder_steps)
         threshold = model.gate_threshold if gate_threshold is None else gate_threshold
         dropout = model.dropout_at_inference(deterministic)
+        if self.prepared_step and self.inference_weights is None:
+            self.inference_weights = InferenceWeights(model.decoder, self.dtype)
+        elif self.prepared_step:
+            self.inference_weights.refresh()  # in place: the captured graphs read the same tensors
         with self._autocast():
             mem = model.inference_memory(text, text_lengths, **style)
         mem = pad_memory(mem, bucket_length(text.size(1), self.text_multiple))
@@ -215,7 +230,11 @@ class GraphedInference:
         while len(self.graphs) >= self.max_graphs:
             self.graphs.popitem(last=False)
         _, _, _, threshold, dropout, r = key
-        step = compiled_step(self.model, r, dropout) if self.compile_step else None
+        step = None
+        if self.compile_step:
+            step = compiled_step(self.model, r, dropout)
+        elif self.prepared_step:
+            step = PreparedDecoderStep(self.inference_weights, r, dropout_active=dropout)
         decoding = decoding_for(self.model, r, step=step, gate_threshold=threshold, dropout_active=dropout)
         self.graphs[key] = self._capture(decoding, mem, text_lengths, max_steps)
         return self.graphs[key]
