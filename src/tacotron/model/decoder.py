@@ -29,6 +29,7 @@ from tacotron.model.dropout import apply_keep_mask, dropout, dropout_keep_masks
 from tacotron.model.lstm_cell import lstm_pointwise
 from tacotron.model.prenet import Prenet
 from tacotron.model.step_matmul import StepMatmul, defer_weight_grad, step_matmul
+from tacotron.model.step_shared import defer_shared_grad, read
 
 
 @dataclass
@@ -229,7 +230,9 @@ class Decoder(nn.Module):
         - in training, the weights multiplied at every step (the attention LSTM's context half of W_ih and
           [W_hh | query layer], the decoder LSTM's W_hh) get their gradients as one matmul after the loop
           (`StepMatmul`), not a matmul and a full-size add per step (the eager loop; the compiled step
-          keeps plain matmuls, which it traces).
+          keeps plain matmuls, which it traces);
+        - in bf16, what every attention step reads (memory, its projection, the location kernel, `v`)
+          gets its per-step gradients summed in fp32 (`StepShared`; eager loop only), not in bf16.
         """
         prenet_out = self.prenet(self.teacher_inputs(mels, r), dropout_active=prenet_dropout)  # (B, S, P)
         mem = self.prepare_memory(memory, mask)
@@ -259,8 +262,10 @@ class Decoder(nn.Module):
         cell, context = state.attention_cell, state.attention_context
         weights, weights_cum = state.attention_weights, state.attention_weights_cum
         recurrent = cell.new_zeros(cell.size(0), hidden_and_query.size(0))  # weight_hh @ 0 (and a query)
+        shared = [kernel, v_weight, mem.memory, mem.processed]  # read at every step
         if not self.compile_step:  # gradients of the per-step weights as one matmul after the loop
             context_weight, hidden_and_query = map(defer_weight_grad, (context_weight, hidden_and_query))
+            shared = [defer_shared_grad(t) for t in shared]  # bf16: per-step gradients summed in fp32
         all_step_gates = prenet_gates.unbind(1)
         keeps, scale = self._attention_keep_masks(len(all_step_gates), cell)
         later_steps = compiled_attention_step() if self.compile_step else attention_step
@@ -271,7 +276,7 @@ class Decoder(nn.Module):
             step = later_steps if i > 0 else attention_step
             hidden, cell, recurrent, context, weights, weights_cum = step(
                 step_gates, context, recurrent, cell, weights, weights_cum, keep, scale,
-                context_weight, hidden_and_query, kernel, v_weight, mem.memory, mem.processed, mem.mask,
+                context_weight, hidden_and_query, *map(read, shared), mem.mask,
             )  # fmt: skip
             if self.compile_step and i == 0:
                 # the eager step's context is a view (squeeze), the compiled step's a plain tensor: a copy
