@@ -127,6 +127,8 @@ def test_triton_attention_kernels_in_the_interpreter():
     bf16 = result["bf16"]
     assert bf16["dtypes"] == ["torch.bfloat16", "torch.float32", "torch.float32"]
     assert bf16["fused"][1] <= bf16["eager"][1] and bf16["fused"][0] < 1e-2, bf16
+    assert bf16["state_bf16"][:3] == ["torch.bfloat16", "torch.float32", "torch.bfloat16"]
+    assert max(bf16["state_bf16"][3:]) < 2e-2, bf16  # context, weights, bf16 cumulative weights
     decoding = result["decoding"]
     assert decoding["fused"]
     assert decoding["lengths"][0] == decoding["lengths"][1]

@@ -130,10 +130,12 @@ def _kernels() -> SimpleNamespace:
         channel = taps // kernel_size
         src = pos[:, None] + (taps % kernel_size)[None, :] - kernel_size // 2
         inside = (src >= 0) & (src < length) & (taps < 2 * kernel_size)[None, :]
-        window = tl.load(
+        # fp32 whatever the state's dtype (a bf16 decoding keeps its weights in bf16 buffers)
+        previous = tl.load(
             weights_ptr + item * weights_sb + src, mask=inside & (channel == 0)[None, :], other=0.0
         )
-        window += tl.load(cum_ptr + item * cum_sb + src, mask=inside & (channel == 1)[None, :], other=0.0)
+        cumulative = tl.load(cum_ptr + item * cum_sb + src, mask=inside & (channel == 1)[None, :], other=0.0)
+        window = previous.to(tl.float32) + cumulative.to(tl.float32)
         rows = (taps < 2 * kernel_size)[:, None] & (dims < attention_dim)[None, :]
         kernel = tl.load(kernel_ptr + taps[:, None] * attention_dim + dims[None, :], mask=rows, other=0.0)
         # fp32 products whatever the kernel's dtype: a small product ([BLOCK_L, 2K] x [2K, A]), and bf16
@@ -180,8 +182,10 @@ def _kernels() -> SimpleNamespace:
             weight = tl.exp(tl.load(row + pos, mask=real, other=-float("inf")) - top) / total
             first = real & ((pos * 0 + block) == 0)  # one program per item writes the weights
             tl.store(weights_out_ptr + item * length + pos, weight, mask=first)
-            cum = tl.load(cum_ptr + item * cum_sb + pos, mask=first, other=0.0)
-            tl.store(cum_out_ptr + item * length + pos, cum + weight, mask=first)
+            cum = tl.load(cum_ptr + item * cum_sb + pos, mask=first, other=0.0).to(tl.float32)
+            tl.store(
+                cum_out_ptr + item * length + pos, (cum + weight).to(cum_out_ptr.dtype.element_ty), mask=first
+            )
             values = tl.load(
                 memory_ptr + item * memory_sb + pos[:, None] * memory_sl + chans[None, :],
                 mask=real[:, None] & (chans < channels)[None, :],

@@ -66,7 +66,11 @@ def bf16_case() -> dict:
         fused = fused_attend(*low[:3], weights, cum, mask, *low[3:], kernel_size)
         with torch.autocast("cpu", dtype=bf16):
             eager = reference_attend(*low[:3], weights, cum, mask, kernel.to(bf16), att.v.weight.to(bf16))
+        # the state in bf16 too, as a bf16 decoding's static buffers hold it
+        state = fused_attend(*low[:3], weights.to(bf16), cum.to(bf16), mask, *low[3:], kernel_size)
     return {
+        "state_bf16": [str(t.dtype) for t in state]
+        + [float((a - b.float()).abs().max()) for a, b in zip(want, state, strict=True)],
         "dtypes": [str(t.dtype) for t in fused],
         "fused": [float((a - b.float()).abs().max()) for a, b in zip(want, fused, strict=True)],
         "eager": [float((a - b.float()).abs().max()) for a, b in zip(want, eager, strict=True)],
