@@ -41,7 +41,7 @@ def _train_table(rows: list[dict]) -> list[str]:
 
 
 def _decode_table(rows: list[dict]) -> list[str]:
-    # extra column pairs for the other decoding steps present: (fp32 / bf16 rows, best / torchaudio)
+    # two more columns for each other decoding step present: its fp32 / bf16 rates, its fp32 / torchaudio
     steps = [
         (suffix, label)
         for suffix, label in (("_prepared", "prepared step"), ("_compiled", "compiled step"))

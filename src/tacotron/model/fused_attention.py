@@ -2,14 +2,14 @@
 
 Why: at batch 1 a decoding step is launch- and latency-bound; `attend` is about a dozen kernels per step
 (stack of the previous and cumulative weights, the location conv, two adds, tanh, the `v` projection,
-mask, softmax, bmm, the cumulative add). Here:
-- `_energies_kernel` (one program per batch item and block of text positions): the location conv as a
+mask, softmax, bmm, the cumulative add). Here, built by `_kernels()`:
+- `energies` (one program per batch item and block of text positions): the location conv as a
   small matrix product (the [L, 2K] window of the weights times the folded kernel [2K, A]), plus the
   projected query and memory, tanh, the `v` projection and the mask -> energies [B, L] in fp32;
-- `_context_kernel` (one program per batch item and block of encoder channels): softmax over the text
+- `context` (one program per batch item and block of encoder channels): softmax over the text
   (max and normaliser first, then the weights), the context (weights @ memory) and the new cumulative
   weights.
-Same formula as `attention.attend` (tests/model/test_fused_attention.py compares them in Triton's CPU
+Same formula as `attention.attend` (tests/model/test_prepared_step.py compares them in Triton's CPU
 interpreter, `TRITON_INTERPRET=1`); everything is computed in fp32 (IEEE products, no TF32) whatever
 the input dtype, so in bf16 the kernels round less than the eager ops they replace.
 Triton is imported when a kernel is first needed: `available()` says whether it can be.

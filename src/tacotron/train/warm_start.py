@@ -54,6 +54,7 @@ _CYRILLIC_TO_ENGLISH_IPA = dict(
 # phoneme source (taken to be English, as above) they start from the English IPA symbol of a near sound,
 # not from an untrained row.
 _LATIN_TO_ENGLISH_IPA = {"c": "k", "g": "ɡ", "q": "k", "r": "ɹ", "y": "j"}
+_TO_ENGLISH_IPA = {**_CYRILLIC_TO_ENGLISH_IPA, **_LATIN_TO_ENGLISH_IPA}  # a phoneme source's stand-ins
 _IPA_MARK = "ə"  # in every IPA table, in no letters table: tells a phoneme source from a letter one
 
 
@@ -123,10 +124,7 @@ def transfer_embedding(
 def _stand_in(symbol: str, index: dict[str, int]) -> str | None:
     """The source symbol whose row a new `symbol` starts from: its other case, else a near sound (IPA
     from a phoneme source, a Latin letter from a letter source)."""
-    ipa = _IPA_MARK in index
-    near = ({**_CYRILLIC_TO_ENGLISH_IPA, **_LATIN_TO_ENGLISH_IPA} if ipa else _TRANSLITERATION).get(
-        symbol.lower()
-    )
+    near = (_TO_ENGLISH_IPA if _IPA_MARK in index else _TRANSLITERATION).get(symbol.lower())
     candidates = [symbol.swapcase()] + ([near, near.upper()] if near else [])
     return next((c for c in candidates if c != symbol and c in index and not _untrained_in(c, index)), None)
 
